@@ -1,0 +1,171 @@
+//! A development certificate authority. Service certificates carry the identity
+//! `spiffe://cloudshop/<service>` as a URI SAN, the DNS names and addresses the
+//! service is reached by, and both serverAuth and clientAuth, since every
+//! service is a server to its callers and a client to its backends.
+
+use std::net::IpAddr;
+
+use anyhow::Context;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, SanType,
+};
+use time::{Duration, OffsetDateTime};
+
+use cloudshop_platform::tls::SPIFFE_PREFIX;
+
+/// A certificate and its private key, PEM encoded.
+pub struct Issued {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued").finish_non_exhaustive()
+    }
+}
+
+/// What a leaf certificate is for.
+#[derive(Debug, Clone)]
+pub struct LeafRequest {
+    /// Service name; becomes the SPIFFE URI SAN and the common name.
+    pub service: String,
+    pub dns_names: Vec<String>,
+    pub ips: Vec<IpAddr>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl LeafRequest {
+    /// A certificate for `service` on this machine (`localhost`, 127.0.0.1,
+    /// ::1) and in a cluster (`<service>`, `<service>.cloudshop-prod.svc`),
+    /// valid for a year.
+    pub fn local(service: &str) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self {
+            service: service.to_owned(),
+            dns_names: vec![
+                "localhost".into(),
+                service.to_owned(),
+                format!("{service}.cloudshop-prod.svc"),
+                format!("{service}.cloudshop-prod.svc.cluster.local"),
+            ],
+            ips: vec![
+                IpAddr::from([127, 0, 0, 1]),
+                IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+            ],
+            not_before: now - Duration::minutes(5),
+            not_after: now + Duration::days(365),
+        }
+    }
+
+    /// The same certificate, but expired yesterday.
+    pub fn expired(mut self) -> Self {
+        let now = OffsetDateTime::now_utc();
+        self.not_before = now - Duration::days(30);
+        self.not_after = now - Duration::days(1);
+        self
+    }
+}
+
+pub struct CertificateAuthority {
+    issuer: Issuer<'static, KeyPair>,
+    cert_pem: String,
+    key_pem: String,
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority").finish_non_exhaustive()
+    }
+}
+
+impl CertificateAuthority {
+    /// A new self-signed CA valid for ten years.
+    pub fn generate(common_name: &str) -> anyhow::Result<Self> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        dn.push(DnType::OrganizationName, "CloudShop development");
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::minutes(5);
+        params.not_after = now + Duration::days(3650);
+        let cert = params.self_signed(&key)?;
+        let key_pem = key.serialize_pem();
+        Ok(Self {
+            issuer: Issuer::new(params, key),
+            cert_pem: cert.pem(),
+            key_pem,
+        })
+    }
+
+    /// Loads a CA written earlier by [`Self::cert_pem`] and [`Self::key_pem`].
+    pub fn load(cert_pem: &str, key_pem: &str) -> anyhow::Result<Self> {
+        let key = KeyPair::from_pem(key_pem).context("CA key")?;
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, key).context("CA certificate")?;
+        Ok(Self {
+            issuer,
+            cert_pem: cert_pem.to_owned(),
+            key_pem: key_pem.to_owned(),
+        })
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// Issues a leaf certificate with a fresh P-256 key.
+    pub fn issue(&self, request: &LeafRequest) -> anyhow::Result<Issued> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, request.service.as_str());
+        params.distinguished_name = dn;
+        params.subject_alt_names.push(SanType::URI(
+            format!("{SPIFFE_PREFIX}{}", request.service).try_into()?,
+        ));
+        for name in &request.dns_names {
+            params
+                .subject_alt_names
+                .push(SanType::DnsName(name.as_str().try_into()?));
+        }
+        for ip in &request.ips {
+            params.subject_alt_names.push(SanType::IpAddress(*ip));
+        }
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.not_before = request.not_before;
+        params.not_after = request.not_after;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+/// A new Ed25519 key pair for signing JWTs: (PKCS#8 private key PEM,
+/// SubjectPublicKeyInfo PEM).
+pub fn jwt_signing_key() -> anyhow::Result<(String, String)> {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+    Ok((key.serialize_pem(), key.public_key_pem()))
+}

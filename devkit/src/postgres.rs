@@ -1,0 +1,375 @@
+//! A private PostgreSQL cluster run from the machine's server binaries.
+//!
+//! The cluster accepts TCP connections on 127.0.0.1 only over TLS (`hostssl`
+//! lines only, TLS 1.3, the development CA's `postgres` certificate) with
+//! SCRAM passwords; the superuser is reachable only through the Unix socket in
+//! the cluster's own folder. PostgreSQL refuses to run as root, so when this
+//! process is root the cluster belongs to, and runs as, the `postgres` user.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::DATABASE_ROLES;
+use crate::files::ShopFiles;
+
+/// Where `initdb`, `postgres` and `psql` are.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    dir: PathBuf,
+}
+
+impl Binaries {
+    /// Finds the server binaries on `PATH`, else under
+    /// `/usr/lib/postgresql/<version>/bin` (the newest version).
+    pub fn find() -> anyhow::Result<Self> {
+        if let Some(path) = std::env::var_os("PATH") {
+            for dir in std::env::split_paths(&path) {
+                // Follow links (Debian links some into /usr/local/bin) to the
+                // folder that also holds psql.
+                if let Ok(initdb) = fs::canonicalize(dir.join("initdb"))
+                    && let Some(dir) = initdb.parent()
+                    && ["postgres", "psql"].iter().all(|p| dir.join(p).is_file())
+                {
+                    return Ok(Self { dir: dir.to_owned() });
+                }
+            }
+        }
+        let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let version = entry.file_name().to_str()?.parse().ok()?;
+                let bin = entry.path().join("bin");
+                bin.join("initdb").is_file().then_some((version, bin))
+            })
+            .collect();
+        versions.sort();
+        match versions.pop() {
+            Some((_, dir)) => Ok(Self { dir }),
+            None => bail!(
+                "PostgreSQL server binaries (initdb, postgres) were found neither on PATH nor under \
+                 /usr/lib/postgresql/<version>/bin; install them, e.g. `apt-get install postgresql`"
+            ),
+        }
+    }
+
+    pub fn path(&self, program: &str) -> PathBuf {
+        self.dir.join(program)
+    }
+}
+
+/// Whether the cluster must survive a crash (the local shop) or may skip fsync
+/// for speed (tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Durable,
+    Ephemeral,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Owner {
+    uid: u32,
+    gid: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    bin: Binaries,
+    dir: PathBuf,
+    port: u16,
+    owner: Option<Owner>,
+}
+
+impl Cluster {
+    /// A cluster living in `files`' `postgres/` folder, listening on `port`.
+    pub fn new(files: &ShopFiles, port: u16) -> anyhow::Result<Self> {
+        let owner = if running_as_root() {
+            Some(postgres_user().context(
+                "running as root, PostgreSQL needs an unprivileged user: no `postgres` user in /etc/passwd",
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
+            bin: Binaries::find()?,
+            dir: files.postgres_dir(),
+            port,
+            owner,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn tls_dir(&self) -> PathBuf {
+        self.dir.join("tls")
+    }
+
+    /// A command that runs as the cluster's owner.
+    fn command(&self, program: &Path) -> Command {
+        match self.owner {
+            Some(_) => {
+                let mut command = Command::new("runuser");
+                command.args(["-u", "postgres", "--"]).arg(program);
+                command
+            }
+            None => Command::new(program),
+        }
+    }
+
+    /// Creates the cluster on first use (initdb, TLS-only access rules) and
+    /// installs the current PostgreSQL certificate from `files`.
+    pub fn init(&self, files: &ShopFiles) -> anyhow::Result<()> {
+        fs::create_dir_all(self.tls_dir())?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))?;
+        fs::copy(files.cert("postgres"), self.tls_dir().join("server.pem"))?;
+        fs::copy(files.key("postgres"), self.tls_dir().join("server-key.pem"))?;
+        fs::set_permissions(
+            self.tls_dir().join("server-key.pem"),
+            fs::Permissions::from_mode(0o600),
+        )?;
+        if let Some(owner) = self.owner {
+            // Traversable by the owner: the files root and the cluster folder.
+            fs::set_permissions(files.root(), fs::Permissions::from_mode(0o755))?;
+            chown_tree(&self.dir, owner)?;
+        }
+        if self.data_dir().join("PG_VERSION").exists() {
+            return Ok(());
+        }
+        let output = self
+            .command(&self.bin.path("initdb"))
+            .arg("-D")
+            .arg(self.data_dir())
+            .args([
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
+            .args(["--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"])
+            .output()
+            .context("running initdb")?;
+        if !output.status.success() {
+            bail!("initdb failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        // Only the superuser on the local socket, and TLS with a password on TCP.
+        let hba = "local all postgres trust\n\
+                   hostssl all all 127.0.0.1/32 scram-sha-256\n\
+                   hostssl all all ::1/128 scram-sha-256\n";
+        fs::write(self.data_dir().join("pg_hba.conf"), hba)?;
+        if let Some(owner) = self.owner {
+            chown_tree(&self.dir, owner)?;
+        }
+        Ok(())
+    }
+
+    fn server_command(&self, durability: Durability) -> Command {
+        let mut command = self.command(&self.bin.path("postgres"));
+        command
+            .arg("-D")
+            .arg(self.data_dir())
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-k")
+            .arg(&self.dir)
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", "ssl=on", "-c", "ssl_min_protocol_version=TLSv1.3"])
+            .arg("-c")
+            .arg(format!(
+                "ssl_cert_file={}",
+                self.tls_dir().join("server.pem").display()
+            ))
+            .arg("-c")
+            .arg(format!(
+                "ssl_key_file={}",
+                self.tls_dir().join("server-key.pem").display()
+            ))
+            .args(["-c", "max_connections=300", "-c", "log_min_messages=warning"]);
+        if durability == Durability::Ephemeral {
+            command.args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]);
+        }
+        command
+    }
+
+    /// Starts the server as a child process; [`Self::stop`] ends it.
+    pub fn spawn(&self, durability: Durability) -> anyhow::Result<Child> {
+        let child = self
+            .server_command(durability)
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting postgres")?;
+        self.wait_ready(Duration::from_secs(30))?;
+        Ok(child)
+    }
+
+    /// Starts the server for this process's lifetime: a watchdog stops it and
+    /// deletes `remove_on_exit` as soon as this process exits, however it exits.
+    pub fn spawn_for_process(&self, remove_on_exit: &Path) -> anyhow::Result<()> {
+        let log = fs::File::create(self.dir.join("postgres.log")).context("creating postgres.log")?;
+        self.server_command(Durability::Ephemeral)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting postgres")?;
+        self.wait_ready(Duration::from_secs(30))?;
+        // The watchdog's stdin is a pipe from this process; it reads EOF when
+        // this process is gone, however it ended.
+        let script = r#"cat >/dev/null
+pid=$(head -n 1 "$1/postmaster.pid" 2>/dev/null)
+if [ -n "$pid" ]; then kill -INT "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; fi
+rm -rf "$2""#;
+        let watchdog = Command::new("sh")
+            .args(["-c", script, "watchdog"])
+            .arg(self.data_dir())
+            .arg(remove_on_exit)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting the cluster's watchdog")?;
+        // Keep the pipe's write end open until the process exits.
+        std::mem::forget(watchdog);
+        Ok(())
+    }
+
+    /// Asks the server to stop (fast shutdown) and waits for it.
+    pub fn stop(&self, mut child: Child) -> anyhow::Result<()> {
+        if let Ok(pid) = fs::read_to_string(self.data_dir().join("postmaster.pid"))
+            && let Some(pid) = pid.lines().next()
+        {
+            let _ = Command::new("kill").args(["-INT", pid.trim()]).status();
+        }
+        child.wait()?;
+        Ok(())
+    }
+
+    fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.psql("postgres", "SELECT 1") {
+                Ok(_) => return Ok(()),
+                Err(err) if Instant::now() >= deadline => return Err(err.context("PostgreSQL did not start")),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Runs SQL as the superuser over the Unix socket; returns unaligned output.
+    pub fn psql(&self, database: &str, sql: &str) -> anyhow::Result<String> {
+        let output = Command::new(self.bin.path("psql"))
+            .arg("-h")
+            .arg(&self.dir)
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", database])
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .env_remove("PGPASSWORD")
+            .stdin(Stdio::null())
+            .output()
+            .context("running psql")?;
+        if !output.status.success() {
+            bail!("psql: {}", String::from_utf8_lossy(&output.stderr).trim());
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    /// Creates each service's login role, or resets its password to the one in
+    /// `files`.
+    pub fn provision_roles(&self, files: &ShopFiles) -> anyhow::Result<()> {
+        for role in DATABASE_ROLES {
+            let password = fs::read_to_string(files.db_password(role).path())?;
+            let password = quote_literal(password.trim_end());
+            let exists = self.psql(
+                "postgres",
+                &format!("SELECT 1 FROM pg_roles WHERE rolname = '{role}'"),
+            )?;
+            let verb = if exists == "1" { "ALTER" } else { "CREATE" };
+            self.psql(
+                "postgres",
+                &format!(
+                    "SET password_encryption = 'scram-sha-256'; \
+                     {verb} ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {password}"
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Creates `database` (when missing) with one schema per service, owned by
+    /// that service's role; nobody else may use it.
+    pub fn create_database(&self, database: &str) -> anyhow::Result<()> {
+        let exists = self.psql(
+            "postgres",
+            &format!("SELECT 1 FROM pg_database WHERE datname = '{database}'"),
+        )?;
+        if exists != "1" {
+            self.psql("postgres", &format!("CREATE DATABASE \"{database}\""))?;
+        }
+        let mut sql = format!(
+            "REVOKE ALL ON DATABASE \"{database}\" FROM PUBLIC; REVOKE ALL ON SCHEMA public FROM PUBLIC;"
+        );
+        for role in DATABASE_ROLES {
+            sql.push_str(&format!(
+                "GRANT CONNECT ON DATABASE \"{database}\" TO \"{role}\"; \
+                 CREATE SCHEMA IF NOT EXISTS \"{role}\" AUTHORIZATION \"{role}\"; \
+                 REVOKE ALL ON SCHEMA \"{role}\" FROM PUBLIC;"
+            ));
+        }
+        self.psql(database, &sql)?;
+        Ok(())
+    }
+}
+
+fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+fn running_as_root() -> bool {
+    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+fn postgres_user() -> Option<Owner> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.first() == Some(&"postgres") && fields.len() > 3).then(|| {
+            Some(Owner {
+                uid: fields[2].parse().ok()?,
+                gid: fields[3].parse().ok()?,
+            })
+        })?
+    })
+}
+
+fn chown_tree(path: &Path, owner: Owner) -> anyhow::Result<()> {
+    std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid))
+        .with_context(|| format!("chown {}", path.display()))?;
+    if path.is_dir() {
+        for entry in fs::read_dir(path)? {
+            chown_tree(&entry?.path(), owner)?;
+        }
+    }
+    Ok(())
+}
+
+/// A free TCP port on 127.0.0.1 (released before use: good enough for tests
+/// and a local shop).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

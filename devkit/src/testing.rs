@@ -1,0 +1,170 @@
+//! What the integration tests share: one PostgreSQL cluster and one set of
+//! certificates and secrets per test binary (created on first use, removed by a
+//! watchdog when the binary exits), a fresh database per test, mutual-TLS
+//! clients with any identity, and captured logs.
+
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::Context;
+use cloudshop_platform::db::DatabaseSettings;
+use cloudshop_platform::settings::TlsSettings;
+use cloudshop_platform::tls::TlsMaterial;
+
+use crate::files::ShopFiles;
+use crate::postgres::{Cluster, free_port};
+
+#[derive(Debug)]
+pub struct TestEnv {
+    files: ShopFiles,
+    cluster: Cluster,
+}
+
+static ENV: OnceLock<Result<TestEnv, String>> = OnceLock::new();
+
+/// The shared environment of this test binary; panics (failing the test) with
+/// the reason when it cannot be set up, e.g. no PostgreSQL binaries.
+pub fn env() -> &'static TestEnv {
+    match ENV.get_or_init(|| TestEnv::start().map_err(|e| format!("{e:#}"))) {
+        Ok(env) => env,
+        Err(reason) => panic!("cannot set up the test environment: {reason}"),
+    }
+}
+
+impl TestEnv {
+    fn start() -> anyhow::Result<Self> {
+        cloudshop_platform::install_crypto_provider();
+        let root = tempfile::Builder::new()
+            .prefix("cloudshop-test-")
+            .tempdir()
+            .context("creating a temporary folder")?
+            .keep();
+        let files = ShopFiles::new(&root);
+        files.ensure()?;
+        let cluster = Cluster::new(&files, free_port()?)?;
+        cluster.init(&files)?;
+        cluster.spawn_for_process(&root)?;
+        cluster.provision_roles(&files)?;
+        Ok(Self { files, cluster })
+    }
+
+    pub fn files(&self) -> &ShopFiles {
+        &self.files
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// A new, empty database with the services' schemas.
+    pub fn new_database(&self) -> String {
+        let name = format!("t_{}", uuid_like());
+        if let Err(err) = self.cluster.create_database(&name) {
+            panic!("cannot create test database {name}: {err:#}");
+        }
+        name
+    }
+
+    /// How `role` connects to `database` (TLS, verify-full, its own password).
+    pub fn database(&self, role: &str, database: &str) -> DatabaseSettings {
+        DatabaseSettings {
+            host: "127.0.0.1".into(),
+            port: self.cluster.port(),
+            name: database.into(),
+            user: role.into(),
+            password_file: self.files.db_password(role),
+            ca_file: self.files.ca_cert(),
+            max_connections: 20,
+            acquire_timeout_ms: 5_000,
+            startup_wait_ms: 10_000,
+        }
+    }
+
+    pub fn tls(&self, service: &str) -> TlsSettings {
+        self.files.tls(service)
+    }
+
+    /// An HTTPS client presenting `service`'s certificate and trusting the CA.
+    pub fn client_as(&self, service: &str) -> reqwest::Client {
+        client_with(&self.tls(service))
+    }
+}
+
+/// An HTTPS client presenting the certificate in `tls` and trusting its CA.
+pub fn client_with(tls: &TlsSettings) -> reqwest::Client {
+    let built = TlsMaterial::load(tls)
+        .and_then(|material| material.client_config())
+        .map_err(anyhow::Error::from)
+        .and_then(|config| {
+            reqwest::Client::builder()
+                .use_preconfigured_tls(config)
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .map_err(anyhow::Error::from)
+        });
+    match built {
+        Ok(client) => client,
+        Err(err) => panic!("cannot build a test client: {err:#}"),
+    }
+}
+
+fn uuid_like() -> String {
+    crate::random_secret(12)
+        .unwrap_or_default()
+        .to_lowercase()
+        .replace(['-', '_'], "x")
+}
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct CapturedWriter;
+
+impl Write for CapturedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends this process's logs (JSON, debug level and up) to a buffer.
+pub fn capture_logs() {
+    cloudshop_platform::telemetry::init_with_writer(
+        || CapturedWriter,
+        "debug,hyper=info,rustls=info,h2=info",
+    );
+}
+
+/// Everything logged so far.
+pub fn captured_logs() -> String {
+    LOGS.lock()
+        .map(|logs| String::from_utf8_lossy(&logs).into_owned())
+        .unwrap_or_default()
+}
+
+/// An HTTPS client that trusts the test CA and presents no certificate, as a
+/// browser or a script on the internet would.
+pub fn public_client() -> reqwest::Client {
+    let built = cloudshop_platform::tls::read_roots("ca", &env().files().ca_cert())
+        .map_err(anyhow::Error::from)
+        .and_then(|roots| {
+            let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            Ok(reqwest::Client::builder()
+                .use_preconfigured_tls(config)
+                .timeout(std::time::Duration::from_secs(30))
+                .build()?)
+        });
+    match built {
+        Ok(client) => client,
+        Err(err) => panic!("cannot build a test client: {err:#}"),
+    }
+}

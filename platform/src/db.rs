@@ -1,0 +1,120 @@
+//! PostgreSQL over TLS with the server certificate verified (`verify-full`;
+//! sqlx's default `prefer` silently falls back to plaintext and is never used).
+//!
+//! Each service logs in with its own role and works in the schema of the same
+//! name (its `search_path`), where it runs its own migrations at start. A role
+//! has no rights on another service's schema.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::{Executor, PgPool};
+
+use crate::secret::{SecretError, SecretFile};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub host: String,
+    pub port: u16,
+    pub name: String,
+    /// Login role; also the schema the service owns.
+    pub user: String,
+    pub password_file: SecretFile,
+    /// CA that signed the PostgreSQL server certificate.
+    pub ca_file: PathBuf,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+    /// How long start-up waits for the database before giving up.
+    pub startup_wait_ms: u64,
+}
+
+impl DatabaseSettings {
+    pub fn for_service(user: &str) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 5432,
+            name: "cloudshop".into(),
+            user: user.into(),
+            password_file: SecretFile::new(format!("/etc/cloudshop/secrets/db-password-{user}")),
+            ca_file: PathBuf::from("/etc/cloudshop/tls/ca.crt"),
+            max_connections: 16,
+            acquire_timeout_ms: 2_000,
+            startup_wait_ms: 60_000,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self::for_service("cloudshop")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("database setting `database.ca_file`: {0} is not a readable file")]
+    MissingCa(String),
+    #[error("database not reachable within {waited:?}: {source}")]
+    Unreachable { waited: Duration, source: sqlx::Error },
+    #[error("migrations failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A lazily connecting pool: the service starts even when the database is down
+/// (readiness reports it) and reconnects when it returns.
+pub fn pool(settings: &DatabaseSettings, application: &str) -> Result<PgPool, DbError> {
+    if !settings.ca_file.is_file() {
+        return Err(DbError::MissingCa(settings.ca_file.display().to_string()));
+    }
+    let password = settings.password_file.read("database.password_file")?;
+    let options = PgConnectOptions::new()
+        .host(&settings.host)
+        .port(settings.port)
+        .database(&settings.name)
+        .username(&settings.user)
+        .password(password.expose_secret())
+        .ssl_mode(PgSslMode::VerifyFull)
+        .ssl_root_cert(&settings.ca_file)
+        .application_name(application)
+        .options([("search_path", settings.user.as_str())]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .connect_lazy_with(options))
+}
+
+/// Runs `migrator` once the database answers, waiting up to `startup_wait_ms`.
+pub async fn migrate(pool: &PgPool, migrator: &Migrator, settings: &DatabaseSettings) -> Result<(), DbError> {
+    let waited = Duration::from_millis(settings.startup_wait_ms);
+    let deadline = tokio::time::Instant::now() + waited;
+    loop {
+        match pool.acquire().await {
+            Ok(_) => break,
+            Err(source) if tokio::time::Instant::now() >= deadline => {
+                return Err(DbError::Unreachable { waited, source });
+            }
+            Err(err) => {
+                tracing::info!(error = %err, "waiting for the database");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+/// The readiness probe: a round trip within one second.
+pub async fn ping(pool: &PgPool) -> Result<(), String> {
+    match tokio::time::timeout(Duration::from_secs(1), pool.execute("SELECT 1")).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(format!("database: {err}")),
+        Err(_) => Err("database: no answer within 1s".into()),
+    }
+}

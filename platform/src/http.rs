@@ -1,0 +1,140 @@
+//! The middleware stack every API router gets, outermost first:
+//! request id (accepted or created, echoed, logged) → error envelope → request
+//! timeout → body limit → per-route metrics and access log → the handler.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderName, HeaderValue, header};
+use tracing::Instrument;
+
+use crate::error::{ApiError, normalize_errors};
+use crate::metrics::HttpMetrics;
+use crate::settings::HttpSettings;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id of the current request, carried to downstream calls.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub HeaderValue);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or("")
+    }
+}
+
+/// Wraps `router` in the standard stack.
+pub fn api_stack(router: Router, metrics: &HttpMetrics, settings: &HttpSettings) -> Router {
+    let timeout = settings.request_timeout();
+    router
+        .layer(middleware::from_fn_with_state(Arc::new(metrics.clone()), observe))
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            enforce_timeout(timeout, request, next)
+        }))
+        .layer(middleware::from_fn(normalize_errors))
+        .layer(middleware::from_fn(request_id))
+}
+
+fn acceptable_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=128).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Accepts a well-formed `x-request-id` or creates one; puts it in the request
+/// (for handlers and downstream calls), the log span and the response.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = match request.headers().get(&REQUEST_ID) {
+        Some(value) if acceptable_request_id(value) => value.clone(),
+        _ => {
+            let fresh = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string());
+            fresh.unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+        }
+    };
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""));
+    let mut response = next.run(request).instrument(span).await;
+    let headers = response.headers_mut();
+    headers.insert(REQUEST_ID, id);
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn enforce_timeout(limit: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout_ms = limit.as_millis() as u64, "request timed out");
+            ApiError::service_unavailable("the request took too long").into_response()
+        }
+    }
+}
+
+async fn observe(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |path| path.as_str())
+        .to_owned();
+    let method = request.method().clone();
+    let in_flight = metrics
+        .in_flight
+        .with_label_values(&[route.as_str(), method.as_str()]);
+    in_flight.inc();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    in_flight.dec();
+    let elapsed = started.elapsed();
+    let status = response.status();
+    let labels = [route.as_str(), method.as_str(), status.as_str()];
+    metrics.requests.with_label_values(&labels).inc();
+    metrics
+        .duration
+        .with_label_values(&labels)
+        .observe(elapsed.as_secs_f64());
+    tracing::info!(
+        method = %method,
+        route = %route,
+        status = status.as_u16(),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+/// The address of the client a request is for: the peer's, or the first
+/// `x-forwarded-for` entry when the peer is one of the `trusted_proxies`
+/// identities (the gateway forwards the real client's address that way).
+pub fn client_address(parts: &http::request::Parts, trusted_proxies: &[String]) -> Option<std::net::IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let trusted = parts
+        .extensions
+        .get::<crate::tls::PeerIdentity>()
+        .is_some_and(|id| trusted_proxies.iter().any(|p| p == id.name()));
+    if trusted
+        && let Some(forwarded) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
+        && let Some(first) = forwarded.split(',').next()
+        && let Ok(ip) = first.trim().parse()
+    {
+        return Some(ip);
+    }
+    peer
+}

@@ -1,0 +1,91 @@
+//! Every route of the gateway: `/health`, `/api/openapi.json`, and each prefix
+//! of the route table, forwarded to its service.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use cloudshop_platform::error::ApiError;
+use cloudshop_platform::http::client_address;
+use cloudshop_platform::jwt::JwtVerifier;
+use http::{Method, header};
+
+use crate::edge::{EdgeState, rate_limit, security_headers};
+use crate::proxy::{Upstreams, set_forwarded_for};
+use crate::routes::{Access, ROUTES, resolve};
+
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub upstreams: Upstreams,
+    pub verifier: Arc<JwtVerifier>,
+    pub body_limit: usize,
+    pub trusted_proxies: Arc<Vec<String>>,
+}
+
+pub fn router(gateway: Gateway, edge: EdgeState) -> Router {
+    let mut api = Router::new().route("/api/openapi.json", get(openapi));
+    for route in ROUTES {
+        api = api
+            .route(route.public, any(proxy))
+            .route(&format!("{}/{{*rest}}", route.public), any(proxy));
+    }
+    let api = api.route_layer(middleware::from_fn_with_state(edge, rate_limit));
+    Router::new()
+        .route("/health", get(health))
+        .merge(api)
+        .layer(middleware::from_fn(security_headers))
+        .with_state(gateway)
+}
+
+async fn health() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI)
+}
+
+async fn proxy(State(gateway): State<Gateway>, request: Request) -> Response {
+    match forward(&gateway, request).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn forward(gateway: &Gateway, request: Request) -> Result<Response, ApiError> {
+    let (route, upstream_path) = resolve(request.uri().path()).ok_or_else(ApiError::not_found)?;
+    let is_read = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let needs_token = match route.access {
+        Access::Public => false,
+        Access::Bearer => true,
+        Access::BearerForWrites => !is_read,
+    };
+    if needs_token {
+        gateway
+            .verifier
+            .verify_bearer(request.headers().get(header::AUTHORIZATION))?;
+    }
+    let (mut parts, body) = request.into_parts();
+    let client = client_address(&parts, &gateway.trusted_proxies);
+    set_forwarded_for(&mut parts.headers, client);
+    let body = axum::body::to_bytes(body, gateway.body_limit)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request bodies are limited to {} bytes", gateway.body_limit),
+            )
+        })?;
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("{upstream_path}?{query}"),
+        None => upstream_path,
+    };
+    Ok(gateway
+        .upstreams
+        .forward(route.backend, parts.method, &path_and_query, &parts.headers, body)
+        .await)
+}

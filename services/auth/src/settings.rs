@@ -1,0 +1,117 @@
+//! Settings of the auth service (defaults: API on 8081, admin on 9081).
+
+use cloudshop_platform::db::DatabaseSettings;
+use cloudshop_platform::rate_limit::RateLimit;
+use cloudshop_platform::secret::SecretFile;
+use cloudshop_platform::settings::{HttpSettings, TlsSettings};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub tls: TlsSettings,
+    pub database: DatabaseSettings,
+    pub tokens: TokenSettings,
+    pub passwords: PasswordSettings,
+    pub throttle: ThrottleSettings,
+    pub admin: AdminAccount,
+    /// Peer identities whose `x-forwarded-for` names the real client.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            http: HttpSettings::with_ports(8081, 9081),
+            tls: TlsSettings::default(),
+            database: DatabaseSettings::for_service("auth"),
+            tokens: TokenSettings::default(),
+            passwords: PasswordSettings::default(),
+            throttle: ThrottleSettings::default(),
+            admin: AdminAccount::default(),
+            trusted_proxies: vec!["api-gateway".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+    /// Ed25519 private key, PKCS#8 PEM.
+    pub signing_key_file: SecretFile,
+    pub lifetime_secs: u64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        let jwt = cloudshop_platform::jwt::JwtSettings::default();
+        Self {
+            issuer: jwt.issuer,
+            audience: jwt.audience,
+            signing_key_file: SecretFile::new("/etc/cloudshop/secrets/jwt-signing-key.pem"),
+            lifetime_secs: 15 * 60,
+        }
+    }
+}
+
+/// argon2id cost. The defaults are OWASP's minimum for argon2id
+/// (19 MiB, 2 iterations, 1 lane).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordSettings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Hashes computed at once; 0 means one per CPU core.
+    pub max_concurrent: usize,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleSettings {
+    pub per_address: RateLimit,
+    pub per_account: RateLimit,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            per_address: RateLimit {
+                per_minute: 60,
+                burst: 20,
+            },
+            per_account: RateLimit {
+                per_minute: 10,
+                burst: 5,
+            },
+        }
+    }
+}
+
+/// The admin account created at start when it does not exist yet.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminAccount {
+    pub email_file: Option<SecretFile>,
+    pub password_file: Option<SecretFile>,
+}
+
+impl cloudshop_platform::service::ServiceSettings for Settings {
+    fn http(&self) -> &HttpSettings {
+        &self.http
+    }
+}

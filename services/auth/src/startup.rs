@@ -1,0 +1,111 @@
+//! Builds the auth service: listeners bound first (port 0 works in tests), the
+//! database migrated, the admin account ensured, then [`Application::run_until_stopped`].
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use cloudshop_platform::admin;
+use cloudshop_platform::db;
+use cloudshop_platform::http::api_stack;
+use cloudshop_platform::jwt::Role;
+use cloudshop_platform::metrics::Metrics;
+use cloudshop_platform::server::ServiceHost;
+use cloudshop_platform::tls::ClientAuth;
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::controllers::{AppState, AuthMetrics};
+use crate::domain::Email;
+use crate::passwords::PasswordHasher;
+use crate::settings::{AdminAccount, Settings};
+use crate::throttle::LoginThrottle;
+use crate::tokens::TokenIssuer;
+use crate::{router, users};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug)]
+pub struct Application {
+    host: ServiceHost,
+    api: Router,
+    admin: Router,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let host = ServiceHost::bind(&settings.http, &settings.tls, ClientAuth::Required).await?;
+        let tokens = Arc::new(TokenIssuer::from_settings(&settings.tokens)?);
+        let metrics = Arc::new(Metrics::new()?);
+        let auth_metrics = AuthMetrics::register(&metrics)?;
+        let hasher = PasswordHasher::new(&settings.passwords, auth_metrics.password_checks.clone())?;
+        let pool = db::pool(&settings.database, "auth")?;
+        db::migrate(&pool, &MIGRATOR, &settings.database).await?;
+        ensure_admin(&pool, &hasher, &settings.admin).await?;
+
+        let state = AppState {
+            pool: pool.clone(),
+            hasher,
+            verifier: Arc::new(tokens.verifier()),
+            tokens,
+            throttle: Arc::new(LoginThrottle::new(&settings.throttle, &host.shutdown_token())),
+            metrics: auth_metrics,
+            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+        };
+        let api = api_stack(router::router(state), metrics.http(), &settings.http);
+        let ready_pool = pool.clone();
+        let admin = admin::router(
+            metrics,
+            Arc::new(move || {
+                let pool = ready_pool.clone();
+                Box::pin(async move { db::ping(&pool).await })
+            }),
+        );
+        Ok(Self { host, api, admin })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.host.api_port()
+    }
+    pub fn admin_port(&self) -> u16 {
+        self.host.admin_port()
+    }
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.host.shutdown_token()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.host.run(self.api, self.admin).await
+    }
+}
+
+/// Creates the admin account from its secret files when it does not exist.
+async fn ensure_admin(
+    pool: &PgPool,
+    hasher: &Arc<PasswordHasher>,
+    admin: &AdminAccount,
+) -> anyhow::Result<()> {
+    let (Some(email_file), Some(password_file)) = (&admin.email_file, &admin.password_file) else {
+        return Ok(());
+    };
+    let email = email_file.read("admin.email_file")?;
+    let email =
+        Email::parse(email.expose_secret()).context("setting `admin.email_file`: not a valid email")?;
+    if users::find_by_email(pool, email.as_str()).await?.is_some() {
+        return Ok(());
+    }
+    let password = password_file.read("admin.password_file")?;
+    anyhow::ensure!(
+        password.expose_secret().chars().count() >= 12,
+        "setting `admin.password_file`: the admin password must have at least 12 characters"
+    );
+    let hash = hasher.hash(password).await?;
+    match users::create(pool, &email, &hash, Role::Admin).await {
+        Ok(user) => tracing::info!(user_id = %user.id, "admin account created"),
+        // Another replica created it first.
+        Err(users::CreateError::Taken) => {}
+        Err(users::CreateError::Db(err)) => return Err(err.into()),
+    }
+    Ok(())
+}
