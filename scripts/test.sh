@@ -35,4 +35,8 @@ scripts/setup-advisory-db.sh
 if [ -d ../shared/advisory-db ]; then cargo deny --offline check; else cargo deny check; fi
 
 step "tests"
-cargo test --workspace --locked
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
