@@ -118,3 +118,11 @@ pub async fn ping(pool: &PgPool) -> Result<(), String> {
         Err(_) => Err("database: no answer within 1s".into()),
     }
 }
+
+/// The admin listener's readiness check for a service that needs its database.
+pub fn readiness(pool: PgPool) -> crate::admin::ReadinessCheck {
+    std::sync::Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move { ping(&pool).await })
+    })
+}

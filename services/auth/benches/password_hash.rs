@@ -2,13 +2,15 @@
 //! logins per second the machine can therefore verify.
 //! `cargo bench -p cloudshop-auth --bench password_hash`
 
+// A benchmark prints its results.
+#![allow(clippy::disallowed_macros, clippy::print_stdout)]
+
 use std::time::{Duration, Instant};
 
 use cloudshop_auth::passwords::PasswordHasher;
 use cloudshop_auth::settings::PasswordSettings;
 use secrecy::SecretString;
 
-#[allow(clippy::print_stdout)]
 fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let settings = PasswordSettings::default();

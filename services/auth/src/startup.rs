@@ -54,14 +54,7 @@ impl Application {
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
         };
         let api = api_stack(router::router(state), metrics.http(), &settings.http);
-        let ready_pool = pool.clone();
-        let admin = admin::router(
-            metrics,
-            Arc::new(move || {
-                let pool = ready_pool.clone();
-                Box::pin(async move { db::ping(&pool).await })
-            }),
-        );
+        let admin = admin::router(metrics, db::readiness(pool));
         Ok(Self { host, api, admin })
     }
 

@@ -85,6 +85,7 @@ async fn the_openapi_document_describes_the_routed_api() {
     for path in paths.keys() {
         let local = matches!(path.as_str(), "/health" | "/api/openapi.json");
         let concrete = path.replace("{id}", "1");
+        // Every documented path must be routed by the gateway table.
         assert!(
             local || cloudshop_api_gateway::routes::resolve(&concrete).is_some(),
             "{path} is documented but not routed"

@@ -1,0 +1,244 @@
+//! The `orders` and `order_lines` tables. Every status change is conditional
+//! on the status it leaves, so two paths racing on one order (a retried
+//! request and the reconciler, say) cannot both apply.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::OrderLines;
+use crate::stock::ReservedLine;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "UPPERCASE")]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Pending,
+    Confirmed,
+    Rejected,
+    Cancelled,
+    Shipped,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Order {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub total_cents: i64,
+    pub request_hash: String,
+    pub requested: Json<OrderLines>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct LineView {
+    pub product_id: i64,
+    pub name: String,
+    pub quantity: i32,
+    pub unit_price_cents: i64,
+}
+
+/// An order as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub total_cents: i64,
+    pub lines: Vec<LineView>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+const COLUMNS: &str =
+    "id, user_id, status, reason, total_cents, request_hash, requested, created_at, updated_at";
+
+/// Whether `insert_pending` created the order or found it under the same key.
+#[derive(Debug)]
+pub enum Recorded {
+    New(Order),
+    Existing(Order),
+}
+
+pub async fn insert_pending(
+    pool: &PgPool,
+    user_id: Uuid,
+    key: &str,
+    lines: &OrderLines,
+) -> Result<Recorded, sqlx::Error> {
+    let inserted: Option<Order> = sqlx::query_as(&format!(
+        "INSERT INTO orders (id, user_id, status, idempotency_key, request_hash, requested) \
+         VALUES ($1, $2, 'PENDING', $3, $4, $5) ON CONFLICT (user_id, idempotency_key) DO NOTHING \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(user_id)
+    .bind(key)
+    .bind(lines.digest())
+    .bind(Json(lines))
+    .fetch_optional(pool)
+    .await?;
+    if let Some(order) = inserted {
+        return Ok(Recorded::New(order));
+    }
+    let existing = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE user_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(user_id)
+    .bind(key)
+    .fetch_one(pool)
+    .await?;
+    Ok(Recorded::Existing(existing))
+}
+
+pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Order>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM orders WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// PENDING → CONFIRMED with the reserved lines; false when the order had
+/// already left PENDING.
+pub async fn confirm(pool: &PgPool, id: Uuid, lines: &[ReservedLine]) -> Result<bool, sqlx::Error> {
+    let total: i64 = lines
+        .iter()
+        .map(|l| l.unit_price_cents * i64::from(l.quantity))
+        .sum();
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE orders SET status = 'CONFIRMED', total_cents = $2, updated_at = now() \
+         WHERE id = $1 AND status = 'PENDING'",
+    )
+    .bind(id)
+    .bind(total)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Ok(false);
+    }
+    for line in lines {
+        sqlx::query(
+            "INSERT INTO order_lines (order_id, product_id, name, quantity, unit_price_cents) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(line.product_id)
+        .bind(&line.name)
+        .bind(line.quantity)
+        .bind(line.unit_price_cents)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Moves the order from `from` to `to` (with a reason); false when it was not
+/// in `from`.
+pub async fn transition(
+    pool: &PgPool,
+    id: Uuid,
+    from: Status,
+    to: Status,
+    reason: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE orders SET status = $3, reason = COALESCE($4, reason), updated_at = now() \
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(reason)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(updated > 0)
+}
+
+pub async fn view(pool: &PgPool, order: Order) -> Result<OrderView, sqlx::Error> {
+    let lines = sqlx::query_as(
+        "SELECT product_id, name, quantity, unit_price_cents FROM order_lines WHERE order_id = $1 ORDER BY product_id",
+    )
+    .bind(order.id)
+    .fetch_all(pool)
+    .await?;
+    Ok(OrderView {
+        id: order.id,
+        user_id: order.user_id,
+        status: order.status,
+        reason: order.reason,
+        total_cents: order.total_cents,
+        lines,
+        created_at: order.created_at,
+        updated_at: order.updated_at,
+    })
+}
+
+/// A page of orders, newest first: the user's, or everyone's when `user` is None.
+pub async fn list(
+    pool: &PgPool,
+    user: Option<Uuid>,
+    page: u32,
+    per_page: u32,
+) -> Result<(Vec<Order>, i64), sqlx::Error> {
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM orders WHERE ($1::uuid IS NULL OR user_id = $1)")
+            .bind(user)
+            .fetch_one(pool)
+            .await?;
+    let orders = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE ($1::uuid IS NULL OR user_id = $1) \
+         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+    ))
+    .bind(user)
+    .bind(i64::from(per_page))
+    .bind(i64::from(page - 1) * i64::from(per_page))
+    .fetch_all(pool)
+    .await?;
+    Ok((orders, total))
+}
+
+/// Orders PENDING for longer than `age_ms`, oldest first.
+pub async fn stale_pending(pool: &PgPool, age_ms: u64) -> Result<Vec<Order>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE status = 'PENDING' \
+         AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT 500"
+    ))
+    .bind(age_ms as f64 / 1000.0)
+    .fetch_all(pool)
+    .await
+}
+
+/// Locks the order's row until `tx` ends; its owner and status.
+pub async fn lock(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<(Uuid, Status)>, sqlx::Error> {
+    sqlx::query_as("SELECT user_id, status FROM orders WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(tx)
+        .await
+}
+
+pub async fn mark(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    status: Status,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE orders SET status = $2, reason = $3, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .bind(reason)
+        .execute(tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! An order's way from PENDING: stock reserved → CONFIRMED, stock refused →
+//! REJECTED with the reason, products unreachable → still PENDING, to be
+//! finished by a retry or by the reconciler. Reservations are idempotent per
+//! order, so any number of paths may advance the same order.
+
+use std::time::Duration;
+
+use cloudshop_platform::error::ApiError;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::settings::ReconcilerSettings;
+use crate::stock::{StockClient, StockError};
+use crate::store::{self, Order, Status};
+
+/// Advances a PENDING order as far as it can go now and returns it as it
+/// then is. Orders in any other status are returned unchanged.
+pub async fn advance(
+    pool: &PgPool,
+    stock: &StockClient,
+    order: Order,
+    request_id: &str,
+) -> Result<Order, ApiError> {
+    if order.status != Status::Pending {
+        return Ok(order);
+    }
+    match stock
+        .reserve(order.id, order.requested.0.lines(), request_id)
+        .await
+    {
+        Ok(lines) => {
+            if !store::confirm(pool, order.id, &lines).await? {
+                // Someone else finished it first. If it was rejected, the stock
+                // we just got must go back.
+                if let Some(current) = store::find(pool, order.id).await?
+                    && current.status == Status::Rejected
+                {
+                    let _ = stock.release(order.id, request_id).await;
+                }
+            }
+        }
+        Err(StockError::Refused { message, .. }) => {
+            store::transition(pool, order.id, Status::Pending, Status::Rejected, Some(&message)).await?;
+        }
+        Err(StockError::Unavailable(reason)) => {
+            tracing::warn!(order_id = %order.id, %reason, "order left pending: products unavailable");
+            return Err(ApiError::service_unavailable(
+                "the order is recorded but stock could not be checked; retry with the same Idempotency-Key",
+            ));
+        }
+    }
+    store::find(pool, order.id)
+        .await?
+        .ok_or_else(|| ApiError::internal("order vanished"))
+}
+
+/// Finishes stale PENDING orders at start and then periodically.
+pub fn spawn_reconciler(
+    pool: PgPool,
+    stock: StockClient,
+    settings: ReconcilerSettings,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_millis(settings.interval_ms.max(100)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            reconcile_once(&pool, &stock, settings.pending_after_ms).await;
+        }
+    });
+}
+
+/// One pass of the reconciler; returns how many orders it finished.
+pub async fn reconcile_once(pool: &PgPool, stock: &StockClient, pending_after_ms: u64) -> usize {
+    let stale = match store::stale_pending(pool, pending_after_ms).await {
+        Ok(stale) => stale,
+        Err(err) => {
+            tracing::warn!(error = %err, "reconciler cannot read pending orders");
+            return 0;
+        }
+    };
+    let mut finished = 0;
+    for order in stale {
+        let id = order.id;
+        match advance(pool, stock, order, &format!("reconciler-{id}")).await {
+            Ok(order) => {
+                finished += 1;
+                tracing::info!(order_id = %id, status = ?order.status, "reconciled a pending order");
+            }
+            Err(err) => tracing::warn!(order_id = %id, error = %err, "pending order not reconciled yet"),
+        }
+    }
+    finished
+}
+
+/// Cancels a confirmed, unshipped order and returns its stock. The order's
+/// row stays locked while the stock goes back, so a concurrent ship or cancel
+/// waits; if the products service cannot be reached nothing changes (503).
+pub async fn cancel(
+    pool: &PgPool,
+    stock: &StockClient,
+    id: uuid::Uuid,
+    caller: &cloudshop_platform::jwt::Claims,
+    request_id: &str,
+) -> Result<(), ApiError> {
+    let mut tx = pool.begin().await?;
+    let Some((owner, status)) = store::lock(&mut tx, id).await? else {
+        return Err(ApiError::not_found());
+    };
+    if owner.to_string() != caller.sub && !caller.is_admin() {
+        return Err(ApiError::not_found());
+    }
+    if status != Status::Confirmed {
+        return Err(ApiError::conflict(
+            "only confirmed orders that have not shipped can be cancelled",
+        ));
+    }
+    stock.release(id, request_id).await.map_err(|err| {
+        tracing::warn!(order_id = %id, error = %err, "cancel: stock not released");
+        ApiError::service_unavailable("the order could not be cancelled now; retry later")
+    })?;
+    store::mark(&mut tx, id, Status::Cancelled, "cancelled").await?;
+    tx.commit().await?;
+    Ok(())
+}

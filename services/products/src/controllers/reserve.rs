@@ -1,0 +1,95 @@
+//! `POST /internal/reservations/{order_id}` (the orders service only):
+//! reserves every line or none; repeating it returns the same reservation.
+
+use axum::extract::{Path, State};
+use cloudshop_platform::error::{ApiError, ApiResult, Json};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::AppState;
+use crate::reservations::{self, LineRequest, ReserveError, ReservedLine, Shortage};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveRequest {
+    pub lines: Vec<LineRequest>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Reservation {
+    pub order_id: Uuid,
+    pub lines: Vec<ReservedLine>,
+}
+
+/// The body of a 409: which lines could not be had.
+#[derive(Debug, Serialize)]
+struct Refusal<'a> {
+    error: RefusalBody<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct RefusalBody<'a> {
+    code: &'a str,
+    message: String,
+    shortages: &'a [Shortage],
+    unknown_products: &'a [i64],
+}
+
+pub async fn reserve(
+    State(state): State<AppState>,
+    Path(order_id): Path<Uuid>,
+    Json(request): Json<ReserveRequest>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    match reservations::reserve(&state.pool, order_id, &request.lines).await {
+        Ok(lines) => {
+            state.metrics.reservations.inc();
+            Ok(Json(Reservation { order_id, lines }).into_response())
+        }
+        Err(ReserveError::Invalid(message)) => Err(ApiError::unprocessable(message)),
+        Err(ReserveError::Released) => Err(ApiError::conflict("this order's reservation was released")),
+        Err(ReserveError::Db(err)) => Err(err.into()),
+        Err(refused @ (ReserveError::OutOfStock(_) | ReserveError::UnknownProducts(_))) => {
+            state.metrics.reservations_refused.inc();
+            let (code, shortages, unknown) = match &refused {
+                ReserveError::OutOfStock(shortages) => ("out_of_stock", shortages.as_slice(), &[][..]),
+                ReserveError::UnknownProducts(unknown) => ("unknown_product", &[][..], unknown.as_slice()),
+                _ => ("refused", &[][..], &[][..]),
+            };
+            let message = describe(shortages, unknown);
+            let body = Refusal {
+                error: RefusalBody {
+                    code,
+                    message,
+                    shortages,
+                    unknown_products: unknown,
+                },
+            };
+            let mut response = (http::StatusCode::CONFLICT, Json(body)).into_response();
+            response
+                .extensions_mut()
+                .insert(cloudshop_platform::error::Enveloped);
+            Ok(response)
+        }
+    }
+}
+
+/// "Out of stock: Mug (requested 3, available 1)".
+pub fn describe(shortages: &[Shortage], unknown: &[i64]) -> String {
+    if !unknown.is_empty() {
+        let ids: Vec<String> = unknown.iter().map(i64::to_string).collect();
+        return format!("unknown products: {}", ids.join(", "));
+    }
+    let items: Vec<String> = shortages
+        .iter()
+        .map(|s| {
+            format!(
+                "{} (requested {}, available {})",
+                s.name.as_deref().unwrap_or("unknown product"),
+                s.requested,
+                s.available
+            )
+        })
+        .collect();
+    format!("out of stock: {}", items.join("; "))
+}

@@ -1,0 +1,248 @@
+//! Validated input: products as an admin writes them, and catalogue searches.
+
+use serde::Deserialize;
+
+/// Highest price: 1,000,000.00 in cents.
+pub const MAX_PRICE_CENTS: i64 = 100_000_000;
+pub const MAX_STOCK: i32 = 1_000_000;
+pub const MAX_PER_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 100_000;
+const MAX_QUERY_CHARS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);
+
+fn invalid(message: impl Into<String>) -> InvalidInput {
+    InvalidInput(message.into())
+}
+
+/// A complete product, as created with `POST` or replaced with `PUT`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductInput {
+    pub sku: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub category: String,
+    pub price_cents: i64,
+    pub stock: i32,
+}
+
+/// A partial update (`PATCH`): only the fields present change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatch {
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub price_cents: Option<i64>,
+    pub stock: Option<i32>,
+}
+
+impl ProductPatch {
+    pub fn apply(self, mut product: ProductInput) -> ProductInput {
+        if let Some(sku) = self.sku {
+            product.sku = sku;
+        }
+        if let Some(name) = self.name {
+            product.name = name;
+        }
+        if let Some(description) = self.description {
+            product.description = description;
+        }
+        if let Some(category) = self.category {
+            product.category = category;
+        }
+        if let Some(price) = self.price_cents {
+            product.price_cents = price;
+        }
+        if let Some(stock) = self.stock {
+            product.stock = stock;
+        }
+        product
+    }
+}
+
+pub fn is_category_slug(slug: &str) -> bool {
+    (1..=50).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl ProductInput {
+    /// Trims the text fields and checks every range.
+    pub fn validate(mut self) -> Result<Self, InvalidInput> {
+        self.sku = self.sku.trim().to_owned();
+        self.name = self.name.trim().to_owned();
+        self.description = self.description.trim().to_owned();
+        if !(1..=40).contains(&self.sku.len())
+            || !self
+                .sku
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(invalid("sku must be 1 to 40 characters of A-Z, 0-9 and '-'"));
+        }
+        if !(1..=200).contains(&self.name.chars().count()) {
+            return Err(invalid("name must be 1 to 200 characters"));
+        }
+        if self.description.chars().count() > 2_000 {
+            return Err(invalid("description must be at most 2000 characters"));
+        }
+        if !is_category_slug(&self.category) {
+            return Err(invalid("category must be a category slug"));
+        }
+        if !(0..=MAX_PRICE_CENTS).contains(&self.price_cents) {
+            return Err(invalid(format!(
+                "price_cents must be between 0 and {MAX_PRICE_CENTS}"
+            )));
+        }
+        if !(0..=MAX_STOCK).contains(&self.stock) {
+            return Err(invalid(format!("stock must be between 0 and {MAX_STOCK}")));
+        }
+        Ok(self)
+    }
+}
+
+/// `GET /products` query parameters, as received.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListParams {
+    pub q: Option<String>,
+    pub category: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+/// A validated search: `pattern` matches the words literally (`%`, `_` and
+/// `\` are escaped for `ILIKE ... ESCAPE '\'`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Search {
+    pub text: Option<String>,
+    pub category: Option<String>,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Search {
+    pub fn parse(params: ListParams) -> Result<Self, InvalidInput> {
+        let text = params.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+        if text.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
+            return Err(invalid(format!("q must be at most {MAX_QUERY_CHARS} characters")));
+        }
+        let category = params.category.filter(|c| !c.is_empty());
+        if category.as_deref().is_some_and(|c| !is_category_slug(c)) {
+            return Err(invalid("category must be a category slug"));
+        }
+        let page = params.page.unwrap_or(1);
+        if !(1..=MAX_PAGE).contains(&page) {
+            return Err(invalid(format!("page must be between 1 and {MAX_PAGE}")));
+        }
+        let per_page = params.per_page.unwrap_or(20);
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            return Err(invalid(format!("per_page must be between 1 and {MAX_PER_PAGE}")));
+        }
+        Ok(Self {
+            text,
+            category,
+            page,
+            per_page,
+        })
+    }
+
+    /// The `ILIKE` pattern for the search text.
+    pub fn pattern(&self) -> Option<String> {
+        self.text.as_ref().map(|text| {
+            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            format!("%{escaped}%")
+        })
+    }
+
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.per_page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn search(q: &str) -> Search {
+        Search::parse(ListParams {
+            q: Some(q.into()),
+            ..ListParams::default()
+        })
+        .expect("valid")
+    }
+
+    #[test]
+    fn wildcards_are_matched_literally() {
+        assert_eq!(
+            search("50%_off\\").pattern().as_deref(),
+            Some("%50\\%\\_off\\\\%")
+        );
+        assert_eq!(search("  ").pattern(), None);
+    }
+
+    #[test]
+    fn paging_is_bounded() {
+        let params = |page, per_page| ListParams {
+            page: Some(page),
+            per_page: Some(per_page),
+            ..ListParams::default()
+        };
+        assert!(Search::parse(params(0, 10)).is_err());
+        assert!(Search::parse(params(1, 0)).is_err());
+        assert!(Search::parse(params(1, 101)).is_err());
+        assert_eq!(Search::parse(params(3, 10)).map(|s| s.offset()), Ok(20));
+    }
+
+    #[test]
+    fn products_are_validated() {
+        let good = ProductInput {
+            sku: " MUG-1 ".into(),
+            name: " Mug ".into(),
+            description: String::new(),
+            category: "kitchen".into(),
+            price_cents: 1299,
+            stock: 3,
+        };
+        let valid = good.clone().validate().expect("valid");
+        assert_eq!((valid.sku.as_str(), valid.name.as_str()), ("MUG-1", "Mug"));
+        for bad in [
+            ProductInput {
+                price_cents: -1,
+                ..good.clone()
+            },
+            ProductInput {
+                stock: -1,
+                ..good.clone()
+            },
+            ProductInput {
+                name: " ".into(),
+                ..good.clone()
+            },
+            ProductInput {
+                name: "n".repeat(201),
+                ..good.clone()
+            },
+            ProductInput {
+                sku: "lower".into(),
+                ..good.clone()
+            },
+            ProductInput {
+                category: "Bad Slug".into(),
+                ..good.clone()
+            },
+            ProductInput {
+                price_cents: MAX_PRICE_CENTS + 1,
+                ..good.clone()
+            },
+        ] {
+            assert!(bad.clone().validate().is_err(), "{bad:?}");
+        }
+    }
+}

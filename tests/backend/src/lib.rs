@@ -1,0 +1,218 @@
+//! The whole backend in one process for tests and benchmarks: auth, products,
+//! orders and the gateway on port 0, each with its own database role and
+//! schema in a fresh database, talking mutual TLS with certificates from the
+//! test CA.
+
+use cloudshop_devkit::testing::{TestEnv, capture_logs, env, public_client};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub const PASSWORD: &str = "tJ8#qv2!Lm9zRw-bright";
+
+#[derive(Debug)]
+pub struct Backend {
+    pub env: &'static TestEnv,
+    pub database: String,
+    /// The public gateway URL.
+    pub gateway: String,
+    pub products: String,
+    pub orders: String,
+    /// A client on the internet: trusts the CA, presents no certificate.
+    pub client: reqwest::Client,
+    orders_shutdown: CancellationToken,
+    shutdown: Vec<CancellationToken>,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.orders_shutdown.cancel();
+        for token in &self.shutdown {
+            token.cancel();
+        }
+    }
+}
+
+/// Settings of the orders service for this backend's database.
+pub fn orders_settings(
+    env: &TestEnv,
+    database: &str,
+    products_url: &str,
+) -> cloudshop_orders::settings::Settings {
+    let mut settings = cloudshop_orders::settings::Settings {
+        http: Default::default(),
+        tls: env.tls("orders"),
+        database: env.database("orders", database),
+        products_url: products_url.to_owned(),
+        ..Default::default()
+    };
+    settings.jwt.public_keys_file = env.files().jwt_public_keys();
+    settings
+}
+
+/// Starts an orders service; its URL and shutdown token.
+pub async fn start_orders(settings: cloudshop_orders::settings::Settings) -> (String, CancellationToken) {
+    let app = cloudshop_orders::startup::Application::build(settings)
+        .await
+        .expect("orders starts");
+    let url = format!("https://127.0.0.1:{}", app.port());
+    let token = app.shutdown_token();
+    tokio::spawn(app.run_until_stopped());
+    (url, token)
+}
+
+pub async fn spawn_backend() -> Backend {
+    capture_logs();
+    let env = env();
+    let files = env.files();
+    let database = env.new_database();
+
+    let mut auth = cloudshop_auth::settings::Settings {
+        http: Default::default(),
+        tls: env.tls("auth"),
+        database: env.database("auth", &database),
+        ..Default::default()
+    };
+    auth.tokens.signing_key_file = files.jwt_signing_key();
+    auth.admin.email_file = Some(files.admin_email());
+    auth.admin.password_file = Some(files.admin_password());
+    let auth = cloudshop_auth::startup::Application::build(auth)
+        .await
+        .expect("auth starts");
+    let auth_url = format!("https://127.0.0.1:{}", auth.port());
+    let auth_shutdown = auth.shutdown_token();
+    tokio::spawn(auth.run_until_stopped());
+
+    let mut products = cloudshop_products::settings::Settings {
+        http: Default::default(),
+        tls: env.tls("products"),
+        database: env.database("products", &database),
+        ..Default::default()
+    };
+    products.jwt.public_keys_file = files.jwt_public_keys();
+    let products = cloudshop_products::startup::Application::build(products)
+        .await
+        .expect("products starts");
+    let products_url = format!("https://127.0.0.1:{}", products.port());
+    let products_shutdown = products.shutdown_token();
+    tokio::spawn(products.run_until_stopped());
+
+    let (orders_url, orders_shutdown) = start_orders(orders_settings(env, &database, &products_url)).await;
+
+    let mut gateway = cloudshop_api_gateway::settings::Settings {
+        http: Default::default(),
+        tls: env.tls("api-gateway"),
+        ..Default::default()
+    };
+    gateway.jwt.public_keys_file = files.jwt_public_keys();
+    gateway.backends.auth = auth_url;
+    gateway.backends.products = products_url.clone();
+    gateway.backends.orders = orders_url.clone();
+    let gateway = cloudshop_api_gateway::startup::Application::build(gateway)
+        .await
+        .expect("gateway starts");
+    let gateway_url = format!("https://127.0.0.1:{}", gateway.port());
+    let gateway_shutdown = gateway.shutdown_token();
+    tokio::spawn(gateway.run_until_stopped());
+
+    Backend {
+        env,
+        database,
+        gateway: gateway_url,
+        products: products_url,
+        orders: orders_url,
+        client: public_client(),
+        orders_shutdown,
+        shutdown: vec![gateway_shutdown, products_shutdown, auth_shutdown],
+    }
+}
+
+impl Backend {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway)
+    }
+
+    /// Stops the orders service (as a crash would, between requests).
+    pub fn stop_orders(&self) {
+        self.orders_shutdown.cancel();
+    }
+
+    async fn login(&self, email: &str, password: &str) -> String {
+        let login = self
+            .client
+            .post(self.url("/api/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(login.status(), 200, "login of {email}");
+        let body: Value = login.json().await.expect("json");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// Registers and logs in a fresh customer; their access token.
+    pub async fn customer(&self) -> String {
+        let email = format!("shopper-{}@example.com", uuid::Uuid::new_v4().simple());
+        let registered = self
+            .client
+            .post(self.url("/api/auth/register"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(registered.status(), 201);
+        self.login(&email, PASSWORD).await
+    }
+
+    /// The admin account's access token.
+    pub async fn admin(&self) -> String {
+        let files = self.env.files();
+        let email = std::fs::read_to_string(files.admin_email().path()).expect("admin email");
+        let password = std::fs::read_to_string(files.admin_password().path()).expect("admin password");
+        self.login(email.trim(), password.trim()).await
+    }
+
+    /// Creates a product (as admin) with `stock`; its id.
+    pub async fn product(&self, admin: &str, price_cents: i64, stock: i32) -> i64 {
+        let sku = format!("T-{}", uuid::Uuid::new_v4().simple()).to_uppercase()[..20].to_owned();
+        let created = self
+            .client
+            .post(self.url("/api/products"))
+            .bearer_auth(admin)
+            .json(
+                &json!({"sku": sku, "name": format!("Test product {sku}"), "category": "desk",
+                          "price_cents": price_cents, "stock": stock}),
+            )
+            .send()
+            .await
+            .expect("create product");
+        assert_eq!(created.status(), 201);
+        created.json::<Value>().await.expect("json")["id"]
+            .as_i64()
+            .expect("id")
+    }
+
+    pub async fn stock(&self, product: i64) -> i64 {
+        let response = self
+            .client
+            .get(self.url(&format!("/api/products/{product}")))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.expect("json")["stock"]
+            .as_i64()
+            .expect("stock")
+    }
+
+    /// Places an order; the response.
+    pub async fn order(&self, token: &str, key: &str, lines: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/orders"))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&json!({"lines": lines}))
+            .send()
+            .await
+            .expect("order")
+    }
+}

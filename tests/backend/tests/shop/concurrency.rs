@@ -1,0 +1,145 @@
+use std::collections::HashMap;
+
+use cloudshop_backend_tests::spawn_backend;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+#[tokio::test]
+async fn two_hundred_orders_for_fifty_items_confirm_exactly_fifty() {
+    let shop = spawn_backend().await;
+    let admin = shop.admin().await;
+    let customer = shop.customer().await;
+    let product = shop.product(&admin, 500, 50).await;
+    let mut orders = JoinSet::new();
+    for n in 0..200 {
+        let client = shop.client.clone();
+        let url = shop.url("/api/orders");
+        let token = customer.clone();
+        orders.spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .header("idempotency-key", format!("rush-{n}"))
+                .json(&json!({"lines": [{"product_id": product, "quantity": 1}]}))
+                .send()
+                .await
+                .expect("order");
+            response.status().as_u16()
+        });
+    }
+    let mut statuses: HashMap<u16, usize> = HashMap::new();
+    while let Some(status) = orders.join_next().await {
+        *statuses.entry(status.expect("task")).or_default() += 1;
+    }
+    assert_eq!(statuses.get(&201), Some(&50), "{statuses:?}");
+    assert_eq!(statuses.get(&409), Some(&150), "{statuses:?}");
+    assert_eq!(shop.stock(product).await, 0);
+}
+
+#[tokio::test]
+async fn mixed_multi_item_orders_conserve_stock() {
+    let shop = spawn_backend().await;
+    let admin = shop.admin().await;
+    let customer = shop.customer().await;
+    let initial = [30, 20, 10, 15];
+    let mut products = Vec::new();
+    for stock in initial {
+        products.push(shop.product(&admin, 100, stock).await);
+    }
+    let mut orders = JoinSet::new();
+    for n in 0..120usize {
+        // A deterministic mix: one to three products, quantities one to three,
+        // lines in varying order (so locks are requested in varying order).
+        let count = 1 + n % 3;
+        let lines: Vec<Value> = (0..count)
+            .map(|i| json!({"product_id": products[(n + i * 3) % products.len()], "quantity": 1 + (n + i) % 3}))
+            .collect();
+        let client = shop.client.clone();
+        let url = shop.url("/api/orders");
+        let token = customer.clone();
+        orders.spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .header("idempotency-key", format!("mix-{n}"))
+                .json(&json!({ "lines": lines }))
+                .send()
+                .await
+                .expect("order");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("json"))
+        });
+    }
+    let mut confirmed: HashMap<i64, i64> = HashMap::new();
+    let mut acknowledged = 0;
+    while let Some(result) = orders.join_next().await {
+        let (status, body) = result.expect("task");
+        assert!(status == 201 || status == 409, "status {status}: {body}");
+        if status == 201 {
+            acknowledged += 1;
+            for line in body["lines"].as_array().expect("lines") {
+                *confirmed
+                    .entry(line["product_id"].as_i64().expect("id"))
+                    .or_default() += line["quantity"].as_i64().expect("q");
+            }
+        }
+    }
+    assert!(acknowledged > 0);
+    for (product, initial) in products.iter().zip(initial) {
+        let remaining = shop.stock(*product).await;
+        assert!(remaining >= 0);
+        assert_eq!(
+            i64::from(initial),
+            remaining + confirmed.get(product).copied().unwrap_or(0),
+            "product {product}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn twenty_concurrent_requests_with_one_key_make_one_order() {
+    let shop = spawn_backend().await;
+    let admin = shop.admin().await;
+    let customer = shop.customer().await;
+    let product = shop.product(&admin, 100, 100).await;
+    let mut requests = JoinSet::new();
+    for _ in 0..20 {
+        let client = shop.client.clone();
+        let url = shop.url("/api/orders");
+        let token = customer.clone();
+        requests.spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(token)
+                .header("idempotency-key", "one-key")
+                .json(&json!({"lines": [{"product_id": product, "quantity": 2}]}))
+                .send()
+                .await
+                .expect("order");
+            assert_eq!(response.status(), 201);
+            response.json::<Value>().await.expect("json")["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(id) = requests.join_next().await {
+        ids.push(id.expect("task"));
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(shop.stock(product).await, 98);
+    let mine: Value = shop
+        .client
+        .get(shop.url("/api/orders"))
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(mine["total"], 1);
+}

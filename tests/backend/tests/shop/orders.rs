@@ -1,0 +1,228 @@
+use cloudshop_backend_tests::spawn_backend;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn an_order_is_confirmed_priced_listed_cancelled_and_its_stock_returns() {
+    let shop = spawn_backend().await;
+    let admin = shop.admin().await;
+    let customer = shop.customer().await;
+    let mug = shop.product(&admin, 1250, 10).await;
+    let pen = shop.product(&admin, 399, 10).await;
+
+    let placed = shop
+        .order(
+            &customer,
+            "order-1",
+            &json!([{"product_id": mug, "quantity": 2}, {"product_id": pen, "quantity": 3}]),
+        )
+        .await;
+    assert_eq!(placed.status(), 201);
+    let order: Value = placed.json().await.expect("json");
+    assert_eq!(order["status"], "CONFIRMED");
+    assert_eq!(order["total_cents"], 2 * 1250 + 3 * 399);
+    assert_eq!(order["lines"].as_array().expect("lines").len(), 2);
+    assert_eq!((shop.stock(mug).await, shop.stock(pen).await), (8, 7));
+
+    let id = order["id"].as_str().expect("id");
+    let mine: Value = shop
+        .client
+        .get(shop.url("/api/orders"))
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(mine["total"], 1);
+    assert_eq!(mine["items"][0]["id"], id);
+
+    let cancelled = shop
+        .client
+        .post(shop.url(&format!("/api/orders/{id}/cancel")))
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.status(), 200);
+    assert_eq!(
+        cancelled.json::<Value>().await.expect("json")["status"],
+        "CANCELLED"
+    );
+    assert_eq!((shop.stock(mug).await, shop.stock(pen).await), (10, 10));
+    let again = shop
+        .client
+        .post(shop.url(&format!("/api/orders/{id}/cancel")))
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(again.status(), 409);
+    assert_eq!((shop.stock(mug).await, shop.stock(pen).await), (10, 10));
+}
+
+#[tokio::test]
+async fn the_same_key_returns_the_same_order_and_another_body_is_refused() {
+    let shop = spawn_backend().await;
+    let admin = shop.admin().await;
+    let customer = shop.customer().await;
+    let mug = shop.product(&admin, 100, 10).await;
+    let lines = json!([{"product_id": mug, "quantity": 1}]);
+    let first: Value = shop
+        .order(&customer, "same-key", &lines)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let replay = shop.order(&customer, "same-key", &lines).await;
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.json::<Value>().await.expect("json")["id"], first["id"]);
+    assert_eq!(shop.stock(mug).await, 9);
+    let different = shop
+        .order(
+            &customer,
+            "same-key",
+            &json!([{"product_id": mug, "quantity": 2}]),
+        )
+        .await;
+    assert_eq!(different.status(), 422);
+    // Keys belong to a user: another customer's same key is another order.
+    let other = shop.customer().await;
+    let theirs: Value = shop
+        .order(&other, "same-key", &lines)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_ne!(theirs["id"], first["id"]);
+    let missing = shop
+        .client
+        .post(shop.url("/api/orders"))
+        .bearer_auth(&customer)
+        .json(&json!({"lines": lines}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(missing.status(), 400);
+}
+
+#[tokio::test]
+async fn out_of_stock_orders_are_rejected_with_the_items_named() {
+    let shop = spawn_backend().await;
+    let admin = shop.admin().await;
+    let customer = shop.customer().await;
+    let scarce = shop.product(&admin, 100, 1).await;
+    let refused = shop
+        .order(
+            &customer,
+            "greedy",
+            &json!([{"product_id": scarce, "quantity": 3}]),
+        )
+        .await;
+    assert_eq!(refused.status(), 409);
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "out_of_stock");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("requested 3, available 1") && message.contains("Test product"),
+        "{message}"
+    );
+    assert_eq!(body["order"]["status"], "REJECTED");
+    assert_eq!(shop.stock(scarce).await, 1);
+}
+
+#[tokio::test]
+async fn users_cannot_see_or_cancel_each_others_orders() {
+    let shop = spawn_backend().await;
+    let admin = shop.admin().await;
+    let alice = shop.customer().await;
+    let bob = shop.customer().await;
+    let mug = shop.product(&admin, 100, 10).await;
+    let order: Value = shop
+        .order(&alice, "alice-1", &json!([{"product_id": mug, "quantity": 1}]))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let id = order["id"].as_str().expect("id");
+    let peek = shop
+        .client
+        .get(shop.url(&format!("/api/orders/{id}")))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(peek.status(), 404);
+    let cancel = shop
+        .client
+        .post(shop.url(&format!("/api/orders/{id}/cancel")))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(cancel.status(), 404);
+    let bobs: Value = shop
+        .client
+        .get(shop.url("/api/orders"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(bobs["total"], 0);
+    let all = shop
+        .client
+        .get(shop.url("/api/orders?all=true"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("all");
+    assert_eq!(all.status(), 403);
+    let ship = shop
+        .client
+        .post(shop.url(&format!("/api/orders/{id}/ship")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("ship");
+    assert_eq!(ship.status(), 403);
+
+    // The admin sees every order and ships; a shipped order cannot be cancelled.
+    let everyone: Value = shop
+        .client
+        .get(shop.url("/api/orders?all=true"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("all")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        everyone["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|o| o["id"] == id)
+    );
+    let shipped = shop
+        .client
+        .post(shop.url(&format!("/api/orders/{id}/ship")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("ship");
+    assert_eq!(shipped.status(), 200);
+    let late = shop
+        .client
+        .post(shop.url(&format!("/api/orders/{id}/cancel")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(late.status(), 409);
+    assert_eq!(shop.stock(mug).await, 9);
+}

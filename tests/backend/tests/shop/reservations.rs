@@ -1,0 +1,86 @@
+use cloudshop_backend_tests::spawn_backend;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn only_the_orders_identity_may_reserve_or_release() {
+    let shop = spawn_backend().await;
+    let order = uuid::Uuid::new_v4();
+    for identity in ["api-gateway", "storefront", "auth"] {
+        let client = shop.env.client_as(identity);
+        let reserve = client
+            .post(format!("{}/internal/reservations/{order}", shop.products))
+            .json(&json!({"lines": [{"product_id": 1, "quantity": 1}]}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(reserve.status(), 403, "{identity}");
+        let release = client
+            .post(format!("{}/internal/reservations/{order}/release", shop.products))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(release.status(), 403, "{identity}");
+    }
+    // Nor is the internal path routed by the gateway.
+    let routed = shop
+        .client
+        .post(shop.url(&format!("/api/internal/reservations/{order}")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(routed.status(), 404);
+}
+
+#[tokio::test]
+async fn reserve_and_release_are_idempotent() {
+    let shop = spawn_backend().await;
+    let admin = shop.admin().await;
+    let product = shop.product(&admin, 700, 10).await;
+    let orders = shop.env.client_as("orders");
+    let order = uuid::Uuid::new_v4();
+    let reserve = || {
+        orders
+            .post(format!("{}/internal/reservations/{order}", shop.products))
+            .json(&json!({"lines": [{"product_id": product, "quantity": 4}]}))
+            .send()
+    };
+    let first: Value = reserve().await.expect("reserve").json().await.expect("json");
+    let second: Value = reserve().await.expect("reserve").json().await.expect("json");
+    assert_eq!(first, second);
+    assert_eq!(first["lines"][0]["unit_price_cents"], 700);
+    assert_eq!(shop.stock(product).await, 6);
+
+    let release = || {
+        orders
+            .post(format!("{}/internal/reservations/{order}/release", shop.products))
+            .send()
+    };
+    let released: Value = release().await.expect("release").json().await.expect("json");
+    assert_eq!(released["lines"], first["lines"]);
+    assert_eq!(shop.stock(product).await, 10);
+    let again: Value = release().await.expect("release").json().await.expect("json");
+    assert_eq!(again["lines"], first["lines"]);
+    assert_eq!(shop.stock(product).await, 10);
+    // A released order cannot reserve again.
+    assert_eq!(reserve().await.expect("reserve").status(), 409);
+
+    // A release that arrives first blocks the late reservation.
+    let early = uuid::Uuid::new_v4();
+    let tombstone: Value = orders
+        .post(format!("{}/internal/reservations/{early}/release", shop.products))
+        .send()
+        .await
+        .expect("release")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(tombstone["lines"], json!([]));
+    let late = orders
+        .post(format!("{}/internal/reservations/{early}", shop.products))
+        .json(&json!({"lines": [{"product_id": product, "quantity": 1}]}))
+        .send()
+        .await
+        .expect("reserve");
+    assert_eq!(late.status(), 409);
+    assert_eq!(shop.stock(product).await, 10);
+}
