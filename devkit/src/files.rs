@@ -8,6 +8,7 @@
 //! secrets/jwt-signing-key.pem          Ed25519, PKCS#8
 //! secrets/jwt-public-keys.pem          what the verifiers trust
 //! secrets/admin-email  secrets/admin-password
+//! secrets/cookie-key                   signs the storefront's cookies
 //! postgres/                            the PostgreSQL cluster
 //! ```
 //!
@@ -78,6 +79,10 @@ impl ShopFiles {
     pub fn admin_password(&self) -> SecretFile {
         SecretFile::new(self.root.join("secrets/admin-password"))
     }
+    /// Signs the storefront's cookies.
+    pub fn cookie_key(&self) -> SecretFile {
+        SecretFile::new(self.root.join("secrets/cookie-key"))
+    }
     pub fn postgres_dir(&self) -> PathBuf {
         self.root.join("postgres")
     }
@@ -115,6 +120,7 @@ impl ShopFiles {
             write_private(self.jwt_signing_key().path(), &private)?;
             write_public(&self.jwt_public_keys(), &public)?;
         }
+        write_new_secret(self.cookie_key().path(), &random_secret(64)?)?;
         write_new_secret(self.admin_email().path(), ADMIN_EMAIL)?;
         write_new_secret(self.admin_password().path(), &random_secret(18)?)?;
         Ok(())

@@ -98,7 +98,8 @@ impl Cluster {
         };
         Ok(Self {
             bin: Binaries::find()?,
-            dir: files.postgres_dir(),
+            // psql takes a socket folder only as an absolute path.
+            dir: std::path::absolute(files.postgres_dir())?,
             port,
             owner,
         })
@@ -209,11 +210,23 @@ impl Cluster {
         command
     }
 
+    /// Where the server writes its log.
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join("postgres.log")
+    }
+
     /// Starts the server as a child process; [`Self::stop`] ends it.
     pub fn spawn(&self, durability: Durability) -> anyhow::Result<Child> {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_file())
+            .context("opening postgres.log")?;
         let child = self
             .server_command(durability)
             .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
             .spawn()
             .context("starting postgres")?;
         self.wait_ready(Duration::from_secs(30))?;
@@ -223,7 +236,7 @@ impl Cluster {
     /// Starts the server for this process's lifetime: a watchdog stops it and
     /// deletes `remove_on_exit` as soon as this process exits, however it exits.
     pub fn spawn_for_process(&self, remove_on_exit: &Path) -> anyhow::Result<()> {
-        let log = fs::File::create(self.dir.join("postgres.log")).context("creating postgres.log")?;
+        let log = fs::File::create(self.log_file()).context("creating postgres.log")?;
         self.server_command(Durability::Ephemeral)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

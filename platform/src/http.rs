@@ -28,17 +28,30 @@ impl RequestId {
     }
 }
 
-/// Wraps `router` in the standard stack.
+/// Wraps an API `router` in the standard stack, errors in the JSON envelope.
 pub fn api_stack(router: Router, metrics: &HttpMetrics, settings: &HttpSettings) -> Router {
+    stack(router, metrics, settings, true)
+}
+
+/// The same stack for HTML pages, which render their own error pages.
+pub fn page_stack(router: Router, metrics: &HttpMetrics, settings: &HttpSettings) -> Router {
+    stack(router, metrics, settings, false)
+}
+
+fn stack(router: Router, metrics: &HttpMetrics, settings: &HttpSettings, json_errors: bool) -> Router {
     let timeout = settings.request_timeout();
-    router
+    let router = router
         .layer(middleware::from_fn_with_state(Arc::new(metrics.clone()), observe))
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             enforce_timeout(timeout, request, next)
-        }))
-        .layer(middleware::from_fn(normalize_errors))
-        .layer(middleware::from_fn(request_id))
+        }));
+    let router = if json_errors {
+        router.layer(middleware::from_fn(normalize_errors))
+    } else {
+        router
+    };
+    router.layer(middleware::from_fn(request_id))
 }
 
 fn acceptable_request_id(value: &HeaderValue) -> bool {

@@ -106,7 +106,7 @@ pub async fn serve(
         let router = router.clone();
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        let connection = async move {
             let _permit = permit;
             match acceptor {
                 None => serve_connection(TokioIo::new(stream), peer, None, router, limits, watcher).await,
@@ -132,7 +132,9 @@ pub async fn serve(
                     serve_connection(TokioIo::new(tls), peer, identity, router, limits, watcher).await;
                 }
             }
-        });
+        };
+        // Connections keep the caller's span (the local shop names each service).
+        tokio::spawn(tracing::Instrument::in_current_span(connection));
     }
     drop(listener);
     if tokio::time::timeout(limits.shutdown_drain, graceful.shutdown())
@@ -201,6 +203,7 @@ pub struct ServiceHost {
     admin: TcpListener,
     tls: Arc<crate::tls::TlsMaterial>,
     client_auth: crate::tls::ClientAuth,
+    plain: bool,
     limits: ServeLimits,
     shutdown: CancellationToken,
 }
@@ -218,9 +221,17 @@ impl ServiceHost {
             admin: bind(http.admin_listen, "http.admin_listen").await?,
             tls: material,
             client_auth,
+            plain: false,
             limits: ServeLimits::from(http),
             shutdown: CancellationToken::new(),
         })
+    }
+
+    /// Serves the API listener in plain HTTP (the storefront behind a proxy
+    /// or on this machine); the TLS material still serves outgoing calls.
+    pub fn serve_plain(mut self, plain: bool) -> Self {
+        self.plain = plain;
+        self
     }
 
     pub fn api_port(&self) -> u16 {
@@ -242,20 +253,18 @@ impl ServiceHost {
     pub async fn run(self, api: Router, admin: Router) -> anyhow::Result<()> {
         cancel_on_signal(self.shutdown.clone());
         self.tls.spawn_reloader(self.shutdown.clone());
-        let config = self.tls.server_config(self.client_auth)?;
+        let transport = if self.plain {
+            Transport::Plain
+        } else {
+            Transport::Tls(self.tls.server_config(self.client_auth)?)
+        };
         tracing::info!(
             api = %self.api.local_addr()?,
             admin = %self.admin.local_addr()?,
             "listening"
         );
         tokio::join!(
-            serve(
-                self.api,
-                Transport::Tls(config),
-                api,
-                self.limits,
-                self.shutdown.clone()
-            ),
+            serve(self.api, transport, api, self.limits, self.shutdown.clone()),
             serve(
                 self.admin,
                 Transport::Plain,

@@ -60,8 +60,37 @@ pub async fn start_orders(settings: cloudshop_orders::settings::Settings) -> (St
     (url, token)
 }
 
+/// What a test or benchmark may change about the backend.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Cache catalogue reads in the products service.
+    pub products_cache: bool,
+    /// Requests per minute per client address at the gateway.
+    pub gateway_rate_per_minute: u32,
+    /// Capture logs for assertions (benchmarks log nowhere instead).
+    pub capture_logs: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            products_cache: true,
+            gateway_rate_per_minute: cloudshop_api_gateway::settings::Settings::default()
+                .rate_limit
+                .per_minute,
+            capture_logs: true,
+        }
+    }
+}
+
 pub async fn spawn_backend() -> Backend {
-    capture_logs();
+    spawn_backend_with(Options::default()).await
+}
+
+pub async fn spawn_backend_with(options: Options) -> Backend {
+    if options.capture_logs {
+        capture_logs();
+    }
     let env = env();
     let files = env.files();
     let database = env.new_database();
@@ -89,6 +118,7 @@ pub async fn spawn_backend() -> Backend {
         ..Default::default()
     };
     products.jwt.public_keys_file = files.jwt_public_keys();
+    products.cache = options.products_cache;
     let products = cloudshop_products::startup::Application::build(products)
         .await
         .expect("products starts");
@@ -107,6 +137,8 @@ pub async fn spawn_backend() -> Backend {
     gateway.backends.auth = auth_url;
     gateway.backends.products = products_url.clone();
     gateway.backends.orders = orders_url.clone();
+    gateway.rate_limit.per_minute = options.gateway_rate_per_minute;
+    gateway.rate_limit.burst = options.gateway_rate_per_minute.max(1);
     let gateway = cloudshop_api_gateway::startup::Application::build(gateway)
         .await
         .expect("gateway starts");

@@ -1,0 +1,275 @@
+//! The local shop: everything in one process, data under `.cloudshop/`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use cloudshop_devkit::files::ShopFiles;
+use cloudshop_devkit::postgres::{Cluster, Durability};
+use cloudshop_platform::db::DatabaseSettings;
+use cloudshop_platform::settings::HttpSettings;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+const DATABASE: &str = "cloudshop";
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// The local shop's folder.
+    #[arg(long, default_value = ".cloudshop")]
+    dir: PathBuf,
+    /// Port of the storefront (HTTP).
+    #[arg(long, default_value_t = 3000)]
+    storefront_port: u16,
+    /// Port of the API gateway (HTTPS).
+    #[arg(long, default_value_t = 8080)]
+    gateway_port: u16,
+    /// Port of the private PostgreSQL (127.0.0.1 only, TLS only).
+    #[arg(long, default_value_t = 54320)]
+    postgres_port: u16,
+}
+
+/// Internal services listen on free ports; only the storefront and the
+/// gateway have fixed ones.
+fn loopback(port: u16) -> HttpSettings {
+    HttpSettings::with_ports(port, 0)
+}
+
+fn database(files: &ShopFiles, role: &str, port: u16) -> DatabaseSettings {
+    DatabaseSettings {
+        port,
+        name: DATABASE.into(),
+        password_file: files.db_password(role),
+        ca_file: files.ca_cert(),
+        ..DatabaseSettings::for_service(role)
+    }
+}
+
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(cloudshop_platform::telemetry::DEFAULT_FILTER)
+            }),
+        )
+        .init();
+    let files = ShopFiles::new(&args.dir);
+    files.ensure().context("preparing certificates and secrets")?;
+    let cluster = Cluster::new(&files, args.postgres_port)?;
+    cluster.init(&files).context("preparing PostgreSQL")?;
+    let postgres = cluster
+        .spawn(Durability::Durable)
+        .context("starting PostgreSQL")?;
+    let result = run(&args, &files, &cluster).await;
+    tracing::info!("stopping PostgreSQL");
+    cluster.stop(postgres)?;
+    result
+}
+
+async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Result<()> {
+    cluster.provision_roles(files)?;
+    cluster.create_database(DATABASE)?;
+    let pg = cluster.port();
+    let mut services = JoinSet::new();
+    let mut admin_ports = Vec::new();
+
+    let mut auth = cloudshop_auth::settings::Settings {
+        http: loopback(0),
+        tls: files.tls("auth"),
+        database: database(files, "auth", pg),
+        ..Default::default()
+    };
+    auth.tokens.signing_key_file = files.jwt_signing_key();
+    auth.admin.email_file = Some(files.admin_email());
+    auth.admin.password_file = Some(files.admin_password());
+    let auth = cloudshop_auth::startup::Application::build(auth)
+        .await
+        .context("starting auth")?;
+    let auth_url = format!("https://127.0.0.1:{}", auth.port());
+    admin_ports.push(("auth", auth.admin_port()));
+    services.spawn(auth.run_until_stopped().instrument(tracing::info_span!("auth")));
+
+    let mut products = cloudshop_products::settings::Settings {
+        http: loopback(0),
+        tls: files.tls("products"),
+        database: database(files, "products", pg),
+        ..Default::default()
+    };
+    products.jwt.public_keys_file = files.jwt_public_keys();
+    let products = cloudshop_products::startup::Application::build(products)
+        .await
+        .context("starting products")?;
+    let products_url = format!("https://127.0.0.1:{}", products.port());
+    admin_ports.push(("products", products.admin_port()));
+    services.spawn(
+        products
+            .run_until_stopped()
+            .instrument(tracing::info_span!("products")),
+    );
+
+    let mut orders = cloudshop_orders::settings::Settings {
+        http: loopback(0),
+        tls: files.tls("orders"),
+        database: database(files, "orders", pg),
+        products_url: products_url.clone(),
+        ..Default::default()
+    };
+    orders.jwt.public_keys_file = files.jwt_public_keys();
+    let orders = cloudshop_orders::startup::Application::build(orders)
+        .await
+        .context("starting orders")?;
+    let orders_url = format!("https://127.0.0.1:{}", orders.port());
+    admin_ports.push(("orders", orders.admin_port()));
+    services.spawn(
+        orders
+            .run_until_stopped()
+            .instrument(tracing::info_span!("orders")),
+    );
+
+    let mut gateway = cloudshop_api_gateway::settings::Settings {
+        http: loopback(args.gateway_port),
+        tls: files.tls("api-gateway"),
+        ..Default::default()
+    };
+    gateway.jwt.public_keys_file = files.jwt_public_keys();
+    gateway.backends.auth = auth_url;
+    gateway.backends.products = products_url;
+    gateway.backends.orders = orders_url;
+    let gateway = cloudshop_api_gateway::startup::Application::build(gateway)
+        .await
+        .with_context(|| {
+            format!(
+                "starting the gateway on port {} (--gateway-port)",
+                args.gateway_port
+            )
+        })?;
+    let gateway_url = format!("https://127.0.0.1:{}", gateway.port());
+    admin_ports.push(("api-gateway", gateway.admin_port()));
+    services.spawn(
+        gateway
+            .run_until_stopped()
+            .instrument(tracing::info_span!("api-gateway")),
+    );
+
+    let mut storefront = cloudshop_storefront::settings::Settings {
+        http: loopback(args.storefront_port),
+        tls: files.tls("storefront"),
+        gateway_url: gateway_url.clone(),
+        cookie_key_file: files.cookie_key(),
+        ..Default::default()
+    };
+    storefront.jwt.public_keys_file = files.jwt_public_keys();
+    let storefront = cloudshop_storefront::startup::Application::build(storefront)
+        .await
+        .with_context(|| {
+            format!(
+                "starting the storefront on port {} (--storefront-port)",
+                args.storefront_port
+            )
+        })?;
+    let storefront_url = format!("http://127.0.0.1:{}", storefront.port());
+    admin_ports.push(("storefront", storefront.admin_port()));
+    services.spawn(
+        storefront
+            .run_until_stopped()
+            .instrument(tracing::info_span!("storefront")),
+    );
+
+    wait_ready(&admin_ports).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out)?;
+    writeln!(out, "CloudShop is running.")?;
+    writeln!(out, "  storefront   {storefront_url}")?;
+    writeln!(
+        out,
+        "  API gateway  {gateway_url}  (trust {})",
+        absolute(&files.ca_cert()).display()
+    )?;
+    writeln!(
+        out,
+        "  admin        admin@cloudshop.local, password in {}",
+        absolute(files.admin_password().path()).display()
+    )?;
+    writeln!(
+        out,
+        "  PostgreSQL   127.0.0.1:{pg} (TLS only), log in {}",
+        absolute(&cluster.log_file()).display()
+    )?;
+    writeln!(
+        out,
+        "Press Ctrl-C to stop; the data stays in {} for the next `up`.",
+        absolute(&args.dir).display()
+    )?;
+    drop(out);
+
+    // Each service stops on SIGINT/SIGTERM by itself; wait for all of them.
+    let mut failure = None;
+    while let Some(result) = services.join_next().await {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => failure = Some(err),
+            Err(err) => failure = Some(err.into()),
+        }
+    }
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+async fn wait_ready(admin_ports: &[(&str, u16)]) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    for (service, port) in admin_ports {
+        let url = format!("http://{}/readyz", SocketAddr::from(([127, 0, 0, 1], *port)));
+        let mut ready = false;
+        for _ in 0..100 {
+            if client
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !ready {
+            bail!("{service} did not become ready");
+        }
+    }
+    Ok(())
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// Deletes the local shop's folder, unless its PostgreSQL is still running.
+pub fn reset(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let pid_file = dir.join("postgres/data/postmaster.pid");
+    if let Ok(pid) = std::fs::read_to_string(&pid_file)
+        && let Some(pid) = pid.lines().next()
+        && std::process::Command::new("kill")
+            .args(["-0", pid.trim()])
+            .status()
+            .is_ok_and(|s| s.success())
+    {
+        bail!(
+            "the shop in {} is still running; stop it (Ctrl-C) first",
+            dir.display()
+        );
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("deleting {}", dir.display()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "deleted {}", dir.display())?;
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! The cart (a signed cookie) and checkout.
+
+use axum::Form;
+use axum::extract::State;
+use axum::response::Response;
+use http::StatusCode;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{AppState, Shopper, capitalise, number};
+use crate::gateway::ApiError;
+use crate::pages::catalogue::{self, CartRow};
+use crate::pages::{Order, Product};
+use crate::session::{Cart, MAX_CART_QUANTITY, with_cart};
+
+pub async fn show(State(state): State<AppState>, shopper: Shopper) -> Response {
+    let mut rows = Vec::new();
+    let mut cart = shopper.visitor.cart.clone();
+    for line in &shopper.visitor.cart.lines {
+        match state
+            .gateway
+            .get::<Product>(shopper.caller(), &format!("/api/products/{}", line.product_id))
+            .await
+        {
+            Ok(product) => rows.push(CartRow {
+                product,
+                quantity: line.quantity,
+            }),
+            // A product deleted since it was added leaves the cart.
+            Err(ApiError::Refused { status: 404, .. }) => cart.set(line.product_id, 0),
+            Err(err) => return shopper.failure(err),
+        }
+    }
+    let checkout_key = uuid::Uuid::new_v4().to_string();
+    let markup = catalogue::cart(&shopper.visitor, &rows, &checkout_key);
+    let Shopper { jar, policy, .. } = &shopper;
+    let jar = with_cart(jar.clone(), *policy, &cart);
+    Shopper { jar, ..shopper }.render(markup)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LineForm {
+    #[serde(default)]
+    csrf: String,
+    product_id: String,
+    #[serde(default)]
+    quantity: String,
+}
+
+fn parse_line(form: &LineForm, minimum: i32) -> Result<(i64, i32), String> {
+    let product_id: i64 = number("product", &form.product_id)?;
+    let quantity: i32 = number("quantity", &form.quantity)?;
+    if !(minimum..=MAX_CART_QUANTITY).contains(&quantity) {
+        return Err(format!(
+            "Quantity must be between {minimum} and {MAX_CART_QUANTITY}."
+        ));
+    }
+    Ok((product_id, quantity))
+}
+
+fn store(shopper: Shopper, cart: &Cart, flash: &str) -> Response {
+    let jar = with_cart(shopper.jar.clone(), shopper.policy, cart);
+    Shopper { jar, ..shopper }.redirect("/cart", Some(flash))
+}
+
+pub async fn add(shopper: Shopper, Form(form): Form<LineForm>) -> Response {
+    let shopper = match shopper.check_csrf(&form.csrf) {
+        Ok(shopper) => shopper,
+        Err(refused) => return refused,
+    };
+    match parse_line(&form, 1) {
+        Ok((product_id, quantity)) => {
+            let mut cart = shopper.visitor.cart.clone();
+            cart.add(product_id, quantity);
+            store(shopper, &cart, "Added to your cart.")
+        }
+        Err(message) => shopper.message(StatusCode::UNPROCESSABLE_ENTITY, "Cannot add to cart", &message),
+    }
+}
+
+pub async fn update(shopper: Shopper, Form(form): Form<LineForm>) -> Response {
+    let shopper = match shopper.check_csrf(&form.csrf) {
+        Ok(shopper) => shopper,
+        Err(refused) => return refused,
+    };
+    match parse_line(&form, 0) {
+        Ok((product_id, quantity)) => {
+            let mut cart = shopper.visitor.cart.clone();
+            cart.set(product_id, quantity);
+            store(shopper, &cart, "Cart updated.")
+        }
+        Err(message) => shopper.message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Cannot update the cart",
+            &message,
+        ),
+    }
+}
+
+pub async fn remove(shopper: Shopper, Form(form): Form<LineForm>) -> Response {
+    let shopper = match shopper.check_csrf(&form.csrf) {
+        Ok(shopper) => shopper,
+        Err(refused) => return refused,
+    };
+    let Ok(product_id) = number::<i64>("product", &form.product_id) else {
+        return shopper.message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Cannot update the cart",
+            "Unknown product.",
+        );
+    };
+    let mut cart = shopper.visitor.cart.clone();
+    cart.set(product_id, 0);
+    store(shopper, &cart, "Removed from your cart.")
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckoutForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    checkout_key: String,
+}
+
+/// Places the order. The form carries an idempotency key made when the cart
+/// page was rendered, so a double-submitted form places one order.
+pub async fn checkout(
+    State(state): State<AppState>,
+    shopper: Shopper,
+    Form(form): Form<CheckoutForm>,
+) -> Response {
+    let shopper = match shopper.check_csrf(&form.csrf).and_then(Shopper::require_login) {
+        Ok(shopper) => shopper,
+        Err(refused) => return refused,
+    };
+    let cart = shopper.visitor.cart.clone();
+    if cart.lines.is_empty() {
+        return shopper.redirect("/cart", Some("Your cart is empty."));
+    }
+    if form.checkout_key.is_empty() || form.checkout_key.len() > 64 {
+        return shopper.message(
+            StatusCode::BAD_REQUEST,
+            "Cannot place the order",
+            "Please reload the cart and try again.",
+        );
+    }
+    let body = json!({ "lines": cart.lines });
+    let placed = state
+        .gateway
+        .send::<Order, _>(
+            shopper.caller(),
+            Method::POST,
+            "/api/orders",
+            Some(&body),
+            Some(&form.checkout_key),
+        )
+        .await;
+    match placed {
+        Ok(order) => {
+            let jar = with_cart(shopper.jar.clone(), shopper.policy, &Cart::default());
+            Shopper { jar, ..shopper }.redirect(
+                &format!("/orders/{}", order.id),
+                Some("Thank you! Your order is confirmed."),
+            )
+        }
+        Err(ApiError::Refused {
+            status: 409, message, ..
+        }) => shopper.redirect(
+            "/cart",
+            Some(&format!("We could not place your order: {message}.")),
+        ),
+        Err(ApiError::Refused {
+            status: 422, message, ..
+        }) => shopper.message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Cannot place the order",
+            &capitalise(&message),
+        ),
+        Err(err) => shopper.failure(err),
+    }
+}

@@ -1,0 +1,118 @@
+//! Every page and form of the storefront, the stylesheet, and the headers
+//! every response carries.
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderValue, header};
+
+use crate::controllers::{AppState, account, admin, cart, catalogue, orders};
+use crate::pages::layout;
+use crate::session::Visitor;
+
+/// Only what the pages need: our stylesheet, our images, forms to ourselves.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn router(state: AppState, https: bool) -> Router {
+    Router::new()
+        .route("/", get(catalogue::home))
+        .route("/products/{id}", get(catalogue::product))
+        .route("/images/{file}", get(catalogue::picture))
+        .route("/cart", get(cart::show))
+        .route("/cart/add", post(cart::add))
+        .route("/cart/update", post(cart::update))
+        .route("/cart/remove", post(cart::remove))
+        .route("/checkout", post(cart::checkout))
+        .route("/login", get(account::login_form).post(account::login))
+        .route("/register", get(account::register_form).post(account::register))
+        .route("/logout", post(account::logout))
+        .route("/orders", get(orders::list))
+        .route("/orders/{id}", get(orders::show))
+        .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/admin/products", get(admin::products).post(admin::create))
+        .route("/admin/products/{id}", get(admin::edit).post(admin::update))
+        .route("/admin/products/{id}/stock", post(admin::stock))
+        .route("/admin/products/{id}/delete", post(admin::delete))
+        .route("/admin/orders", get(admin::orders))
+        .route("/admin/orders/{id}/ship", post(admin::ship))
+        .route("/static/style.css", get(stylesheet))
+        .route("/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
+        .route("/health", get(|| async { "ok" }))
+        .fallback(not_found)
+        .layer(middleware::from_fn(error_pages))
+        .layer(middleware::from_fn_with_state(https, security_headers))
+        .with_state(state)
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        crate::STYLESHEET,
+    )
+}
+
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        crate::FAVICON,
+    )
+}
+
+async fn not_found() -> Response {
+    let page = layout::message("Not found", &Visitor::anonymous(), "There is no such page.");
+    (http::StatusCode::NOT_FOUND, Html(page.into_string())).into_response()
+}
+
+/// Errors no handler rendered (a malformed form, a wrong method) still get
+/// a page, never a bare status or a stack trace.
+async fn error_pages(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_html {
+        return response;
+    }
+    let text = if status.is_server_error() {
+        "Something went wrong on our side. Please try again in a moment."
+    } else {
+        "That request could not be handled. Please go back and try again."
+    };
+    let title = status.canonical_reason().unwrap_or("Error");
+    let page = layout::message(title, &Visitor::anonymous(), text);
+    (status, Html(page.into_string())).into_response()
+}
+
+async fn security_headers(State(https): State<bool>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+    response
+}
