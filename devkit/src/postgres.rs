@@ -78,6 +78,13 @@ struct Owner {
     gid: u32,
 }
 
+/// A started server: the process we spawned and the postmaster's pid.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    pid: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Cluster {
     bin: Binaries,
@@ -216,7 +223,7 @@ impl Cluster {
     }
 
     /// Starts the server as a child process; [`Self::stop`] ends it.
-    pub fn spawn(&self, durability: Durability) -> anyhow::Result<Child> {
+    pub fn spawn(&self, durability: Durability) -> anyhow::Result<Running> {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -230,7 +237,12 @@ impl Cluster {
             .spawn()
             .context("starting postgres")?;
         self.wait_ready(Duration::from_secs(30))?;
-        Ok(child)
+        // The postmaster's own pid: the child may be a `runuser` wrapper.
+        let pid = fs::read_to_string(self.data_dir().join("postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next().map(|line| line.trim().to_owned()))
+            .context("reading postmaster.pid")?;
+        Ok(Running { child, pid })
     }
 
     /// Starts the server for this process's lifetime: a watchdog stops it and
@@ -263,13 +275,18 @@ rm -rf "$2""#;
         Ok(())
     }
 
-    /// Asks the server to stop (fast shutdown) and waits for it.
-    pub fn stop(&self, mut child: Child) -> anyhow::Result<()> {
-        if let Ok(pid) = fs::read_to_string(self.data_dir().join("postmaster.pid"))
-            && let Some(pid) = pid.lines().next()
-        {
-            let _ = Command::new("kill").args(["-INT", pid.trim()]).status();
+    /// Asks the server to stop (fast shutdown) and waits for it, at most
+    /// 30 seconds before killing it.
+    pub fn stop(&self, running: Running) -> anyhow::Result<()> {
+        let Running { mut child, pid } = running;
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        for _ in 0..300 {
+            if child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
         child.wait()?;
         Ok(())
     }

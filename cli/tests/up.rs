@@ -1,0 +1,163 @@
+//! `cloudshop up` as a newcomer runs it: the real binary, a fresh folder,
+//! then Ctrl-C (SIGINT), then `up` again on the same data, then `reset`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cloudshop_devkit::postgres::free_port;
+use serde_json::{Value, json};
+
+struct Shop {
+    child: Option<Child>,
+    storefront: String,
+    gateway: String,
+}
+
+/// Stops the shop as Ctrl-C would, even when an assertion failed.
+impl Drop for Shop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn up(dir: &std::path::Path, ports: (u16, u16, u16)) -> Shop {
+    let child = Command::new(env!("CARGO_BIN_EXE_cloudshop"))
+        .args(["up", "--dir"])
+        .arg(dir)
+        .args(["--storefront-port", &ports.0.to_string()])
+        .args(["--gateway-port", &ports.1.to_string()])
+        .args(["--postgres-port", &ports.2.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cloudshop up starts");
+    let mut child = child;
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut printed = Vec::new();
+    while let Ok(line) = received.recv_timeout(Duration::from_secs(120)) {
+        let done = line.starts_with("Press Ctrl-C");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = printed.join("\n");
+    assert!(text.contains("CloudShop is running."), "{text}");
+    let url = |label: &str| {
+        printed
+            .iter()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix(label)
+                    .map(|rest| rest.split_whitespace().next().unwrap_or("").to_owned())
+            })
+            .expect(label)
+    };
+    Shop {
+        storefront: url("storefront"),
+        gateway: url("API gateway"),
+        child: Some(child),
+    }
+}
+
+fn stop(mut shop: Shop) {
+    let mut child = shop.child.take().expect("running");
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().expect("kill");
+    assert!(sent.success());
+    let status = child.wait().expect("exit");
+    assert!(status.success(), "cloudshop up exited with {status}");
+}
+
+#[test]
+fn up_serves_the_shop_stops_on_ctrl_c_and_keeps_the_data() {
+    let dir = tempfile::tempdir().expect("dir");
+    let shop_dir = dir.path().join(".cloudshop");
+    let ports = (
+        free_port().expect("port"),
+        free_port().expect("port"),
+        free_port().expect("port"),
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    cloudshop_platform::install_crypto_provider();
+
+    let shop = up(&shop_dir, ports);
+    assert_eq!(shop.storefront, format!("http://127.0.0.1:{}", ports.0));
+    let email = format!("up-{}@example.com", std::process::id());
+    let password = "tJ8#qv2!Lm9zRw-bright";
+    runtime.block_on(async {
+        let home = reqwest::get(&shop.storefront).await.expect("storefront");
+        assert_eq!(home.status(), 200);
+        assert!(
+            home.text()
+                .await
+                .expect("html")
+                .contains("Single-origin espresso beans")
+        );
+        let api = https(&shop_dir);
+        let health: Value = api
+            .get(format!("{}/health", shop.gateway))
+            .send()
+            .await
+            .expect("health")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(health["status"], "ok");
+        let registered = api
+            .post(format!("{}/api/auth/register", shop.gateway))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(registered.status(), 201);
+    });
+    stop(shop);
+
+    // The second run finds the account the first one made.
+    let shop = up(&shop_dir, ports);
+    runtime.block_on(async {
+        let login = https(&shop_dir)
+            .post(format!("{}/api/auth/login", shop.gateway))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(login.status(), 200);
+    });
+    stop(shop);
+
+    let reset = Command::new(env!("CARGO_BIN_EXE_cloudshop"))
+        .args(["reset", "--dir"])
+        .arg(&shop_dir)
+        .output()
+        .expect("reset");
+    assert!(reset.status.success());
+    assert!(!shop_dir.exists());
+}
+
+/// A client that trusts the local shop's CA, as the printed hint says.
+fn https(dir: &std::path::Path) -> reqwest::Client {
+    cloudshop_platform::install_crypto_provider();
+    let roots = cloudshop_platform::tls::read_roots("ca", &dir.join("pki/ca.pem")).expect("roots");
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .build()
+        .expect("client")
+}
