@@ -85,7 +85,7 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
     auth.tokens.signing_key_file = files.jwt_signing_key();
     auth.admin.email_file = Some(files.admin_email());
     auth.admin.password_file = Some(files.admin_password());
-    let auth = cloudshop_auth::startup::Application::build(auth)
+    let auth = cloudshop_auth::startup::build(auth)
         .await
         .context("starting auth")?;
     let auth_url = format!("https://127.0.0.1:{}", auth.port());
@@ -99,7 +99,7 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
         ..Default::default()
     };
     products.jwt.public_keys_file = files.jwt_public_keys();
-    let products = cloudshop_products::startup::Application::build(products)
+    let products = cloudshop_products::startup::build(products)
         .await
         .context("starting products")?;
     let products_url = format!("https://127.0.0.1:{}", products.port());
@@ -118,7 +118,7 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
         ..Default::default()
     };
     orders.jwt.public_keys_file = files.jwt_public_keys();
-    let orders = cloudshop_orders::startup::Application::build(orders)
+    let orders = cloudshop_orders::startup::build(orders)
         .await
         .context("starting orders")?;
     let orders_url = format!("https://127.0.0.1:{}", orders.port());
@@ -138,7 +138,7 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
     gateway.backends.auth = auth_url;
     gateway.backends.products = products_url;
     gateway.backends.orders = orders_url;
-    let gateway = cloudshop_api_gateway::startup::Application::build(gateway)
+    let gateway = cloudshop_api_gateway::startup::build(gateway)
         .await
         .with_context(|| {
             format!(
@@ -162,7 +162,7 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
         ..Default::default()
     };
     storefront.jwt.public_keys_file = files.jwt_public_keys();
-    let storefront = cloudshop_storefront::startup::Application::build(storefront)
+    let storefront = cloudshop_storefront::startup::build(storefront)
         .await
         .with_context(|| {
             format!(

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tower::Service;
+use tower::Service as _;
 
 use crate::settings::HttpSettings;
 use crate::tls::PeerIdentity;
@@ -275,5 +275,37 @@ impl ServiceHost {
         );
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// A built service, ready to run: its listeners and its two routers. Each
+/// service's `startup::build` returns one.
+#[derive(Debug)]
+pub struct Service {
+    host: ServiceHost,
+    api: Router,
+    admin: Router,
+}
+
+impl Service {
+    pub fn new(host: ServiceHost, api: Router, admin: Router) -> Self {
+        Self { host, api, admin }
+    }
+
+    /// The API port (the one bound, when the settings asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.host.api_port()
+    }
+    pub fn admin_port(&self) -> u16 {
+        self.host.admin_port()
+    }
+    /// Cancelling this token stops the service as SIGTERM would.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.host.shutdown_token()
+    }
+
+    /// Serves until SIGINT, SIGTERM or the shutdown token.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.host.run(self.api, self.admin).await
     }
 }

@@ -1,12 +1,12 @@
 use std::process::ExitCode;
 
 use cloudshop_storefront::settings::Settings;
-use cloudshop_storefront::startup::Application;
+use cloudshop_storefront::startup;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     cloudshop_platform::service::main("storefront", |settings: Settings| async move {
-        Application::build(settings).await?.run_until_stopped().await
+        startup::build(settings).await?.run_until_stopped().await
     })
     .await
 }

@@ -1,20 +1,18 @@
 //! Builds the storefront: listeners first (port 0 works in tests), the
-//! cookie key, the gateway client, then [`Application::run_until_stopped`].
+//! cookie key, the gateway client, then [`Service::run_until_stopped`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use axum_extra::extract::cookie::Key;
 use cloudshop_platform::admin;
 use cloudshop_platform::http::page_stack;
 use cloudshop_platform::jwt::JwtVerifier;
 use cloudshop_platform::metrics::Metrics;
-use cloudshop_platform::server::ServiceHost;
+use cloudshop_platform::server::{Service, ServiceHost};
 use cloudshop_platform::tls::ClientAuth;
 use secrecy::ExposeSecret;
-use tokio_util::sync::CancellationToken;
 
 use crate::controllers::AppState;
 use crate::gateway::Gateway;
@@ -22,52 +20,30 @@ use crate::router;
 use crate::session::CookiePolicy;
 use crate::settings::Settings;
 
-#[derive(Debug)]
-pub struct Application {
-    host: ServiceHost,
-    api: Router,
-    admin: Router,
-}
-
-impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let host = ServiceHost::bind(&settings.http, &settings.tls, ClientAuth::Optional)
-            .await?
-            .serve_plain(!settings.serve_tls);
-        let key = settings.cookie_key_file.read("cookie_key_file")?;
-        anyhow::ensure!(
-            key.expose_secret().len() >= 64,
-            "setting `cookie_key_file`: the cookie key needs at least 64 bytes"
-        );
-        let key = Key::try_from(key.expose_secret().as_bytes()).context("setting `cookie_key_file`")?;
-        let https = settings.serve_tls || settings.public_https;
-        let state = AppState {
-            gateway: Gateway::new(
-                host.tls(),
-                &settings.gateway_url,
-                Duration::from_millis(settings.gateway_timeout_ms),
-            )?,
-            verifier: Arc::new(JwtVerifier::from_settings(&settings.jwt)?),
-            key,
-            policy: CookiePolicy { secure: https },
-        };
-        let metrics = Arc::new(Metrics::new()?);
-        let api = page_stack(router::router(state, https), metrics.http(), &settings.http);
-        let admin = admin::router(metrics, admin::always_ready());
-        Ok(Self { host, api, admin })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.host.api_port()
-    }
-    pub fn admin_port(&self) -> u16 {
-        self.host.admin_port()
-    }
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.host.shutdown_token()
-    }
-
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.host.run(self.api, self.admin).await
-    }
+/// Builds the service from its settings; [`Service::run_until_stopped`] runs it.
+pub async fn build(settings: Settings) -> anyhow::Result<Service> {
+    let host = ServiceHost::bind(&settings.http, &settings.tls, ClientAuth::Optional)
+        .await?
+        .serve_plain(!settings.serve_tls);
+    let key = settings.cookie_key_file.read("cookie_key_file")?;
+    anyhow::ensure!(
+        key.expose_secret().len() >= 64,
+        "setting `cookie_key_file`: the cookie key needs at least 64 bytes"
+    );
+    let key = Key::try_from(key.expose_secret().as_bytes()).context("setting `cookie_key_file`")?;
+    let https = settings.serve_tls || settings.public_https;
+    let state = AppState {
+        gateway: Gateway::new(
+            host.tls(),
+            &settings.gateway_url,
+            Duration::from_millis(settings.gateway_timeout_ms),
+        )?,
+        verifier: Arc::new(JwtVerifier::from_settings(&settings.jwt)?),
+        key,
+        policy: CookiePolicy { secure: https },
+    };
+    let metrics = Arc::new(Metrics::new()?);
+    let api = page_stack(router::router(state, https), metrics.http(), &settings.http);
+    let admin = admin::router(metrics, admin::always_ready());
+    Ok(Service::new(host, api, admin))
 }

@@ -1,12 +1,12 @@
 use std::process::ExitCode;
 
 use cloudshop_api_gateway::settings::Settings;
-use cloudshop_api_gateway::startup::Application;
+use cloudshop_api_gateway::startup;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     cloudshop_platform::service::main("api-gateway", |settings: Settings| async move {
-        Application::build(settings).await?.run_until_stopped().await
+        startup::build(settings).await?.run_until_stopped().await
     })
     .await
 }

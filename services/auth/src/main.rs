@@ -1,12 +1,12 @@
 use std::process::ExitCode;
 
 use cloudshop_auth::settings::Settings;
-use cloudshop_auth::startup::Application;
+use cloudshop_auth::startup;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     cloudshop_platform::service::main("auth", |settings: Settings| async move {
-        Application::build(settings).await?.run_until_stopped().await
+        startup::build(settings).await?.run_until_stopped().await
     })
     .await
 }

@@ -1,20 +1,18 @@
 //! Builds the auth service: listeners bound first (port 0 works in tests), the
-//! database migrated, the admin account ensured, then [`Application::run_until_stopped`].
+//! database migrated, the admin account ensured, then [`Service::run_until_stopped`].
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
 use cloudshop_platform::admin;
 use cloudshop_platform::db;
 use cloudshop_platform::http::api_stack;
 use cloudshop_platform::jwt::Role;
 use cloudshop_platform::metrics::Metrics;
-use cloudshop_platform::server::ServiceHost;
+use cloudshop_platform::server::{Service, ServiceHost};
 use cloudshop_platform::tls::ClientAuth;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 
 use crate::controllers::{AppState, AuthMetrics};
 use crate::domain::Email;
@@ -26,51 +24,29 @@ use crate::{router, users};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-#[derive(Debug)]
-pub struct Application {
-    host: ServiceHost,
-    api: Router,
-    admin: Router,
-}
+/// Builds the service from its settings; [`Service::run_until_stopped`] runs it.
+pub async fn build(settings: Settings) -> anyhow::Result<Service> {
+    let host = ServiceHost::bind(&settings.http, &settings.tls, ClientAuth::Required).await?;
+    let tokens = Arc::new(TokenIssuer::from_settings(&settings.tokens)?);
+    let metrics = Arc::new(Metrics::new()?);
+    let auth_metrics = AuthMetrics::register(&metrics)?;
+    let hasher = PasswordHasher::new(&settings.passwords, auth_metrics.password_checks.clone())?;
+    let pool = db::pool(&settings.database, "auth")?;
+    db::migrate(&pool, &MIGRATOR, &settings.database).await?;
+    ensure_admin(&pool, &hasher, &settings.admin).await?;
 
-impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let host = ServiceHost::bind(&settings.http, &settings.tls, ClientAuth::Required).await?;
-        let tokens = Arc::new(TokenIssuer::from_settings(&settings.tokens)?);
-        let metrics = Arc::new(Metrics::new()?);
-        let auth_metrics = AuthMetrics::register(&metrics)?;
-        let hasher = PasswordHasher::new(&settings.passwords, auth_metrics.password_checks.clone())?;
-        let pool = db::pool(&settings.database, "auth")?;
-        db::migrate(&pool, &MIGRATOR, &settings.database).await?;
-        ensure_admin(&pool, &hasher, &settings.admin).await?;
-
-        let state = AppState {
-            pool: pool.clone(),
-            hasher,
-            verifier: Arc::new(tokens.verifier()),
-            tokens,
-            throttle: Arc::new(LoginThrottle::new(&settings.throttle, &host.shutdown_token())),
-            metrics: auth_metrics,
-            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
-        };
-        let api = api_stack(router::router(state), metrics.http(), &settings.http);
-        let admin = admin::router(metrics, db::readiness(pool));
-        Ok(Self { host, api, admin })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.host.api_port()
-    }
-    pub fn admin_port(&self) -> u16 {
-        self.host.admin_port()
-    }
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.host.shutdown_token()
-    }
-
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.host.run(self.api, self.admin).await
-    }
+    let state = AppState {
+        pool: pool.clone(),
+        hasher,
+        verifier: Arc::new(tokens.verifier()),
+        tokens,
+        throttle: Arc::new(LoginThrottle::new(&settings.throttle, &host.shutdown_token())),
+        metrics: auth_metrics,
+        trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+    };
+    let api = api_stack(router::router(state), metrics.http(), &settings.http);
+    let admin = admin::router(metrics, db::readiness(pool));
+    Ok(Service::new(host, api, admin))
 }
 
 /// Creates the admin account from its secret files when it does not exist.

@@ -1,12 +1,12 @@
 use std::process::ExitCode;
 
 use cloudshop_orders::settings::Settings;
-use cloudshop_orders::startup::Application;
+use cloudshop_orders::startup;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     cloudshop_platform::service::main("orders", |settings: Settings| async move {
-        Application::build(settings).await?.run_until_stopped().await
+        startup::build(settings).await?.run_until_stopped().await
     })
     .await
 }

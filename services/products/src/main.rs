@@ -1,12 +1,12 @@
 use std::process::ExitCode;
 
 use cloudshop_products::settings::Settings;
-use cloudshop_products::startup::Application;
+use cloudshop_products::startup;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     cloudshop_platform::service::main("products", |settings: Settings| async move {
-        Application::build(settings).await?.run_until_stopped().await
+        startup::build(settings).await?.run_until_stopped().await
     })
     .await
 }

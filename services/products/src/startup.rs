@@ -3,15 +3,13 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use cloudshop_platform::admin;
 use cloudshop_platform::db;
 use cloudshop_platform::http::api_stack;
 use cloudshop_platform::jwt::JwtVerifier;
 use cloudshop_platform::metrics::Metrics;
-use cloudshop_platform::server::ServiceHost;
+use cloudshop_platform::server::{Service, ServiceHost};
 use cloudshop_platform::tls::ClientAuth;
-use tokio_util::sync::CancellationToken;
 
 use crate::cache::CatalogueCache;
 use crate::controllers::{AppState, ProductsMetrics};
@@ -20,49 +18,27 @@ use crate::{router, seed};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-#[derive(Debug)]
-pub struct Application {
-    host: ServiceHost,
-    api: Router,
-    admin: Router,
-}
-
-impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let host = ServiceHost::bind(&settings.http, &settings.tls, ClientAuth::Required).await?;
-        let verifier = Arc::new(JwtVerifier::from_settings(&settings.jwt)?);
-        let pool = db::pool(&settings.database, "products")?;
-        db::migrate(&pool, &MIGRATOR, &settings.database).await?;
-        if settings.seed && seed::seed_if_empty(&pool).await? {
-            tracing::info!("seeded the catalogue");
-        }
-        let cache = CatalogueCache::new();
-        if settings.cache {
-            cache.spawn_listener(pool.clone(), host.shutdown_token());
-        }
-        let metrics = Arc::new(Metrics::new()?);
-        let state = AppState {
-            pool: pool.clone(),
-            cache,
-            verifier,
-            metrics: ProductsMetrics::register(&metrics)?,
-        };
-        let api = api_stack(router::router(state), metrics.http(), &settings.http);
-        let admin = admin::router(metrics, db::readiness(pool));
-        Ok(Self { host, api, admin })
+/// Builds the service from its settings; [`Service::run_until_stopped`] runs it.
+pub async fn build(settings: Settings) -> anyhow::Result<Service> {
+    let host = ServiceHost::bind(&settings.http, &settings.tls, ClientAuth::Required).await?;
+    let verifier = Arc::new(JwtVerifier::from_settings(&settings.jwt)?);
+    let pool = db::pool(&settings.database, "products")?;
+    db::migrate(&pool, &MIGRATOR, &settings.database).await?;
+    if settings.seed && seed::seed_if_empty(&pool).await? {
+        tracing::info!("seeded the catalogue");
     }
-
-    pub fn port(&self) -> u16 {
-        self.host.api_port()
+    let cache = CatalogueCache::new();
+    if settings.cache {
+        cache.spawn_listener(pool.clone(), host.shutdown_token());
     }
-    pub fn admin_port(&self) -> u16 {
-        self.host.admin_port()
-    }
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.host.shutdown_token()
-    }
-
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.host.run(self.api, self.admin).await
-    }
+    let metrics = Arc::new(Metrics::new()?);
+    let state = AppState {
+        pool: pool.clone(),
+        cache,
+        verifier,
+        metrics: ProductsMetrics::register(&metrics)?,
+    };
+    let api = api_stack(router::router(state), metrics.http(), &settings.http);
+    let admin = admin::router(metrics, db::readiness(pool));
+    Ok(Service::new(host, api, admin))
 }

@@ -51,7 +51,7 @@ pub fn orders_settings(
 
 /// Starts an orders service; its URL and shutdown token.
 pub async fn start_orders(settings: cloudshop_orders::settings::Settings) -> (String, CancellationToken) {
-    let app = cloudshop_orders::startup::Application::build(settings)
+    let app = cloudshop_orders::startup::build(settings)
         .await
         .expect("orders starts");
     let url = format!("https://127.0.0.1:{}", app.port());
@@ -104,9 +104,7 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
     auth.tokens.signing_key_file = files.jwt_signing_key();
     auth.admin.email_file = Some(files.admin_email());
     auth.admin.password_file = Some(files.admin_password());
-    let auth = cloudshop_auth::startup::Application::build(auth)
-        .await
-        .expect("auth starts");
+    let auth = cloudshop_auth::startup::build(auth).await.expect("auth starts");
     let auth_url = format!("https://127.0.0.1:{}", auth.port());
     let auth_shutdown = auth.shutdown_token();
     tokio::spawn(auth.run_until_stopped());
@@ -119,7 +117,7 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
     };
     products.jwt.public_keys_file = files.jwt_public_keys();
     products.cache = options.products_cache;
-    let products = cloudshop_products::startup::Application::build(products)
+    let products = cloudshop_products::startup::build(products)
         .await
         .expect("products starts");
     let products_url = format!("https://127.0.0.1:{}", products.port());
@@ -139,7 +137,7 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
     gateway.backends.orders = orders_url.clone();
     gateway.rate_limit.per_minute = options.gateway_rate_per_minute;
     gateway.rate_limit.burst = options.gateway_rate_per_minute.max(1);
-    let gateway = cloudshop_api_gateway::startup::Application::build(gateway)
+    let gateway = cloudshop_api_gateway::startup::build(gateway)
         .await
         .expect("gateway starts");
     let gateway_url = format!("https://127.0.0.1:{}", gateway.port());

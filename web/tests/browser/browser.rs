@@ -33,7 +33,7 @@ pub async fn spawn_shop() -> Shop {
         ..Default::default()
     };
     settings.jwt.public_keys_file = env.files().jwt_public_keys();
-    let app = cloudshop_storefront::startup::Application::build(settings)
+    let app = cloudshop_storefront::startup::build(settings)
         .await
         .expect("storefront starts");
     let url = format!("http://127.0.0.1:{}", app.port());

@@ -43,9 +43,7 @@ pub async fn spawn_shop_with(
         ..Default::default()
     };
     auth.tokens.signing_key_file = files.jwt_signing_key();
-    let auth = cloudshop_auth::startup::Application::build(auth)
-        .await
-        .expect("auth starts");
+    let auth = cloudshop_auth::startup::build(auth).await.expect("auth starts");
     let auth_url = format!("https://127.0.0.1:{}", auth.port());
     let auth_shutdown = auth.shutdown_token();
     tokio::spawn(auth.run_until_stopped());
@@ -61,7 +59,7 @@ pub async fn spawn_shop_with(
     gateway.backends.orders = format!("https://127.0.0.1:{}", free_port().expect("port"));
     gateway.upstream.connect_timeout_ms = 500;
     customize(&mut gateway);
-    let gateway = cloudshop_api_gateway::startup::Application::build(gateway)
+    let gateway = cloudshop_api_gateway::startup::build(gateway)
         .await
         .expect("gateway starts");
     let gateway_url = format!("https://127.0.0.1:{}", gateway.port());

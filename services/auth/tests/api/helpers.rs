@@ -1,5 +1,5 @@
 use cloudshop_auth::settings::{AdminAccount, Settings};
-use cloudshop_auth::startup::Application;
+use cloudshop_auth::startup;
 use cloudshop_devkit::testing::{TestEnv, capture_logs, env};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -52,7 +52,7 @@ pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 pub async fn spawn_settings(env: &'static TestEnv, settings: Settings) -> TestApp {
-    let app = Application::build(settings).await.expect("auth starts");
+    let app = startup::build(settings).await.expect("auth starts");
     let port = app.port();
     let admin_port = app.admin_port();
     let shutdown = app.shutdown_token();
