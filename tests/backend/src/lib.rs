@@ -236,11 +236,32 @@ impl Backend {
 
     /// Places an order; the response.
     pub async fn order(&self, token: &str, key: &str, lines: &Value) -> reqwest::Response {
+        self.orders_client().place(token, key, lines).await
+    }
+
+    /// An owned handle for placing orders from spawned tasks.
+    pub fn orders_client(&self) -> OrdersClient {
+        OrdersClient {
+            client: self.client.clone(),
+            url: self.url("/api/orders"),
+        }
+    }
+}
+
+/// Places orders through the gateway; cheap to clone into tasks.
+#[derive(Debug, Clone)]
+pub struct OrdersClient {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl OrdersClient {
+    pub async fn place(&self, token: &str, key: &str, lines: &Value) -> reqwest::Response {
         self.client
-            .post(self.url("/api/orders"))
+            .post(&self.url)
             .bearer_auth(token)
             .header("idempotency-key", key)
-            .json(&json!({"lines": lines}))
+            .json(&json!({ "lines": lines }))
             .send()
             .await
             .expect("order")

@@ -14,6 +14,7 @@ pub async fn release(
     Path(order_id): Path<Uuid>,
 ) -> ApiResult<Json<Reservation>> {
     let lines = reservations::release(&state.pool, order_id).await?;
+    state.cache.invalidate();
     state.metrics.releases.inc();
     tracing::info!(%order_id, lines = lines.len(), "reservation released");
     Ok(Json(Reservation { order_id, lines }))

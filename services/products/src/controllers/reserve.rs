@@ -43,6 +43,8 @@ pub async fn reserve(
     use axum::response::IntoResponse;
     match reservations::reserve(&state.pool, order_id, &request.lines).await {
         Ok(lines) => {
+            // Stock changed: this replica's cache now, the others on NOTIFY.
+            state.cache.invalidate();
             state.metrics.reservations.inc();
             Ok(Json(Reservation { order_id, lines }).into_response())
         }

@@ -12,19 +12,15 @@ async fn two_hundred_orders_for_fifty_items_confirm_exactly_fifty() {
     let product = shop.product(&admin, 500, 50).await;
     let mut orders = JoinSet::new();
     for n in 0..200 {
-        let client = shop.client.clone();
-        let url = shop.url("/api/orders");
+        let client = shop.orders_client();
         let token = customer.clone();
         orders.spawn(async move {
-            let response = client
-                .post(url)
-                .bearer_auth(token)
-                .header("idempotency-key", format!("rush-{n}"))
-                .json(&json!({"lines": [{"product_id": product, "quantity": 1}]}))
-                .send()
+            let lines = json!([{"product_id": product, "quantity": 1}]);
+            client
+                .place(&token, &format!("rush-{n}"), &lines)
                 .await
-                .expect("order");
-            response.status().as_u16()
+                .status()
+                .as_u16()
         });
     }
     let mut statuses: HashMap<u16, usize> = HashMap::new();
@@ -54,18 +50,12 @@ async fn mixed_multi_item_orders_conserve_stock() {
         let lines: Vec<Value> = (0..count)
             .map(|i| json!({"product_id": products[(n + i * 3) % products.len()], "quantity": 1 + (n + i) % 3}))
             .collect();
-        let client = shop.client.clone();
-        let url = shop.url("/api/orders");
+        let client = shop.orders_client();
         let token = customer.clone();
         orders.spawn(async move {
             let response = client
-                .post(url)
-                .bearer_auth(token)
-                .header("idempotency-key", format!("mix-{n}"))
-                .json(&json!({ "lines": lines }))
-                .send()
-                .await
-                .expect("order");
+                .place(&token, &format!("mix-{n}"), &Value::Array(lines))
+                .await;
             let status = response.status().as_u16();
             (status, response.json::<Value>().await.expect("json"))
         });
@@ -104,18 +94,11 @@ async fn twenty_concurrent_requests_with_one_key_make_one_order() {
     let product = shop.product(&admin, 100, 100).await;
     let mut requests = JoinSet::new();
     for _ in 0..20 {
-        let client = shop.client.clone();
-        let url = shop.url("/api/orders");
+        let client = shop.orders_client();
         let token = customer.clone();
         requests.spawn(async move {
-            let response = client
-                .post(url)
-                .bearer_auth(token)
-                .header("idempotency-key", "one-key")
-                .json(&json!({"lines": [{"product_id": product, "quantity": 2}]}))
-                .send()
-                .await
-                .expect("order");
+            let lines = json!([{"product_id": product, "quantity": 2}]);
+            let response = client.place(&token, "one-key", &lines).await;
             assert_eq!(response.status(), 201);
             response.json::<Value>().await.expect("json")["id"]
                 .as_str()
