@@ -239,6 +239,26 @@ impl Backend {
         self.orders_client().place(token, key, lines).await
     }
 
+    /// `GET path` with the bearer token.
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// `POST path` (no body) with the bearer token.
+    pub async fn post_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("POST")
+    }
+
     /// An owned handle for placing orders from spawned tasks.
     pub fn orders_client(&self) -> OrdersClient {
         OrdersClient {

@@ -45,12 +45,8 @@ async fn bad_orders_get_a_4xx_and_take_no_stock() {
     }
     assert_eq!(shop.stock(product).await, 10);
     let mine: Value = shop
-        .client
-        .get(shop.url("/api/orders"))
-        .bearer_auth(&customer)
-        .send()
+        .get_as(&customer, "/api/orders")
         .await
-        .expect("l")
         .json()
         .await
         .expect("j");

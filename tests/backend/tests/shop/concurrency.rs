@@ -115,12 +115,8 @@ async fn twenty_concurrent_requests_with_one_key_make_one_order() {
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_eq!(shop.stock(product).await, 98);
     let mine: Value = shop
-        .client
-        .get(shop.url("/api/orders"))
-        .bearer_auth(&customer)
-        .send()
+        .get_as(&customer, "/api/orders")
         .await
-        .expect("list")
         .json()
         .await
         .expect("json");

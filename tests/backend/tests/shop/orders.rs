@@ -25,38 +25,22 @@ async fn an_order_is_confirmed_priced_listed_cancelled_and_its_stock_returns() {
 
     let id = order["id"].as_str().expect("id");
     let mine: Value = shop
-        .client
-        .get(shop.url("/api/orders"))
-        .bearer_auth(&customer)
-        .send()
+        .get_as(&customer, "/api/orders")
         .await
-        .expect("list")
         .json()
         .await
         .expect("json");
     assert_eq!(mine["total"], 1);
     assert_eq!(mine["items"][0]["id"], id);
 
-    let cancelled = shop
-        .client
-        .post(shop.url(&format!("/api/orders/{id}/cancel")))
-        .bearer_auth(&customer)
-        .send()
-        .await
-        .expect("cancel");
+    let cancelled = shop.post_as(&customer, &format!("/api/orders/{id}/cancel")).await;
     assert_eq!(cancelled.status(), 200);
     assert_eq!(
         cancelled.json::<Value>().await.expect("json")["status"],
         "CANCELLED"
     );
     assert_eq!((shop.stock(mug).await, shop.stock(pen).await), (10, 10));
-    let again = shop
-        .client
-        .post(shop.url(&format!("/api/orders/{id}/cancel")))
-        .bearer_auth(&customer)
-        .send()
-        .await
-        .expect("cancel");
+    let again = shop.post_as(&customer, &format!("/api/orders/{id}/cancel")).await;
     assert_eq!(again.status(), 409);
     assert_eq!((shop.stock(mug).await, shop.stock(pen).await), (10, 10));
 }
@@ -146,58 +130,21 @@ async fn users_cannot_see_or_cancel_each_others_orders() {
         .await
         .expect("json");
     let id = order["id"].as_str().expect("id");
-    let peek = shop
-        .client
-        .get(shop.url(&format!("/api/orders/{id}")))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .expect("get");
+    let peek = shop.get_as(&bob, &format!("/api/orders/{id}")).await;
     assert_eq!(peek.status(), 404);
-    let cancel = shop
-        .client
-        .post(shop.url(&format!("/api/orders/{id}/cancel")))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .expect("cancel");
+    let cancel = shop.post_as(&bob, &format!("/api/orders/{id}/cancel")).await;
     assert_eq!(cancel.status(), 404);
-    let bobs: Value = shop
-        .client
-        .get(shop.url("/api/orders"))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let bobs: Value = shop.get_as(&bob, "/api/orders").await.json().await.expect("json");
     assert_eq!(bobs["total"], 0);
-    let all = shop
-        .client
-        .get(shop.url("/api/orders?all=true"))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .expect("all");
+    let all = shop.get_as(&bob, "/api/orders?all=true").await;
     assert_eq!(all.status(), 403);
-    let ship = shop
-        .client
-        .post(shop.url(&format!("/api/orders/{id}/ship")))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .expect("ship");
+    let ship = shop.post_as(&alice, &format!("/api/orders/{id}/ship")).await;
     assert_eq!(ship.status(), 403);
 
     // The admin sees every order and ships; a shipped order cannot be cancelled.
     let everyone: Value = shop
-        .client
-        .get(shop.url("/api/orders?all=true"))
-        .bearer_auth(&admin)
-        .send()
+        .get_as(&admin, "/api/orders?all=true")
         .await
-        .expect("all")
         .json()
         .await
         .expect("json");
@@ -208,21 +155,9 @@ async fn users_cannot_see_or_cancel_each_others_orders() {
             .iter()
             .any(|o| o["id"] == id)
     );
-    let shipped = shop
-        .client
-        .post(shop.url(&format!("/api/orders/{id}/ship")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .expect("ship");
+    let shipped = shop.post_as(&admin, &format!("/api/orders/{id}/ship")).await;
     assert_eq!(shipped.status(), 200);
-    let late = shop
-        .client
-        .post(shop.url(&format!("/api/orders/{id}/cancel")))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .expect("cancel");
+    let late = shop.post_as(&alice, &format!("/api/orders/{id}/cancel")).await;
     assert_eq!(late.status(), 409);
     assert_eq!(shop.stock(mug).await, 9);
 }
