@@ -17,12 +17,7 @@ use serde_json::Value;
 pub enum ApiError {
     /// The API answered with an error envelope.
     #[error("{message}")]
-    Refused {
-        status: u16,
-        code: String,
-        message: String,
-        body: Value,
-    },
+    Refused { status: u16, message: String },
     /// The API could not be reached, or answered nonsense.
     #[error("the shop's services are unavailable")]
     Unavailable,
@@ -65,18 +60,7 @@ impl Gateway {
     }
 
     pub async fn get<T: DeserializeOwned>(&self, caller: Caller<'_>, path: &str) -> Result<T, ApiError> {
-        self.call(caller, Method::GET, path, None::<&()>, None).await
-    }
-
-    pub async fn send<T: DeserializeOwned, B: Serialize>(
-        &self,
-        caller: Caller<'_>,
-        method: Method,
-        path: &str,
-        body: Option<&B>,
-        idempotency_key: Option<&str>,
-    ) -> Result<T, ApiError> {
-        self.call(caller, method, path, body, idempotency_key).await
+        self.send(caller, Method::GET, path, None::<&()>, None).await
     }
 
     /// Raw bytes and content type (product pictures).
@@ -113,7 +97,7 @@ impl Gateway {
         request
     }
 
-    async fn call<T: DeserializeOwned, B: Serialize>(
+    pub async fn send<T: DeserializeOwned, B: Serialize>(
         &self,
         caller: Caller<'_>,
         method: Method,
@@ -147,14 +131,10 @@ fn unavailable(err: reqwest::Error) -> ApiError {
 async fn refused(response: reqwest::Response) -> ApiError {
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    let code = body["error"]["code"].as_str();
-    let message = body["error"]["message"].as_str();
-    match (code, message) {
-        (Some(code), Some(message)) if status < 500 => ApiError::Refused {
+    match body["error"]["message"].as_str() {
+        Some(message) if status < 500 => ApiError::Refused {
             status,
-            code: code.to_owned(),
             message: message.to_owned(),
-            body: body.clone(),
         },
         _ => {
             tracing::warn!(status, "gateway answered an error");

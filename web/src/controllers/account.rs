@@ -78,10 +78,9 @@ pub async fn login(
         Err(refused) => return refused,
     };
     match log_in(&state, &shopper, &form.email, &form.password).await {
-        Ok(token) => {
-            let jar = with_session(shopper.jar.clone(), shopper.policy, token);
-            Shopper { jar, ..shopper }.redirect("/", Some("Welcome back!"))
-        }
+        Ok(token) => shopper
+            .map_jar(|jar, policy| with_session(jar, policy, token))
+            .redirect("/", Some("Welcome back!")),
         Err(ApiError::Refused { status, .. }) if status == 401 || status == 422 || status == 400 => {
             let markup = account::login(&shopper.visitor, &form.email, Some("Wrong email or password."));
             shopper.render_status(StatusCode::UNAUTHORIZED, markup)
@@ -121,10 +120,9 @@ pub async fn register(
         .await;
     match created {
         Ok(_) => match log_in(&state, &shopper, &form.email, &form.password).await {
-            Ok(token) => {
-                let jar = with_session(shopper.jar.clone(), shopper.policy, token);
-                Shopper { jar, ..shopper }.redirect("/", Some("Welcome to CloudShop! Your account is ready."))
-            }
+            Ok(token) => shopper
+                .map_jar(|jar, policy| with_session(jar, policy, token))
+                .redirect("/", Some("Welcome to CloudShop! Your account is ready.")),
             Err(err) => shopper.failure(err),
         },
         Err(ApiError::Refused { status, message, .. }) if (400..500).contains(&status) && status != 429 => {
@@ -153,6 +151,7 @@ pub async fn logout(shopper: Shopper, Form(form): Form<Plain>) -> Response {
         Ok(shopper) => shopper,
         Err(refused) => return refused,
     };
-    let jar = cleared(shopper.jar.clone());
-    Shopper { jar, ..shopper }.redirect("/", Some("You are logged out."))
+    shopper
+        .map_jar(|jar, _| cleared(jar))
+        .redirect("/", Some("You are logged out."))
 }

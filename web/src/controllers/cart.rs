@@ -34,9 +34,9 @@ pub async fn show(State(state): State<AppState>, shopper: Shopper) -> Response {
     }
     let checkout_key = uuid::Uuid::new_v4().to_string();
     let markup = catalogue::cart(&shopper.visitor, &rows, &checkout_key);
-    let Shopper { jar, policy, .. } = &shopper;
-    let jar = with_cart(jar.clone(), *policy, &cart);
-    Shopper { jar, ..shopper }.render(markup)
+    shopper
+        .map_jar(|jar, policy| with_cart(jar, policy, &cart))
+        .render(markup)
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,8 +60,9 @@ fn parse_line(form: &LineForm, minimum: i32) -> Result<(i64, i32), String> {
 }
 
 fn store(shopper: Shopper, cart: &Cart, flash: &str) -> Response {
-    let jar = with_cart(shopper.jar.clone(), shopper.policy, cart);
-    Shopper { jar, ..shopper }.redirect("/cart", Some(flash))
+    shopper
+        .map_jar(|jar, policy| with_cart(jar, policy, cart))
+        .redirect("/cart", Some(flash))
 }
 
 pub async fn add(shopper: Shopper, Form(form): Form<LineForm>) -> Response {
@@ -157,13 +158,12 @@ pub async fn checkout(
         )
         .await;
     match placed {
-        Ok(order) => {
-            let jar = with_cart(shopper.jar.clone(), shopper.policy, &Cart::default());
-            Shopper { jar, ..shopper }.redirect(
+        Ok(order) => shopper
+            .map_jar(|jar, policy| with_cart(jar, policy, &Cart::default()))
+            .redirect(
                 &format!("/orders/{}", order.id),
                 Some("Thank you! Your order is confirmed."),
-            )
-        }
+            ),
         Err(ApiError::Refused {
             status: 409, message, ..
         }) => shopper.redirect(

@@ -1,11 +1,16 @@
 //! The home page (catalogue grid), product pages and product pictures.
 
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::Extension;
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use cloudshop_platform::http::RequestId;
 use http::StatusCode;
 use serde::Deserialize;
 
 use super::{AppState, Shopper};
+use crate::gateway::Caller;
 use crate::pages::{Category, Product, ProductPage, catalogue, urlencode};
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,13 +65,25 @@ pub async fn product(State(state): State<AppState>, shopper: Shopper, Path(id): 
 }
 
 /// `/images/{id}.svg`: the product picture, served from our own origin.
-pub async fn picture(State(state): State<AppState>, shopper: Shopper, Path(file): Path<String>) -> Response {
+/// Pictures are public, so this reads no cookies and verifies no session:
+/// a home page asks for a dozen of them.
+pub async fn picture(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request_id: Option<Extension<RequestId>>,
+    Path(file): Path<String>,
+) -> Response {
     let Some(id) = file.strip_suffix(".svg").and_then(|id| id.parse::<i64>().ok()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    let caller = Caller {
+        token: None,
+        address: Some(peer.ip()),
+        request_id: request_id.as_ref().map(|id| id.as_str()),
+    };
     match state
         .gateway
-        .bytes(shopper.caller(), &format!("/api/products/{id}/image.svg"))
+        .bytes(caller, &format!("/api/products/{id}/image.svg"))
         .await
     {
         Ok((content_type, bytes)) if content_type.starts_with("image/svg+xml") => (

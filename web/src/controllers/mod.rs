@@ -82,6 +82,12 @@ impl Shopper {
         }
     }
 
+    /// Changes the cookies to send back.
+    pub fn map_jar(self, change: impl FnOnce(SignedCookieJar, CookiePolicy) -> SignedCookieJar) -> Self {
+        let jar = change(self.jar, self.policy);
+        Self { jar, ..self }
+    }
+
     pub fn render(self, markup: Markup) -> Response {
         (self.jar, Html(markup.into_string())).into_response()
     }
@@ -103,6 +109,14 @@ impl Shopper {
     pub fn message(self, status: StatusCode, title: &str, text: &str) -> Response {
         let markup = layout::message(title, &self.visitor, text);
         self.render_status(status, markup)
+    }
+
+    pub fn not_found(self) -> Response {
+        self.message(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "We could not find what you were looking for.",
+        )
     }
 
     /// Refuses a form whose CSRF token is missing or wrong.
@@ -149,15 +163,10 @@ impl Shopper {
                 "Service unavailable",
                 "We cannot reach the shop's services right now. Please try again in a moment.",
             ),
-            ApiError::Refused { status: 401, .. } => {
-                let jar = crate::session::cleared(self.jar.clone());
-                Self { jar, ..self }.redirect("/login", Some("Your session has ended. Please log in again."))
-            }
-            ApiError::Refused { status: 404, .. } => self.message(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "We could not find what you were looking for.",
-            ),
+            ApiError::Refused { status: 401, .. } => self
+                .map_jar(|jar, _| crate::session::cleared(jar))
+                .redirect("/login", Some("Your session has ended. Please log in again.")),
+            ApiError::Refused { status: 404, .. } => self.not_found(),
             ApiError::Refused { status, message, .. } => self.message(
                 StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
                 "Something is not right",

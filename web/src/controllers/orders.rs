@@ -4,7 +4,6 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use reqwest::Method;
-use serde_json::Value;
 
 use super::account::Plain;
 use super::{AppState, Shopper};
@@ -40,12 +39,7 @@ pub async fn show(State(state): State<AppState>, shopper: Shopper, Path(id): Pat
         Err(redirect) => return redirect,
     };
     let Some(path) = order_path(&id) else {
-        return shopper.failure(crate::gateway::ApiError::Refused {
-            status: 404,
-            code: "not_found".into(),
-            message: "not found".into(),
-            body: Value::Null,
-        });
+        return shopper.not_found();
     };
     match state.gateway.get::<Order>(shopper.caller(), &path).await {
         Ok(order) => {
