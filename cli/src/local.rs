@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use cloudshop_devkit::files::ShopFiles;
 use cloudshop_devkit::postgres::{Cluster, Durability};
 use cloudshop_platform::db::DatabaseSettings;
+use cloudshop_platform::server::Service;
 use cloudshop_platform::settings::HttpSettings;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -73,8 +74,7 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
     cluster.provision_roles(files)?;
     cluster.create_database(DATABASE)?;
     let pg = cluster.port();
-    let mut services = JoinSet::new();
-    let mut admin_ports = Vec::new();
+    let mut services = Services::default();
 
     let mut auth = cloudshop_auth::settings::Settings {
         http: loopback(0),
@@ -88,9 +88,10 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
     let auth = cloudshop_auth::startup::build(auth)
         .await
         .context("starting auth")?;
-    let auth_url = format!("https://127.0.0.1:{}", auth.port());
-    admin_ports.push(("auth", auth.admin_port()));
-    services.spawn(auth.run_until_stopped().instrument(tracing::info_span!("auth")));
+    let auth_url = format!(
+        "https://127.0.0.1:{}",
+        services.launch("auth", tracing::info_span!("auth"), auth)
+    );
 
     let mut products = cloudshop_products::settings::Settings {
         http: loopback(0),
@@ -102,12 +103,9 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
     let products = cloudshop_products::startup::build(products)
         .await
         .context("starting products")?;
-    let products_url = format!("https://127.0.0.1:{}", products.port());
-    admin_ports.push(("products", products.admin_port()));
-    services.spawn(
-        products
-            .run_until_stopped()
-            .instrument(tracing::info_span!("products")),
+    let products_url = format!(
+        "https://127.0.0.1:{}",
+        services.launch("products", tracing::info_span!("products"), products)
     );
 
     let mut orders = cloudshop_orders::settings::Settings {
@@ -121,12 +119,9 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
     let orders = cloudshop_orders::startup::build(orders)
         .await
         .context("starting orders")?;
-    let orders_url = format!("https://127.0.0.1:{}", orders.port());
-    admin_ports.push(("orders", orders.admin_port()));
-    services.spawn(
-        orders
-            .run_until_stopped()
-            .instrument(tracing::info_span!("orders")),
+    let orders_url = format!(
+        "https://127.0.0.1:{}",
+        services.launch("orders", tracing::info_span!("orders"), orders)
     );
 
     let mut gateway = cloudshop_api_gateway::settings::Settings {
@@ -146,12 +141,9 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
                 args.gateway_port
             )
         })?;
-    let gateway_url = format!("https://127.0.0.1:{}", gateway.port());
-    admin_ports.push(("api-gateway", gateway.admin_port()));
-    services.spawn(
-        gateway
-            .run_until_stopped()
-            .instrument(tracing::info_span!("api-gateway")),
+    let gateway_url = format!(
+        "https://127.0.0.1:{}",
+        services.launch("api-gateway", tracing::info_span!("api-gateway"), gateway)
     );
 
     let mut storefront = cloudshop_storefront::settings::Settings {
@@ -170,15 +162,12 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
                 args.storefront_port
             )
         })?;
-    let storefront_url = format!("http://127.0.0.1:{}", storefront.port());
-    admin_ports.push(("storefront", storefront.admin_port()));
-    services.spawn(
-        storefront
-            .run_until_stopped()
-            .instrument(tracing::info_span!("storefront")),
+    let storefront_url = format!(
+        "http://127.0.0.1:{}",
+        services.launch("storefront", tracing::info_span!("storefront"), storefront)
     );
 
-    wait_ready(&admin_ports).await?;
+    wait_ready(&services.admin_ports).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out)?;
     writeln!(out, "CloudShop is running.")?;
@@ -207,7 +196,7 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
 
     // Each service stops on SIGINT/SIGTERM by itself; wait for all of them.
     let mut failure = None;
-    while let Some(result) = services.join_next().await {
+    while let Some(result) = services.running.join_next().await {
         match result {
             Ok(Ok(())) => {}
             Ok(Err(err)) => failure = Some(err),
@@ -217,6 +206,23 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
     match failure {
         Some(err) => Err(err),
         None => Ok(()),
+    }
+}
+
+/// The services started so far, and where to ask whether they are ready.
+#[derive(Default)]
+struct Services {
+    running: JoinSet<anyhow::Result<()>>,
+    admin_ports: Vec<(&'static str, u16)>,
+}
+
+impl Services {
+    /// Runs `service` in the background, its logs in `span`; its API port.
+    fn launch(&mut self, name: &'static str, span: tracing::Span, service: Service) -> u16 {
+        let port = service.port();
+        self.admin_ports.push((name, service.admin_port()));
+        self.running.spawn(service.run_until_stopped().instrument(span));
+        port
     }
 }
 

@@ -4,6 +4,7 @@
 //! test CA.
 
 use cloudshop_devkit::testing::{TestEnv, capture_logs, env, public_client};
+use cloudshop_platform::server::Service;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -49,15 +50,19 @@ pub fn orders_settings(
     settings
 }
 
+/// Runs a built service in the background; its URL and shutdown token.
+pub fn run(service: Service) -> (String, CancellationToken) {
+    let url = format!("https://127.0.0.1:{}", service.port());
+    let token = service.shutdown_token();
+    tokio::spawn(service.run_until_stopped());
+    (url, token)
+}
+
 /// Starts an orders service; its URL and shutdown token.
 pub async fn start_orders(settings: cloudshop_orders::settings::Settings) -> (String, CancellationToken) {
-    let app = cloudshop_orders::startup::build(settings)
+    run(cloudshop_orders::startup::build(settings)
         .await
-        .expect("orders starts");
-    let url = format!("https://127.0.0.1:{}", app.port());
-    let token = app.shutdown_token();
-    tokio::spawn(app.run_until_stopped());
-    (url, token)
+        .expect("orders starts"))
 }
 
 /// What a test or benchmark may change about the backend.
@@ -104,10 +109,7 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
     auth.tokens.signing_key_file = files.jwt_signing_key();
     auth.admin.email_file = Some(files.admin_email());
     auth.admin.password_file = Some(files.admin_password());
-    let auth = cloudshop_auth::startup::build(auth).await.expect("auth starts");
-    let auth_url = format!("https://127.0.0.1:{}", auth.port());
-    let auth_shutdown = auth.shutdown_token();
-    tokio::spawn(auth.run_until_stopped());
+    let (auth_url, auth_shutdown) = run(cloudshop_auth::startup::build(auth).await.expect("auth starts"));
 
     let mut products = cloudshop_products::settings::Settings {
         http: Default::default(),
@@ -117,12 +119,9 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
     };
     products.jwt.public_keys_file = files.jwt_public_keys();
     products.cache = options.products_cache;
-    let products = cloudshop_products::startup::build(products)
+    let (products_url, products_shutdown) = run(cloudshop_products::startup::build(products)
         .await
-        .expect("products starts");
-    let products_url = format!("https://127.0.0.1:{}", products.port());
-    let products_shutdown = products.shutdown_token();
-    tokio::spawn(products.run_until_stopped());
+        .expect("products starts"));
 
     let (orders_url, orders_shutdown) = start_orders(orders_settings(env, &database, &products_url)).await;
 
@@ -137,12 +136,9 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
     gateway.backends.orders = orders_url.clone();
     gateway.rate_limit.per_minute = options.gateway_rate_per_minute;
     gateway.rate_limit.burst = options.gateway_rate_per_minute.max(1);
-    let gateway = cloudshop_api_gateway::startup::build(gateway)
+    let (gateway_url, gateway_shutdown) = run(cloudshop_api_gateway::startup::build(gateway)
         .await
-        .expect("gateway starts");
-    let gateway_url = format!("https://127.0.0.1:{}", gateway.port());
-    let gateway_shutdown = gateway.shutdown_token();
-    tokio::spawn(gateway.run_until_stopped());
+        .expect("gateway starts"));
 
     Backend {
         env,
