@@ -51,29 +51,33 @@ pub async fn reserve(
         Err(ReserveError::Invalid(message)) => Err(ApiError::unprocessable(message)),
         Err(ReserveError::Released) => Err(ApiError::conflict("this order's reservation was released")),
         Err(ReserveError::Db(err)) => Err(err.into()),
-        Err(refused @ (ReserveError::OutOfStock(_) | ReserveError::UnknownProducts(_))) => {
+        Err(ReserveError::OutOfStock(shortages)) => {
             state.metrics.reservations_refused.inc();
-            let (code, shortages, unknown) = match &refused {
-                ReserveError::OutOfStock(shortages) => ("out_of_stock", shortages.as_slice(), &[][..]),
-                ReserveError::UnknownProducts(unknown) => ("unknown_product", &[][..], unknown.as_slice()),
-                _ => ("refused", &[][..], &[][..]),
-            };
-            let message = describe(shortages, unknown);
-            let body = Refusal {
-                error: RefusalBody {
-                    code,
-                    message,
-                    shortages,
-                    unknown_products: unknown,
-                },
-            };
-            let mut response = (http::StatusCode::CONFLICT, Json(body)).into_response();
-            response
-                .extensions_mut()
-                .insert(cloudshop_platform::error::Enveloped);
-            Ok(response)
+            Ok(refusal("out_of_stock", &shortages, &[]))
+        }
+        Err(ReserveError::UnknownProducts(unknown)) => {
+            state.metrics.reservations_refused.inc();
+            Ok(refusal("unknown_product", &[], &unknown))
         }
     }
+}
+
+/// A 409 naming the lines that could not be had.
+fn refusal(code: &str, shortages: &[Shortage], unknown: &[i64]) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = Refusal {
+        error: RefusalBody {
+            code,
+            message: describe(shortages, unknown),
+            shortages,
+            unknown_products: unknown,
+        },
+    };
+    let mut response = (http::StatusCode::CONFLICT, Json(body)).into_response();
+    response
+        .extensions_mut()
+        .insert(cloudshop_platform::error::Enveloped);
+    response
 }
 
 /// "Out of stock: Mug (requested 3, available 1)".
