@@ -6,7 +6,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use cloudshop_devkit::postgres::free_port;
 use serde_json::{Value, json};
 
 struct Shop {
@@ -35,7 +34,7 @@ fn up(dir: &std::path::Path, ports: (u16, u16, u16)) -> Shop {
         .args(["--gateway-port", &ports.1.to_string()])
         .args(["--postgres-port", &ports.2.to_string()])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("cloudshop up starts");
     let mut child = child;
@@ -82,15 +81,21 @@ fn stop(mut shop: Shop) {
     assert!(status.success(), "cloudshop up exited with {status}");
 }
 
+/// Three free ports below Linux's ephemeral range (32768 and up). A port
+/// taken from the ephemeral range and released could be handed to one of the
+/// internal services, which `up` binds to port 0 in the same process.
+fn fixed_ports() -> (u16, u16, u16) {
+    let start = 20_000 + (std::process::id() % 1_000) as u16 * 10;
+    let mut free = (start..32_000).filter(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok());
+    let mut next = || free.next().expect("a free port below 32000");
+    (next(), next(), next())
+}
+
 #[test]
 fn up_serves_the_shop_stops_on_ctrl_c_and_keeps_the_data() {
     let dir = tempfile::tempdir().expect("dir");
     let shop_dir = dir.path().join(".cloudshop");
-    let ports = (
-        free_port().expect("port"),
-        free_port().expect("port"),
-        free_port().expect("port"),
-    );
+    let ports = fixed_ports();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     cloudshop_platform::install_crypto_provider();
 

@@ -1,4 +1,3 @@
-use cloudshop_devkit::postgres::free_port;
 use cloudshop_devkit::testing::{TestEnv, capture_logs, env, public_client};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -55,8 +54,11 @@ pub async fn spawn_shop_with(
     };
     gateway.jwt.public_keys_file = files.jwt_public_keys();
     gateway.backends.auth = auth_url.clone();
-    gateway.backends.products = format!("https://127.0.0.1:{}", free_port().expect("port"));
-    gateway.backends.orders = format!("https://127.0.0.1:{}", free_port().expect("port"));
+    // Port 1 is privileged and unused: the backend is certainly down. A port
+    // taken from the ephemeral range could be reused by a service of another
+    // test in this process.
+    gateway.backends.products = "https://127.0.0.1:1".into();
+    gateway.backends.orders = "https://127.0.0.1:1".into();
     gateway.upstream.connect_timeout_ms = 500;
     customize(&mut gateway);
     let gateway = cloudshop_api_gateway::startup::build(gateway)
