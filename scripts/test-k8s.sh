@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Validates the cluster side offline with the real tools: kustomize renders,
+# kubeconform (strict, schemas kept in tools/schemas), the Kyverno CLI (test
+# suites; every policy on the rendered app, and on the bad cases), promtool
+# (rule checks and unit tests), the Falco rule checks, and checkov.
+# Installs its pinned tools on first run (Go: ~/go/bin; Python: a venv under
+# ~/.cache/cloudshop-k8s) and reuses them afterwards. Exits non-zero on any
+# failure, after a short summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+KUBECONFORM=github.com/yannh/kubeconform@v0.7.0
+PROMETHEUS=github.com/prometheus/prometheus@v0.316.0
+KYVERNO=github.com/kyverno/kyverno@v1.19.1 # built by tools/kyverno (go.mod pins it)
+CHECKOV=checkov==3.3.30
+PYYAML=pyyaml==6.0.3
+
+bin="$(go env GOPATH)/bin"
+venv="${XDG_CACHE_HOME:-$HOME/.cache}/cloudshop-k8s/venv"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+passed=() failed=()
+step() { printf '\n==> %s\n' "$*"; }
+check() { # check NAME COMMAND...: runs it, records the outcome, never aborts
+  local name="$1"; shift
+  if "$@"; then passed+=("$name"); else failed+=("$name"); echo "FAILED: $name" >&2; fi
+}
+refuses() { ! "$@" >"$work/refused.log" 2>&1; } # the command must fail
+# have BIN MODULE@VERSION: the binary was built from that module version.
+have() { [ -x "$bin/$1" ] && go version -m "$bin/$1" 2>/dev/null | grep -Eq "^\s+(mod|dep)\s+${2%@*}\s+${2#*@}(\s|$)"; }
+
+step "tools"
+t0=$SECONDS
+have kubeconform "$KUBECONFORM" || go install "${KUBECONFORM%@*}/cmd/kubeconform@${KUBECONFORM#*@}"
+have promtool "$PROMETHEUS" || go install "${PROMETHEUS%@*}/cmd/promtool@${PROMETHEUS#*@}"
+if ! have kyverno "$KYVERNO"; then
+  k0=$SECONDS
+  (cd tools/kyverno && go build -o "$bin/kyverno" github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno)
+  echo "built the Kyverno CLI in $((SECONDS - k0)) s"
+fi
+if ! "$venv/bin/checkov" --version 2>/dev/null | grep -qx "${CHECKOV#*==}"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "$CHECKOV" "$PYYAML"
+fi
+py="$venv/bin/python"
+echo "tools ready in $((SECONDS - t0)) s"
+
+step "generated files are up to date"
+check "schemas match their sources" "$py" tools/schemas/generate.py --check
+check "PrometheusRule matches rules.yml" "$py" tools/prometheusrule.py --check
+
+step "render"
+postgres_digest="sha256:$(printf 'postgres test fixture' | sha256sum | cut -d' ' -f1)"
+"$py" tools/render-release.py k8s/testdata/release.json "$postgres_digest" "$work/release"
+kubectl kustomize "$work/release" >"$work/app.yaml"
+kubectl kustomize kyverno/policies >"$work/policies.yaml"
+kubectl kustomize monitoring >"$work/monitoring.yaml"
+echo "rendered $(grep -c '^kind:' "$work/app.yaml") objects for cloudshop-prod"
+
+step "kubeconform (strict)"
+schemas=(-schema-location 'tools/schemas/kubernetes/{{.ResourceKind}}{{.KindSuffix}}.json'
+  -schema-location 'tools/schemas/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json')
+# Litmus publishes no Go module the proxy serves, so there is no ChaosEngine
+# schema: chaos/ is checked for everything else (see docs/kubernetes.md).
+mapfile -t manifests < <(find k8s kyverno gitops chaos monitoring/servicemonitors.yaml \
+  monitoring/prometheusrule.yaml monitoring/dashboards -name '*.yaml' \
+  ! -name kustomization.yaml ! -path 'k8s/overlays/kind/release/*' | sort)
+check "kubeconform: rendered app, policies, monitoring and ${#manifests[@]} files" \
+  "$bin/kubeconform" -strict -summary -skip ChaosEngine "${schemas[@]}" \
+  "$work/app.yaml" "$work/policies.yaml" "$work/monitoring.yaml" "${manifests[@]}"
+sed 's/^  replicas: 2$/  replicas: 2\n  replicaz: 2/' "$work/app.yaml" >"$work/unknown-field.yaml"
+check "kubeconform refuses an unknown field" refuses "$bin/kubeconform" -strict "${schemas[@]}" "$work/unknown-field.yaml"
+
+step "kyverno test"
+for suite in kyverno/tests/*/; do
+  check "kyverno test $(basename "$suite")" "$bin/kyverno" test "$suite" --remove-color
+done
+
+step "kyverno apply: the rendered app passes every policy, the bad cases fail"
+vpols=()
+for p in kyverno/policies/*.yaml; do if grep -q '^kind: ValidatingPolicy$' "$p"; then vpols+=("$p"); fi; done
+# verify-cloudshop-images needs the registry's signatures: the e2e workflow applies it.
+check "rendered app passes ${#vpols[@]} policies" "$bin/kyverno" apply "${vpols[@]}" \
+  --resource "$work/app.yaml" --remove-color
+for suite in kyverno/tests/*/; do
+  policy="kyverno/policies/$(basename "$suite").yaml"
+  "$py" - "$suite/resources.yaml" "$work/bad.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+bad = [d for d in docs if not d["metadata"]["name"].startswith(("good-", "plain-", "nginx-in-kyverno"))]
+yaml.safe_dump_all(bad, open(sys.argv[2], "w"))
+EOF
+  check "bad cases fail $(basename "$suite")" refuses "$bin/kyverno" apply "$policy" --resource "$work/bad.yaml" --remove-color
+done
+
+step "promtool"
+check "promtool check rules" "$bin/promtool" check rules monitoring/rules.yml
+check "promtool test rules" "$bin/promtool" test rules monitoring/tests/rules_test.yml
+
+step "falco rules"
+check "falco rules structure and names" "$py" tools/falco-check.py falco/values.yaml
+check "falco check refuses broken rules" refuses "$py" tools/falco-check.py falco/testdata/broken-rules.yaml
+
+step "checkov (k8s/, images/, .github/)"
+dirs=()
+for d in k8s images .github; do [ -d "$d" ] && dirs+=(-d "$d"); done
+check "checkov: no failed checks" "$venv/bin/checkov" "${dirs[@]}" --quiet --compact \
+  --framework kubernetes kustomize dockerfile github_actions --skip-download
+
+printf '\nk8s checks: %d passed, %d failed\n' "${#passed[@]}" "${#failed[@]}"
+for f in "${failed[@]}"; do echo "  failed: $f"; done
+[ ${#failed[@]} -eq 0 ]
