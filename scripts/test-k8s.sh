@@ -86,17 +86,18 @@ for suite in kyverno/tests/*/; do
 done
 
 step "kyverno apply: the rendered app passes every policy, every bad case fails"
-# applied COUNT POLICY... --resource FILE: kyverno reports exactly COUNT failures, no errors.
+# applied FAILS ERRORS POLICY... --resource FILE: kyverno reports exactly that many
+# failures and errors (an error is a denial under failurePolicy Fail).
 applied() {
-  local want="$1"; shift
+  local fails="$1" errors="$2"; shift 2
   "$bin/kyverno" apply "$@" --remove-color >"$work/apply.log" 2>&1 || true
   grep -E '^pass: [0-9]+, fail: [0-9]+' "$work/apply.log" | tail -1 | tee "$work/apply.sum"
-  grep -Eq "fail: ${want}, warn: 0, error: 0," "$work/apply.sum" || { cat "$work/apply.log"; return 1; }
+  grep -Eq "fail: ${fails}, warn: 0, error: ${errors}," "$work/apply.sum" || { cat "$work/apply.log"; return 1; }
 }
 vpols=()
 for p in kyverno/policies/*.yaml; do if grep -q '^kind: ValidatingPolicy$' "$p"; then vpols+=("$p"); fi; done
 # verify-cloudshop-images needs the registry's signatures: the e2e workflow applies it.
-check "rendered app passes ${#vpols[@]} policies" applied 0 "${vpols[@]}" --resource "$work/app.yaml"
+check "rendered app passes ${#vpols[@]} policies" applied 0 0 "${vpols[@]}" --resource "$work/app.yaml"
 for suite in kyverno/tests/*/; do
   name="$(basename "$suite")"
   bad="$("$py" - "$suite/resources.yaml" "$work/bad.yaml" <<'EOF'
@@ -107,7 +108,11 @@ yaml.safe_dump_all(bad, open(sys.argv[2], "w"))
 print(len(bad))
 EOF
 )"
-  check "$name refuses its $bad bad cases" applied "$bad" "kyverno/policies/$name.yaml" --resource "$work/bad.yaml"
+  if [ "$name" = verify-cloudshop-images ]; then # unverifiable offline: errors, see kyverno/README.md
+    check "$name refuses its $bad bad cases" applied 0 "$bad" "kyverno/policies/$name.yaml" --resource "$work/bad.yaml"
+  else
+    check "$name refuses its $bad bad cases" applied "$bad" 0 "kyverno/policies/$name.yaml" --resource "$work/bad.yaml"
+  fi
 done
 
 step "promtool"
