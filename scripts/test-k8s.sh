@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 KUBECONFORM=github.com/yannh/kubeconform@v0.7.0
 PROMETHEUS=github.com/prometheus/prometheus@v0.316.0
 KYVERNO=github.com/kyverno/kyverno@v1.19.1 # built by tools/kyverno (go.mod pins it)
+KUSTOMIZE=sigs.k8s.io/kustomize/kustomize/v5@v5.5.0 # only where kubectl is missing
 CHECKOV=checkov==3.3.30
 PYYAML=pyyaml==6.0.3
 
@@ -47,6 +48,12 @@ if ! have kyverno "$KYVERNO"; then
   (cd tools/kyverno && go build -o "$bin/kyverno" github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno)
   echo "built the Kyverno CLI in $((SECONDS - k0)) s"
 fi
+if command -v kubectl >/dev/null; then
+  render() { kubectl kustomize "$1"; }
+else
+  have kustomize "$KUSTOMIZE" || go install "$KUSTOMIZE"
+  render() { "$bin/kustomize" build "$1"; }
+fi
 if ! "$venv/bin/checkov" --version 2>/dev/null | grep -qx "${CHECKOV#*==}"; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "$CHECKOV" "$PYYAML"
@@ -61,9 +68,9 @@ check "PrometheusRule matches rules.yml" "$py" tools/prometheusrule.py --check
 step "render"
 postgres_digest="sha256:$(printf 'postgres test fixture' | sha256sum | cut -d' ' -f1)"
 "$py" tools/render-release.py k8s/testdata/release.json "$postgres_digest" "$work/release"
-kubectl kustomize "$work/release" >"$work/app.yaml"
-kubectl kustomize kyverno/policies >"$work/policies.yaml"
-kubectl kustomize monitoring >"$work/monitoring.yaml"
+render "$work/release" >"$work/app.yaml"
+render kyverno/policies >"$work/policies.yaml"
+render monitoring >"$work/monitoring.yaml"
 echo "rendered $(grep -c '^kind:' "$work/app.yaml") objects for cloudshop-prod"
 
 step "kubeconform (strict)"
