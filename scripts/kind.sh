@@ -182,7 +182,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   secrets) secrets ;;
-  render) tools; mkdir -p "$state"; render ;;
+  render) tool crane "$CRANE" github.com/google/go-containerregistry/cmd/crane; mkdir -p "$state"; render ;;
   policies) tools; cosign_key; policies ;;
   *) echo "usage: $0 up|down|secrets|render|policies" >&2; exit 2 ;;
 esac
