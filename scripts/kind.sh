@@ -116,7 +116,7 @@ secrets() { # generates every secret once, as files, straight into Secrets
   if kubectl -n cloudshop-prod get secret auth-secrets >/dev/null 2>&1; then
     log "secrets exist (delete them to regenerate)"; return
   fi
-  local dir; dir="$(mktemp -d)"; trap 'rm -rf "$dir"' RETURN
+  local dir; dir="$(mktemp -d)"
   (umask 077
     for name in postgres-password db-password-auth db-password-products db-password-orders admin-password; do
       openssl rand -base64 32 | tr -d '\n' >"$dir/$name"
@@ -134,6 +134,7 @@ secrets() { # generates every secret once, as files, straight into Secrets
   $k orders-secrets --from-file="$dir/db-password-orders"
   $k storefront-secrets --from-file="$dir/cookie-key"
   kubectl -n cloudshop-prod create configmap jwt-public-keys --from-file="$dir/public-keys.pem"
+  rm -rf "$dir"
 }
 
 render() { # k8s/overlays/kind/release from dist/release.json and PostgreSQL's digest now
