@@ -5,6 +5,9 @@
 //! PostgreSQL and the five services in this process, waits until each is
 //! ready and prints where to shop. Ctrl-C stops everything; the data stays for
 //! the next `up`. `cloudshop reset` deletes `.cloudshop/`.
+//!
+//! The release pipeline's steps are subcommands too (`cloudshop release` runs
+//! them all): see the `cloudshop-supply-chain` crate.
 
 mod local;
 
@@ -14,7 +17,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cloudshop", version, about = "Run CloudShop on this machine")]
+#[command(
+    name = "cloudshop",
+    version,
+    about = "Run CloudShop on this machine, or build, sign and verify its release"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,6 +37,8 @@ enum Command {
         #[arg(long, default_value = ".cloudshop")]
         dir: PathBuf,
     },
+    #[command(flatten)]
+    Release(cloudshop_supply_chain::cli::Command),
 }
 
 #[tokio::main]
@@ -39,6 +48,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => local::up(args).await,
         Command::Reset { dir } => local::reset(&dir),
+        Command::Release(command) => cloudshop_supply_chain::cli::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,446 @@
+//! The pipeline's commands as `cloudshop` subcommands: `build`, `sbom`,
+//! `images`, `gate`, `push`, `sign`, `attest`, `verify`, `release` (all of
+//! them in that order) and `keygen`. Progress goes to stderr; `--json` prints
+//! a summary on stdout; any failure exits non-zero.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use crate::images::Engine;
+use crate::keys::KeyFiles;
+use crate::registry::Registry;
+use crate::release::{self, Builder};
+use crate::{SERVICES, Service, Workspace, gate};
+
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// The CloudShop checkout to build.
+    #[arg(long, default_value = ".")]
+    pub workspace: PathBuf,
+    /// Where binaries and release records go (default: <workspace>/dist).
+    #[arg(long)]
+    pub dist: Option<PathBuf>,
+    /// Only these services (repeatable; default: all five).
+    #[arg(long = "service")]
+    pub services: Vec<String>,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// The OCI registry (plain HTTP only on the loopback interface).
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    pub registry: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SigningArgs {
+    /// cosign private key (`cloudshop keygen` or `cosign generate-key-pair`).
+    #[arg(long, default_value = "cosign.key")]
+    pub key: PathBuf,
+    /// File holding the key's password (default: empty password).
+    #[arg(long)]
+    pub key_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// cosign public key to verify with.
+    #[arg(long = "public-key", default_value = "cosign.pub")]
+    pub public_key: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProvenanceArgs {
+    /// Source repository named in the provenance.
+    #[arg(long, default_value = "https://github.com/cloudshop/cloudshop")]
+    pub repository_url: String,
+    /// Builder id named in the provenance.
+    #[arg(
+        long,
+        default_value = "https://github.com/cloudshop/cloudshop/supply-chain/local-builder"
+    )]
+    pub builder_id: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GateArgs {
+    /// Use the advisory database already on disk (no fetch).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Build the static auditable release binaries into dist/bin/.
+    Build(#[command(flatten)] Common),
+    /// Write sbom/<service>.cdx.json from the built binaries.
+    Sbom {
+        #[command(flatten)]
+        common: Common,
+        /// Fail if sbom/ differs instead of writing it.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Build the FROM-scratch images with podman or docker.
+    Images(#[command(flatten)] Common),
+    /// cargo deny and hadolint.
+    Gate {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        gate: GateArgs,
+    },
+    /// Push the images; record them by digest in dist/release.json.
+    Push {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Sign the pushed images (cosign format).
+    Sign {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[command(flatten)]
+        signing: SigningArgs,
+    },
+    /// Attest the SBOM and SLSA provenance of the pushed images.
+    Attest {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[command(flatten)]
+        signing: SigningArgs,
+        #[command(flatten)]
+        provenance: ProvenanceArgs,
+        /// Only write the predicates to dist/predicates/ (for keyless cosign).
+        #[arg(long)]
+        predicates_only: bool,
+    },
+    /// Verify signatures and attestations against a public key.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[command(flatten)]
+        verify: VerifyArgs,
+    },
+    /// All steps in order: build, sbom, images, gate, push, sign, attest, verify.
+    Release {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[command(flatten)]
+        signing: SigningArgs,
+        #[command(flatten)]
+        verify: VerifyArgs,
+        #[command(flatten)]
+        provenance: ProvenanceArgs,
+        #[command(flatten)]
+        gate: GateArgs,
+    },
+    /// Make a cosign key pair: <out>.key (encrypted) and <out>.pub.
+    Keygen {
+        /// Path prefix of the key files.
+        #[arg(long, default_value = "cosign")]
+        out: PathBuf,
+        /// File holding the password to encrypt the key with (default: empty).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+fn step(name: &str, detail: impl std::fmt::Display) {
+    eprintln!("==> {name}: {detail}");
+}
+
+fn item(detail: impl std::fmt::Display) {
+    eprintln!("    {detail}");
+}
+
+fn setup(common: &Common) -> anyhow::Result<(Workspace, Vec<Service>)> {
+    let mut workspace = Workspace::new(&common.workspace)?;
+    if let Some(dist) = &common.dist {
+        workspace = workspace.with_dist(dist);
+    }
+    let services = if common.services.is_empty() {
+        SERVICES.to_vec()
+    } else {
+        common
+            .services
+            .iter()
+            .map(|s| Service::named(s))
+            .collect::<anyhow::Result<_>>()?
+    };
+    Ok((workspace, services))
+}
+
+fn key_files(signing: &SigningArgs) -> KeyFiles {
+    KeyFiles {
+        private_key: signing.key.clone(),
+        password_file: signing.key_password_file.clone(),
+    }
+}
+
+/// Runs one command; the summary is printed when `--json` asks for it.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    let (json, summary) = match command {
+        Command::Keygen { out, password_file } => {
+            let (private, public) = crate::keys::generate(&out, password_file.as_deref())?;
+            step(
+                "keygen",
+                format!("wrote {} and {}", private.display(), public.display()),
+            );
+            (false, Value::Null)
+        }
+        Command::Build(common) => {
+            let (workspace, services) = setup(&common)?;
+            (common.json, json!({ "build": do_build(&workspace, &services)? }))
+        }
+        Command::Sbom { common, check } => {
+            let (workspace, services) = setup(&common)?;
+            (
+                common.json,
+                json!({ "sbom": do_sbom(&workspace, &services, check)? }),
+            )
+        }
+        Command::Images(common) => {
+            let (workspace, services) = setup(&common)?;
+            (
+                common.json,
+                json!({ "images": do_images(&workspace, &services)? }),
+            )
+        }
+        Command::Gate { common, gate } => {
+            let (workspace, _) = setup(&common)?;
+            (common.json, json!({ "gate": do_gate(&workspace, &gate)? }))
+        }
+        Command::Push { common, registry } => {
+            let (workspace, services) = setup(&common)?;
+            let registry = Registry::new(&registry.registry);
+            (
+                common.json,
+                json!({ "push": do_push(&workspace, &registry, &services).await? }),
+            )
+        }
+        Command::Sign {
+            common,
+            registry,
+            signing,
+        } => {
+            let (workspace, _) = setup(&common)?;
+            let registry = Registry::new(&registry.registry);
+            (
+                common.json,
+                json!({ "sign": do_sign(&workspace, &registry, &key_files(&signing)).await? }),
+            )
+        }
+        Command::Attest {
+            common,
+            registry,
+            signing,
+            provenance,
+            predicates_only,
+        } => {
+            let (workspace, _) = setup(&common)?;
+            let registry = Registry::new(&registry.registry);
+            let builder = Builder {
+                repository_url: provenance.repository_url,
+                id: provenance.builder_id,
+            };
+            let key = (!predicates_only).then(|| key_files(&signing));
+            (
+                common.json,
+                json!({ "attest": do_attest(&workspace, &registry, key.as_ref(), &builder).await? }),
+            )
+        }
+        Command::Verify {
+            common,
+            registry,
+            verify,
+        } => {
+            let (workspace, _) = setup(&common)?;
+            let registry = Registry::new(&registry.registry);
+            (
+                common.json,
+                json!({ "verify": do_verify(&workspace, &registry, &verify).await? }),
+            )
+        }
+        Command::Release {
+            common,
+            registry,
+            signing,
+            verify,
+            provenance,
+            gate,
+        } => {
+            let (workspace, services) = setup(&common)?;
+            let registry = Registry::new(&registry.registry);
+            let key = key_files(&signing);
+            // Fail before the slow build when the key cannot be used.
+            key.signer()?;
+            let builder = Builder {
+                repository_url: provenance.repository_url,
+                id: provenance.builder_id,
+            };
+            let summary = json!({
+                "build": do_build(&workspace, &services)?,
+                "sbom": do_sbom(&workspace, &services, false)?,
+                "images": do_images(&workspace, &services)?,
+                "gate": do_gate(&workspace, &gate)?,
+                "push": do_push(&workspace, &registry, &services).await?,
+                "sign": do_sign(&workspace, &registry, &key).await?,
+                "attest": do_attest(&workspace, &registry, Some(&key), &builder).await?,
+                "verify": do_verify(&workspace, &registry, &verify).await?,
+                "release": release::release_path(&workspace),
+            });
+            step(
+                "release",
+                format!("wrote {}", release::release_path(&workspace).display()),
+            );
+            (common.json, summary)
+        }
+    };
+    if json {
+        use std::io::Write as _;
+        // The summary is the command's output.
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&summary)?
+        )?;
+    }
+    Ok(())
+}
+
+fn do_build(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Value> {
+    step(
+        "build",
+        format!("cargo auditable build --release --target {}", crate::TARGET),
+    );
+    let record = release::build(workspace, services)?;
+    for binary in &record.binaries {
+        item(format!(
+            "{:<12} {:>6.2} MB  {}",
+            binary.service,
+            mb(binary.size),
+            binary.digest
+        ));
+    }
+    Ok(serde_json::to_value(record)?)
+}
+
+fn do_sbom(workspace: &Workspace, services: &[Service], check: bool) -> anyhow::Result<Value> {
+    step(
+        "sbom",
+        if check {
+            "checking sbom/ against the binaries"
+        } else {
+            "writing sbom/"
+        },
+    );
+    let paths = release::sboms(workspace, services, check)?;
+    for path in &paths {
+        item(path.display());
+    }
+    Ok(json!(paths))
+}
+
+fn do_images(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Value> {
+    let engine = Engine::detect()?;
+    step("images", format!("FROM scratch with {}", engine.program()));
+    let images = crate::images::build(engine, workspace, services)?;
+    for image in &images {
+        item(format!(
+            "{:<28} {:>6.2} MB  {}",
+            image.tag,
+            mb(image.size),
+            image.id
+        ));
+    }
+    Ok(serde_json::to_value(images)?)
+}
+
+fn do_gate(workspace: &Workspace, args: &GateArgs) -> anyhow::Result<Value> {
+    step("gate", "cargo deny check, hadolint");
+    gate::deny(&workspace.root, args.offline)?;
+    item("cargo deny: advisories, bans, licenses, sources ok");
+    let checked = gate::hadolint(&workspace.root.join("images"))?;
+    item(format!("hadolint: {checked} Dockerfiles ok"));
+    Ok(json!({ "cargo_deny": "ok", "hadolint": checked }))
+}
+
+async fn do_push(workspace: &Workspace, registry: &Registry, services: &[Service]) -> anyhow::Result<Value> {
+    step("push", registry.host());
+    let release = release::push(Engine::detect()?, workspace, registry, services).await?;
+    for service in &release.services {
+        item(&service.image);
+    }
+    Ok(serde_json::to_value(release)?)
+}
+
+async fn do_sign(workspace: &Workspace, registry: &Registry, key: &KeyFiles) -> anyhow::Result<Value> {
+    step("sign", key.private_key.display());
+    let release = release::sign(workspace, registry, key).await?;
+    for service in &release.services {
+        item(service.signature.as_deref().unwrap_or_default());
+    }
+    Ok(json!(
+        release.services.iter().map(|s| &s.signature).collect::<Vec<_>>()
+    ))
+}
+
+async fn do_attest(
+    workspace: &Workspace,
+    registry: &Registry,
+    key: Option<&KeyFiles>,
+    builder: &Builder,
+) -> anyhow::Result<Value> {
+    step(
+        "attest",
+        if key.is_some() {
+            "CycloneDX SBOM and SLSA provenance v1"
+        } else {
+            "writing dist/predicates/ only"
+        },
+    );
+    let release = release::attest(workspace, registry, key, builder).await?;
+    for service in &release.services {
+        item(service.attestation.as_deref().unwrap_or_default());
+    }
+    Ok(json!(
+        release
+            .services
+            .iter()
+            .map(|s| &s.attestation)
+            .collect::<Vec<_>>()
+    ))
+}
+
+async fn do_verify(workspace: &Workspace, registry: &Registry, args: &VerifyArgs) -> anyhow::Result<Value> {
+    step("verify", args.public_key.display());
+    let verified = release::verify(workspace, registry, &args.public_key).await?;
+    for v in &verified {
+        item(format!(
+            "{}  signature ok, attestations: {}",
+            v.image,
+            v.attestations.join(", ")
+        ));
+    }
+    Ok(serde_json::to_value(verified)?)
+}
+
+#[allow(clippy::cast_precision_loss)] // sizes in MB for people
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1_000_000.0
+}

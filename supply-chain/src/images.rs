@@ -1,0 +1,162 @@
+//! `FROM scratch` images built with podman or docker (whichever is on
+//! `PATH`, podman first) and pushed to a registry.
+//!
+//! Reproducible: the build context holds only the binary, every timestamp is
+//! the commit's (`--timestamp` / `SOURCE_DATE_EPOCH`), and podman's
+//! builder-version label is left out, so the same commit gives the same image
+//! digest in any folder.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::{Service, Workspace, output, run};
+
+/// The container engine the pipeline drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Podman,
+    Docker,
+}
+
+impl Engine {
+    /// Podman when present, else docker; an error names both when neither is.
+    pub fn detect() -> anyhow::Result<Engine> {
+        for (engine, program) in [(Engine::Podman, "podman"), (Engine::Docker, "docker")] {
+            let works = Command::new(program)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if works {
+                return Ok(engine);
+            }
+        }
+        bail!("neither podman nor docker is installed (Debian: apt-get install podman runc)")
+    }
+
+    pub fn program(&self) -> &'static str {
+        match self {
+            Engine::Podman => "podman",
+            Engine::Docker => "docker",
+        }
+    }
+
+    pub fn command(&self) -> Command {
+        Command::new(self.program())
+    }
+}
+
+/// A locally built image.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Image {
+    pub service: &'static str,
+    /// Local name, `cloudshop/<service>:<version>`.
+    pub tag: String,
+    /// The engine's image id (the config digest).
+    pub id: String,
+    /// Uncompressed size in bytes.
+    pub size: u64,
+}
+
+/// The local tag of a service's image.
+pub fn local_tag(service: &Service, version: &str) -> String {
+    format!("{}:{version}", service.repository())
+}
+
+/// Builds one image per service from `images/<service>.Dockerfile` with only
+/// `dist/bin/<service>` in the build context, tagged `cloudshop/<service>:<version>`.
+pub fn build(engine: Engine, workspace: &Workspace, services: &[Service]) -> anyhow::Result<Vec<Image>> {
+    let version = workspace.version()?;
+    services
+        .iter()
+        .map(|service| build_tagged(engine, workspace, service, &local_tag(service, &version)))
+        .collect()
+}
+
+/// Builds one service's image under `tag`.
+pub fn build_tagged(
+    engine: Engine,
+    workspace: &Workspace,
+    service: &Service,
+    tag: &str,
+) -> anyhow::Result<Image> {
+    let version = workspace.version()?;
+    let commit = workspace.commit()?;
+    let created = OffsetDateTime::from_unix_timestamp(commit.epoch)?.format(&Rfc3339)?;
+    let context = build_context(workspace, service)?;
+    let mut command = engine.command();
+    command.arg("build");
+    if engine == Engine::Podman {
+        command.args(["--format", "docker", "--identity-label=false", "--pull=never"]);
+        command.args(["--timestamp", &commit.epoch.to_string()]);
+    }
+    command
+        .env("SOURCE_DATE_EPOCH", commit.epoch.to_string())
+        .args(["--file", &workspace.dockerfile(service).display().to_string()])
+        .args(["--tag", tag])
+        .args(["--build-arg", &format!("REVISION={}", commit.id)])
+        .args(["--build-arg", &format!("VERSION={version}")])
+        .args(["--build-arg", &format!("CREATED={created}")])
+        .arg(&context);
+    let result = output(&mut command).with_context(|| format!("building the {} image", service.name));
+    std::fs::remove_dir_all(&context).ok();
+    result?;
+    inspect(engine, service, tag)
+}
+
+/// A build context holding only `bin/<service>`.
+fn build_context(workspace: &Workspace, service: &Service) -> anyhow::Result<PathBuf> {
+    let context = workspace.dist.join("context").join(service.name);
+    if context.exists() {
+        std::fs::remove_dir_all(&context)?;
+    }
+    std::fs::create_dir_all(context.join("bin"))?;
+    let binary = workspace.binary(service);
+    std::fs::copy(&binary, context.join("bin").join(service.binary()))
+        .with_context(|| format!("{} is missing: run `cloudshop build` first", binary.display()))?;
+    Ok(context)
+}
+
+/// The id and size of a local image.
+pub fn inspect(engine: Engine, service: &Service, tag: &str) -> anyhow::Result<Image> {
+    let out = output(
+        engine
+            .command()
+            .args(["image", "inspect", "--format", "{{.Id}} {{.Size}}", tag]),
+    )?;
+    let (id, size) = out
+        .trim()
+        .split_once(' ')
+        .context("unexpected image inspect output")?;
+    Ok(Image {
+        service: service.name,
+        tag: tag.to_owned(),
+        id: id.to_owned(),
+        size: size.parse()?,
+    })
+}
+
+/// Pushes a local image to `<registry>/cloudshop/<service>:<version>`.
+/// Plain HTTP is used only for a registry on the loopback interface.
+pub fn push(engine: Engine, image: &Image, registry: &str) -> anyhow::Result<String> {
+    let (_, tag) = image.tag.rsplit_once(':').context("image tag without version")?;
+    let remote = format!("{registry}/cloudshop/{}:{tag}", image.service);
+    match engine {
+        Engine::Podman => {
+            let mut command = engine.command();
+            command.args(["push", "--quiet", "--format", "v2s2"]);
+            if crate::registry::is_loopback(registry) {
+                command.arg("--tls-verify=false");
+            }
+            run(command.arg(&image.tag).arg(format!("docker://{remote}")))?;
+        }
+        Engine::Docker => {
+            run(engine.command().args(["tag", &image.tag, &remote]))?;
+            run(engine.command().args(["push", "--quiet", &remote]))?;
+        }
+    }
+    Ok(remote)
+}

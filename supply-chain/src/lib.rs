@@ -1,0 +1,242 @@
+//! CloudShop's release pipeline, run by `cloudshop release` and its steps.
+//!
+//! 1. [`build`]: each service with `cargo auditable build --release --locked`
+//!    for `x86_64-unknown-linux-musl`, fully static and reproducible (paths
+//!    remapped, `SOURCE_DATE_EPOCH` from the commit).
+//! 2. [`sbom`]: one CycloneDX JSON SBOM per service, read from the dependency
+//!    list `cargo auditable` embedded in that very binary, with licences from
+//!    `cargo metadata` and hashes from `Cargo.lock`.
+//! 3. [`images`]: `FROM scratch` images from `images/<service>.Dockerfile`,
+//!    built with podman or docker, pushed to a registry by digest.
+//! 4. [`sign`] and [`attest`]: cosign-format signatures made with the
+//!    `sigstore` crate, and in-toto statements (the SBOM and SLSA provenance
+//!    v1) in DSSE envelopes stored where cosign stores attestations.
+//! 5. [`verify`]: signature and required attestations of every image against a
+//!    public key.
+//! 6. [`gate`]: `cargo deny` and hadolint.
+//!
+//! [`release`] runs them in order and writes `dist/release.json`.
+
+pub mod attest;
+pub mod build;
+pub mod cli;
+pub mod elf;
+pub mod gate;
+pub mod images;
+pub mod keys;
+pub mod registry;
+pub mod release;
+pub mod sbom;
+pub mod sign;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// One shipped service: its image name, cargo package, binary and ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service {
+    /// Image and certificate name (`cloudshop/<name>`).
+    pub name: &'static str,
+    /// Cargo package that builds it.
+    pub package: &'static str,
+    /// Its API (TLS) port and its plain-HTTP admin port.
+    pub ports: (u16, u16),
+}
+
+/// The five services, in the order the release handles them.
+pub const SERVICES: [Service; 5] = [
+    Service {
+        name: "storefront",
+        package: "cloudshop-storefront",
+        ports: (3000, 9000),
+    },
+    Service {
+        name: "api-gateway",
+        package: "cloudshop-api-gateway",
+        ports: (8080, 9080),
+    },
+    Service {
+        name: "auth",
+        package: "cloudshop-auth",
+        ports: (8081, 9081),
+    },
+    Service {
+        name: "products",
+        package: "cloudshop-products",
+        ports: (8082, 9082),
+    },
+    Service {
+        name: "orders",
+        package: "cloudshop-orders",
+        ports: (8083, 9083),
+    },
+];
+
+/// The Rust target every shipped binary is built for.
+pub const TARGET: &str = "x86_64-unknown-linux-musl";
+
+impl Service {
+    pub fn named(name: &str) -> anyhow::Result<Service> {
+        SERVICES
+            .iter()
+            .copied()
+            .find(|s| s.name == name)
+            .with_context(|| {
+                let names: Vec<_> = SERVICES.iter().map(|s| s.name).collect();
+                format!("no service named {name:?} (there are: {})", names.join(", "))
+            })
+    }
+
+    /// The binary's name inside the image and in `dist/bin/`.
+    pub fn binary(&self) -> &'static str {
+        self.name
+    }
+
+    /// The image repository below a registry: `cloudshop/<name>`.
+    pub fn repository(&self) -> String {
+        format!("cloudshop/{}", self.name)
+    }
+}
+
+/// Where the pipeline reads sources and writes what it makes.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// The workspace root (the folder holding `Cargo.lock`).
+    pub root: PathBuf,
+    /// Output folder: binaries, release.json (`dist/` by default).
+    pub dist: PathBuf,
+}
+
+impl Workspace {
+    pub fn new(root: impl Into<PathBuf>) -> anyhow::Result<Self> {
+        let root: PathBuf = root.into();
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("workspace folder {} does not exist", root.display()))?;
+        if !root.join("Cargo.lock").is_file() {
+            bail!(
+                "{} holds no Cargo.lock: not the CloudShop workspace",
+                root.display()
+            );
+        }
+        let dist = root.join("dist");
+        Ok(Self { root, dist })
+    }
+
+    pub fn with_dist(mut self, dist: impl Into<PathBuf>) -> Self {
+        self.dist = dist.into();
+        self
+    }
+
+    pub fn binary(&self, service: &Service) -> PathBuf {
+        self.dist.join("bin").join(service.binary())
+    }
+
+    pub fn sbom_dir(&self) -> PathBuf {
+        self.root.join("sbom")
+    }
+
+    pub fn sbom(&self, service: &Service) -> PathBuf {
+        self.sbom_dir().join(format!("{}.cdx.json", service.name))
+    }
+
+    pub fn dockerfile(&self, service: &Service) -> PathBuf {
+        self.root
+            .join("images")
+            .join(format!("{}.Dockerfile", service.name))
+    }
+
+    /// The workspace version (`[workspace.package] version`).
+    pub fn version(&self) -> anyhow::Result<String> {
+        let manifest = std::fs::read_to_string(self.root.join("Cargo.toml"))?;
+        let manifest: toml::Value = toml::from_str(&manifest).context("Cargo.toml")?;
+        manifest
+            .get("workspace")
+            .and_then(|w| w.get("package"))
+            .and_then(|p| p.get("version"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .context("Cargo.toml has no [workspace.package] version")
+    }
+
+    /// The commit being built, and its time (for `SOURCE_DATE_EPOCH`).
+    /// A tree with uncommitted changes is marked `-dirty`.
+    pub fn commit(&self) -> anyhow::Result<Commit> {
+        let head = output(
+            Command::new("git")
+                .current_dir(&self.root)
+                .args(["log", "-1", "--format=%H %ct"]),
+        )
+        .context("git log (the pipeline builds a git checkout)")?;
+        let (id, time) = head.trim().split_once(' ').context("unexpected git log output")?;
+        let dirty = !output(Command::new("git").current_dir(&self.root).args([
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+        ]))?
+        .trim()
+        .is_empty();
+        Ok(Commit {
+            id: id.to_owned(),
+            epoch: time.parse()?,
+            dirty,
+        })
+    }
+}
+
+/// A git commit: its id, its committer time, whether the tree differs from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    pub id: String,
+    pub epoch: i64,
+    pub dirty: bool,
+}
+
+/// Runs a command, returns its standard output; a failure carries its stderr.
+pub fn output(command: &mut Command) -> anyhow::Result<String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let out = command
+        .output()
+        .with_context(|| format!("cannot run {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Runs a command with its output passed through; fails on a non-zero exit.
+pub fn run(command: &mut Command) -> anyhow::Result<()> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {program}"))?;
+    if !status.success() {
+        bail!("{program} failed ({status})");
+    }
+    Ok(())
+}
+
+/// `sha256:<hex>` of some bytes.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
+    )
+}
+
+/// `sha256:<hex>` of a file.
+pub fn file_digest(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(sha256_digest(&bytes))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

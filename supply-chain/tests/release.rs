@@ -1,0 +1,1061 @@
+//! The release pipeline end to end, against a real registry (Debian's
+//! `docker-registry` on 127.0.0.1), real podman, real cosign and syft.
+//!
+//! One fixture per test binary: `cloudshop release` (build, sbom, images,
+//! gate, push, sign, attest, verify) with a fresh key pair. The tests then
+//! look at what it made, and at what `verify` refuses.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use clap::Parser;
+use cloudshop_supply_chain::attest::{CYCLONEDX, SLSA_PROVENANCE_V1};
+use cloudshop_supply_chain::images::Engine;
+use cloudshop_supply_chain::keys::KeyFiles;
+use cloudshop_supply_chain::registry::{Registry, cosign_tag};
+use cloudshop_supply_chain::release::Release;
+use cloudshop_supply_chain::{SERVICES, Service, Workspace, build, elf, images, sbom, verify};
+
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: cloudshop_supply_chain::cli::Command,
+}
+
+#[derive(Debug)]
+struct Fixture {
+    workspace: Workspace,
+    registry: String,
+    key: KeyFiles,
+    public_key: PathBuf,
+    scratch: PathBuf,
+    release: Release,
+}
+
+static FIXTURE: OnceLock<Result<Fixture, String>> = OnceLock::new();
+
+fn fixture() -> &'static Fixture {
+    let result = FIXTURE.get_or_init(|| {
+        // The pipeline is async; run it on a runtime of its own, whatever
+        // runtime the first test to get here is on.
+        std::thread::spawn(|| {
+            tokio::runtime::Runtime::new()
+                .map_err(|e| e.to_string())?
+                .block_on(setup())
+                .map_err(|e| format!("{e:#}"))
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the release fixture panicked".into()))
+    });
+    match result {
+        Ok(fixture) => fixture,
+        Err(reason) => panic!("cannot run the release pipeline: {reason}"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// A folder of this test binary's, removed (with the registry stopped) by a
+/// watchdog when the binary exits.
+fn scratch_dir() -> anyhow::Result<PathBuf> {
+    let dir = tempfile::Builder::new()
+        .prefix("cloudshop-release-")
+        .tempdir()?
+        .keep();
+    Ok(dir)
+}
+
+/// Starts `docker-registry` on a free loopback port for this test binary.
+fn start_registry(scratch: &Path) -> anyhow::Result<String> {
+    let port = cloudshop_devkit::postgres::free_port()?;
+    let config = scratch.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            scratch.join("registry").display()
+        ),
+    )?;
+    // The watchdog's stdin is a pipe from this process: EOF when it is gone.
+    let script = r#"docker-registry serve "$1" >"$2/registry.log" 2>&1 & r=$!
+cat >/dev/null
+kill $r; wait $r
+for c in $(podman ps -aq --filter label=cloudshop.test="$2" 2>/dev/null); do podman rm -f "$c" >/dev/null 2>&1; done
+rm -rf "$2""#;
+    let watchdog = Command::new("sh")
+        .args(["-c", script, "watchdog"])
+        .arg(&config)
+        .arg(scratch)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    std::mem::forget(watchdog);
+    let address = format!("127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&address).is_ok() {
+            return Ok(address);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    anyhow::bail!(
+        "docker-registry did not start: {}",
+        std::fs::read_to_string(scratch.join("registry.log"))?
+    )
+}
+
+async fn run_cli(args: &[&str]) -> anyhow::Result<()> {
+    let cli = Cli::try_parse_from(std::iter::once("cloudshop").chain(args.iter().copied()))?;
+    cloudshop_supply_chain::cli::run(cli.command).await
+}
+
+async fn setup() -> anyhow::Result<Fixture> {
+    let root = workspace_root();
+    let scratch = scratch_dir()?;
+    let registry = start_registry(&scratch)?;
+    let dist = root.join("target").join("supply-chain-test");
+    let workspace = Workspace::new(&root)?.with_dist(&dist);
+    let password = scratch.join("key-password");
+    std::fs::write(&password, "correct horse battery staple\n")?;
+    let prefix = scratch.join("cosign");
+    let password_arg = password.display().to_string();
+    run_cli(&[
+        "keygen",
+        "--out",
+        &prefix.display().to_string(),
+        "--password-file",
+        &password_arg,
+    ])
+    .await?;
+    let key = KeyFiles {
+        private_key: prefix.with_extension("key"),
+        password_file: Some(password),
+    };
+    let public_key = prefix.with_extension("pub");
+
+    // The SBOM check first: `release` rewrites sbom/, and a stale sbom/ must
+    // fail the test command rather than be silently refreshed.
+    let root_arg = root.display().to_string();
+    let dist_arg = dist.display().to_string();
+    let common = ["--workspace", root_arg.as_str(), "--dist", dist_arg.as_str()];
+    run_cli(&[&["build"][..], &common].concat()).await?;
+    run_cli(&[&["sbom", "--check"][..], &common].concat()).await?;
+
+    let key_arg = key.private_key.display().to_string();
+    let public_arg = public_key.display().to_string();
+    let mut release = vec![
+        "release",
+        "--registry",
+        &registry,
+        "--key",
+        &key_arg,
+        "--key-password-file",
+        &password_arg,
+    ];
+    release.extend(["--public-key", &public_arg]);
+    release.extend(common);
+    if std::env::var_os("CLOUDSHOP_GATE_ONLINE").is_none() {
+        release.push("--offline");
+    }
+    run_cli(&release).await?;
+    let release: Release = serde_json::from_str(&std::fs::read_to_string(dist.join("release.json"))?)?;
+    Ok(Fixture {
+        workspace,
+        registry,
+        key,
+        public_key,
+        scratch,
+        release,
+    })
+}
+
+fn released<'a>(fixture: &'a Fixture, name: &str) -> &'a cloudshop_supply_chain::release::Released {
+    fixture
+        .release
+        .services
+        .iter()
+        .find(|s| s.name == name)
+        .expect("service in release.json")
+}
+
+fn engine() -> Engine {
+    Engine::detect().expect("a container engine")
+}
+
+fn podman(args: &[&str]) -> String {
+    let out = Command::new("podman").args(args).output().expect("podman runs");
+    assert!(
+        out.status.success(),
+        "podman {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs cosign (installed by scripts/test.sh); returns (success, output).
+fn cosign(args: &[&str], password: Option<&str>) -> (bool, String) {
+    let mut command = Command::new("cosign");
+    command
+        .args(args)
+        .env("COSIGN_YES", "true")
+        .env_remove("COSIGN_PASSWORD");
+    // cosign reads a key's password only from this variable; the test key's
+    // password is a throwaway.
+    if let Some(password) = password {
+        command.env("COSIGN_PASSWORD", password);
+    }
+    let out = command
+        .output()
+        .expect("cosign is installed (scripts/test.sh installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+const COSIGN_LOCAL: [&str; 3] = [
+    "--allow-http-registry=true",
+    "--allow-insecure-registry=true",
+    "--insecure-ignore-tlog=true",
+];
+
+#[tokio::test]
+async fn release_records_every_service_by_digest_signed_and_attested() {
+    let fixture = fixture();
+    let names: Vec<_> = fixture.release.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, SERVICES.iter().map(|s| s.name).collect::<Vec<_>>());
+    for service in &fixture.release.services {
+        assert_eq!(
+            service.image,
+            format!(
+                "{}/cloudshop/{}@{}",
+                fixture.registry, service.name, service.digest
+            )
+        );
+        assert!(
+            service.signature.as_deref().is_some_and(|s| s.ends_with(".sig")),
+            "{service:?}"
+        );
+        assert!(
+            service
+                .attestation
+                .as_deref()
+                .is_some_and(|s| s.ends_with(".att")),
+            "{service:?}"
+        );
+        let sbom = fixture
+            .workspace
+            .sbom(&Service::named(&service.name).expect("service"));
+        assert_eq!(
+            service.sbom_digest,
+            cloudshop_supply_chain::file_digest(&sbom).expect("sbom digest")
+        );
+    }
+}
+
+#[tokio::test]
+async fn binaries_are_static_stripped_and_carry_their_dependency_list() {
+    let fixture = fixture();
+    for service in SERVICES {
+        let binary = fixture.workspace.binary(&service);
+        elf::check_static(&binary).expect("fully static");
+        let sections = Command::new("readelf")
+            .args(["-S", "-W"])
+            .arg(&binary)
+            .output()
+            .expect("readelf");
+        let sections = String::from_utf8_lossy(&sections.stdout);
+        assert!(!sections.contains(".symtab"), "{} is not stripped", service.name);
+        assert!(
+            sections.contains(".dep-v0"),
+            "{} has no cargo-auditable section",
+            service.name
+        );
+        let info = sbom::audit_info(&binary).expect("audit info");
+        assert!(info.packages.iter().any(|p| p.root && p.name == service.package));
+    }
+    // The dynamic-section check is a real one: a glibc binary fails it.
+    let err = elf::check_static(Path::new("/bin/sh")).expect_err("/bin/sh is dynamic");
+    assert!(err.to_string().contains("interpreter"), "{err}");
+}
+
+#[tokio::test]
+async fn images_are_small_non_root_scratch_images_with_labels_and_healthcheck() {
+    let fixture = fixture();
+    for service in &fixture.release.services {
+        assert!(
+            service.image_size <= 10_000_000,
+            "{} image is {} bytes",
+            service.name,
+            service.image_size
+        );
+        let tag = format!("cloudshop/{}:{}", service.name, fixture.release.version);
+        let config: serde_json::Value =
+            serde_json::from_str(&podman(&["image", "inspect", &tag])).expect("inspect json");
+        let config = &config[0];
+        assert_eq!(config["Config"]["User"], "65532:65532");
+        assert_eq!(config["Config"]["Entrypoint"][0], format!("/{}", service.name));
+        assert_eq!(
+            config["RootFS"]["Layers"].as_array().map(Vec::len),
+            Some(1),
+            "one layer: the binary"
+        );
+        let labels = &config["Labels"];
+        assert_eq!(
+            labels["org.opencontainers.image.revision"],
+            fixture.release.commit.as_str()
+        );
+        assert_eq!(labels["org.opencontainers.image.licenses"], "Apache-2.0");
+        assert!(
+            labels["org.opencontainers.image.created"]
+                .as_str()
+                .is_some_and(|c| c.ends_with('Z'))
+        );
+        let health = podman(&["image", "inspect", "--format", "{{json .HealthCheck}}", &tag]);
+        assert!(health.contains("healthcheck"), "{}: {health}", service.name);
+        let ports = podman(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.ExposedPorts}}",
+            &tag,
+        ]);
+        let service = Service::named(&service.name).expect("service");
+        assert!(
+            ports.contains(&format!("{}/tcp", service.ports.0))
+                && ports.contains(&format!("{}/tcp", service.ports.1))
+        );
+    }
+}
+
+#[tokio::test]
+async fn sbom_lists_exactly_the_crates_syft_finds_in_each_image() {
+    let fixture = fixture();
+    for service in &fixture.release.services {
+        let sbom: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                fixture
+                    .workspace
+                    .sbom(&Service::named(&service.name).expect("service")),
+            )
+            .expect("sbom file"),
+        )
+        .expect("sbom json");
+        assert_eq!(sbom["bomFormat"], "CycloneDX");
+        assert_eq!(sbom["specVersion"], "1.5");
+        let mut listed: BTreeSet<(String, String)> = sbom["components"]
+            .as_array()
+            .expect("components")
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap_or_default().to_owned(),
+                    c["version"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let root = &sbom["metadata"]["component"];
+        listed.insert((
+            root["name"].as_str().unwrap_or_default().into(),
+            root["version"].as_str().unwrap_or_default().into(),
+        ));
+        // Every registry crate carries its Cargo.lock checksum and a licence.
+        for component in sbom["components"].as_array().expect("components") {
+            if component["externalReferences"].is_array() {
+                assert!(
+                    component["hashes"][0]["content"]
+                        .as_str()
+                        .is_some_and(|h| h.len() == 64),
+                    "{component}"
+                );
+                assert!(component["licenses"].is_array(), "{component}");
+            }
+        }
+        let out = Command::new("syft")
+            .args(["scan", "-q", "-o", "json", &format!("registry:{}", service.image)])
+            .env("SYFT_REGISTRY_INSECURE_USE_HTTP", "true")
+            .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+            .output()
+            .expect("syft is installed (scripts/test.sh installs it)");
+        assert!(
+            out.status.success(),
+            "syft: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let scan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("syft json");
+        let found: BTreeSet<(String, String)> = scan["artifacts"]
+            .as_array()
+            .expect("artifacts")
+            .iter()
+            .filter(|a| a["type"] == "rust-crate")
+            .map(|a| {
+                (
+                    a["name"].as_str().unwrap_or_default().to_owned(),
+                    a["version"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert!(!found.is_empty(), "syft found no crates in {}", service.image);
+        let only_sbom: Vec<_> = listed.difference(&found).collect();
+        let only_syft: Vec<_> = found.difference(&listed).collect();
+        assert!(
+            only_sbom.is_empty() && only_syft.is_empty(),
+            "{}: only in SBOM {only_sbom:?}, only in syft {only_syft:?}",
+            service.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn cosign_verifies_our_signatures_and_attestations() {
+    let fixture = fixture();
+    let public = fixture.public_key.display().to_string();
+    for service in &fixture.release.services {
+        let (ok, out) = cosign(
+            &[
+                &["verify", "--key", &public][..],
+                &COSIGN_LOCAL,
+                &[&service.image],
+            ]
+            .concat(),
+            None,
+        );
+        assert!(ok, "cosign verify {}: {out}", service.image);
+        for kind in ["cyclonedx", "slsaprovenance1"] {
+            let args = [
+                &["verify-attestation", "--key", &public, "--type", kind][..],
+                &COSIGN_LOCAL,
+                &[&service.image],
+            ]
+            .concat();
+            let (ok, out) = cosign(&args, None);
+            assert!(
+                ok,
+                "cosign verify-attestation --type {kind} {}: {out}",
+                service.image
+            );
+        }
+    }
+    // And it refuses them with another key.
+    let other = fixture.scratch.join("other");
+    cloudshop_supply_chain::keys::generate(&other, None).expect("other key");
+    let other = other.with_extension("pub").display().to_string();
+    let image = &released(fixture, "orders").image;
+    let (ok, _) = cosign(
+        &[&["verify", "--key", &other][..], &COSIGN_LOCAL, &[image]].concat(),
+        None,
+    );
+    assert!(!ok, "cosign accepted a signature with the wrong key");
+}
+
+/// Pushes a copy of a released image under another repository name.
+async fn copy_image(fixture: &Fixture, from: &str, repository: &str) -> String {
+    let tag = format!("cloudshop/{from}:{}", fixture.release.version);
+    let remote = format!("{}/{repository}:copy", fixture.registry);
+    podman(&[
+        "push",
+        "--quiet",
+        "--tls-verify=false",
+        &tag,
+        &format!("docker://{remote}"),
+    ]);
+    Registry::new(&fixture.registry)
+        .digest(&Registry::new(&fixture.registry).tagged(repository, "copy"))
+        .await
+        .expect("digest of the copy")
+}
+
+#[tokio::test]
+async fn our_verify_accepts_what_cosign_signed_and_attested() {
+    let fixture = fixture();
+    let repository = "cloudshop/cosigned";
+    let digest = copy_image(fixture, "storefront", repository).await;
+    let image = format!("{}/{repository}@{digest}", fixture.registry);
+    let password =
+        std::fs::read_to_string(fixture.key.password_file.as_ref().expect("password")).expect("password");
+    let key = fixture.key.private_key.display().to_string();
+    let cosign_write = [
+        "--tlog-upload=false",
+        "--allow-http-registry=true",
+        "--allow-insecure-registry=true",
+        "--new-bundle-format=false",
+        "--use-signing-config=false",
+    ];
+    let (ok, out) = cosign(
+        &[&["sign", "--key", &key][..], &cosign_write, &[&image]].concat(),
+        Some(password.trim_end()),
+    );
+    assert!(ok, "cosign sign: {out}");
+    let sbom = fixture
+        .workspace
+        .sbom(&Service::named("storefront").expect("service"))
+        .display()
+        .to_string();
+    let (ok, out) = cosign(
+        &[
+            &[
+                "attest",
+                "--key",
+                &key,
+                "--type",
+                "cyclonedx",
+                "--predicate",
+                &sbom,
+            ][..],
+            &cosign_write,
+            &[&image],
+        ]
+        .concat(),
+        Some(password.trim_end()),
+    );
+    assert!(ok, "cosign attest cyclonedx: {out}");
+    let provenance = fixture.scratch.join("provenance.json");
+    std::fs::write(&provenance, r#"{"buildDefinition":{"buildType":"https://example.com/t","externalParameters":{}},"runDetails":{"builder":{"id":"https://example.com/b"}}}"#)
+        .expect("predicate");
+    let (ok, out) = cosign(
+        &[
+            &[
+                "attest",
+                "--key",
+                &key,
+                "--type",
+                "slsaprovenance1",
+                "--predicate",
+                &provenance.display().to_string(),
+            ][..],
+            &cosign_write,
+            &[&image],
+        ]
+        .concat(),
+        Some(password.trim_end()),
+    );
+    assert!(ok, "cosign attest slsaprovenance1: {out}");
+    let registry = Registry::new(&fixture.registry);
+    verify::verify(
+        &registry,
+        repository,
+        &digest,
+        &fixture.public_key,
+        &[CYCLONEDX, SLSA_PROVENANCE_V1],
+    )
+    .await
+    .expect("our verify accepts cosign's signature and attestations");
+}
+
+#[tokio::test]
+async fn verify_refuses_unsigned_tampered_wrong_key_and_unattested_images() {
+    let fixture = fixture();
+    let registry = Registry::new(&fixture.registry);
+    let required = [CYCLONEDX, SLSA_PROVENANCE_V1];
+    let orders = released(fixture, "orders");
+
+    // Unsigned: a copy of a signed image's content in a repository with no signature.
+    let repository = "cloudshop/unsigned";
+    let digest = copy_image(fixture, "products", repository).await;
+    let err = verify::verify(&registry, repository, &digest, &fixture.public_key, &required)
+        .await
+        .expect_err("unsigned");
+    assert!(err.to_string().contains("not signed"), "{err:#}");
+
+    // Tampered: another image carrying the orders image's signature and
+    // attestations, copied next to it as an attacker would.
+    let repository = "cloudshop/orders";
+    let tampered = tampered_image(fixture).await;
+    for suffix in ["sig", "att"] {
+        let (manifest, _) = registry
+            .manifest(&registry.tagged(repository, &cosign_tag(&orders.digest, suffix)))
+            .await
+            .expect("manifest")
+            .expect("signed and attested");
+        let media_type: serde_json::Value = serde_json::from_slice(&manifest).expect("json");
+        registry
+            .push_manifest(
+                &registry.tagged(repository, &cosign_tag(&tampered, suffix)),
+                manifest.clone(),
+                media_type["mediaType"]
+                    .as_str()
+                    .unwrap_or(cloudshop_supply_chain::registry::OCI_MANIFEST),
+            )
+            .await
+            .expect("copy signature");
+    }
+    let err = verify::verify(&registry, repository, &tampered, &fixture.public_key, &required)
+        .await
+        .expect_err("tampered");
+    assert!(err.to_string().contains("not signed"), "{err:#}");
+    let (ok, _) = cosign(
+        &[
+            &["verify", "--key", &fixture.public_key.display().to_string()][..],
+            &COSIGN_LOCAL,
+            &[&format!("{}/{repository}@{tampered}", fixture.registry)],
+        ]
+        .concat(),
+        None,
+    );
+    assert!(!ok, "cosign accepted a tampered image");
+
+    // Wrong key.
+    let other = fixture.scratch.join("wrong");
+    cloudshop_supply_chain::keys::generate(&other, None).expect("other key");
+    let err = verify::verify(
+        &registry,
+        repository,
+        &orders.digest,
+        &other.with_extension("pub"),
+        &required,
+    )
+    .await
+    .expect_err("wrong key");
+    assert!(
+        err.to_string().contains("no signature made with this public key"),
+        "{err:#}"
+    );
+
+    // Signed, SBOM attested, provenance missing.
+    let repository = "cloudshop/unattested";
+    let digest = copy_image(fixture, "auth", repository).await;
+    cloudshop_supply_chain::sign::sign(&registry, repository, &digest, &fixture.key)
+        .await
+        .expect("sign");
+    let sbom: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.workspace.sbom(&SERVICES[2])).expect("sbom"))
+            .expect("json");
+    cloudshop_supply_chain::attest::attest(
+        &registry,
+        repository,
+        &digest,
+        &[(CYCLONEDX, sbom)],
+        &fixture.key,
+    )
+    .await
+    .expect("attest");
+    let err = verify::verify(&registry, repository, &digest, &fixture.public_key, &required)
+        .await
+        .expect_err("unattested");
+    assert!(err.to_string().contains(SLSA_PROVENANCE_V1), "{err:#}");
+    // With both required, the same image passes once provenance is there too.
+    verify::verify(&registry, repository, &digest, &fixture.public_key, &[CYCLONEDX])
+        .await
+        .expect("SBOM alone verifies");
+}
+
+/// The orders image with one extra file, pushed as `cloudshop/orders:tampered`.
+async fn tampered_image(fixture: &Fixture) -> String {
+    let context = fixture.scratch.join("tampered");
+    std::fs::create_dir_all(&context).expect("context");
+    std::fs::write(context.join("extra"), "not from the pipeline").expect("file");
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!(
+            "FROM cloudshop/orders:{}\nCOPY extra /extra\n",
+            fixture.release.version
+        ),
+    )
+    .expect("dockerfile");
+    podman(&[
+        "build",
+        "--quiet",
+        "--pull=never",
+        "--tag",
+        "cloudshop/orders:tampered",
+        &context.display().to_string(),
+    ]);
+    let remote = format!("{}/cloudshop/orders:tampered", fixture.registry);
+    podman(&[
+        "push",
+        "--quiet",
+        "--tls-verify=false",
+        "cloudshop/orders:tampered",
+        &format!("docker://{remote}"),
+    ]);
+    let registry = Registry::new(&fixture.registry);
+    registry
+        .digest(&registry.tagged("cloudshop/orders", "tampered"))
+        .await
+        .expect("digest")
+}
+
+#[tokio::test]
+async fn a_second_clean_build_elsewhere_gives_identical_binaries_and_images() {
+    let fixture = fixture();
+    // A copy of the checkout (sources and .git; no target/, no dist/) in
+    // another folder, built from nothing.
+    let copy = fixture.scratch.join("second-checkout");
+    copy_checkout(&fixture.workspace.root, &copy).expect("copy the checkout");
+    let second = Workspace::new(&copy)
+        .expect("workspace")
+        .with_dist(copy.join("dist"));
+    let services: Vec<Service> = reproducibility_services();
+    let built = build::build(&second, &services).expect("second build");
+    let first: cloudshop_supply_chain::release::BuildRecord = serde_json::from_str(
+        &std::fs::read_to_string(fixture.workspace.dist.join("build.json")).expect("build.json"),
+    )
+    .expect("build record");
+    for binary in &built {
+        let original = first
+            .binaries
+            .iter()
+            .find(|b| b.service == binary.service)
+            .expect("first build");
+        assert_eq!(
+            binary.digest, original.digest,
+            "{} differs between the two builds",
+            binary.service
+        );
+    }
+    for service in &services {
+        let image = images::build_tagged(
+            engine(),
+            &second,
+            service,
+            &format!("cloudshop/{}:second-build", service.name),
+        )
+        .expect("second image");
+        let original = images::inspect(
+            engine(),
+            service,
+            &format!("cloudshop/{}:{}", service.name, fixture.release.version),
+        )
+        .expect("first image");
+        assert_eq!(image.id, original.id, "{} image config differs", service.name);
+        let remote = images::push(engine(), &image, &fixture.registry).expect("push");
+        let registry = Registry::new(&fixture.registry);
+        let digest = registry
+            .digest(&registry.tagged(&service.repository(), "second-build"))
+            .await
+            .expect("digest");
+        assert!(remote.ends_with(":second-build"));
+        assert_eq!(
+            digest,
+            released(fixture, service.name).digest,
+            "{} image digest differs",
+            service.name
+        );
+    }
+}
+
+/// Which services the reproducibility test rebuilds from nothing: `orders`
+/// by default (a second full build of all five would double the longest
+/// step of the test command on two cores; every service is built the same
+/// way); `CLOUDSHOP_REPRO_SERVICES=all` or a list such as `orders,auth`.
+fn reproducibility_services() -> Vec<Service> {
+    match std::env::var("CLOUDSHOP_REPRO_SERVICES").as_deref() {
+        Ok("all") => SERVICES.to_vec(),
+        Ok(list) => list
+            .split(',')
+            .map(|s| Service::named(s.trim()).expect("service name"))
+            .collect(),
+        Err(_) => vec![Service::named("orders").expect("orders")],
+    }
+}
+
+fn copy_checkout(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let listed = Command::new("git")
+        .current_dir(from)
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .output()?;
+    for file in listed.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let relative = Path::new(std::str::from_utf8(file)?);
+        let source = from.join(relative);
+        if !source.is_file() {
+            continue; // deleted in the work tree
+        }
+        let target = to.join(relative);
+        std::fs::create_dir_all(target.parent().expect("parent"))?;
+        std::fs::copy(&source, &target)?;
+    }
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from.join(".git"))
+        .arg(to.join(".git"))
+        .status()?;
+    anyhow::ensure!(status.success(), "cannot copy .git");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_gate_fails_on_a_crate_with_a_known_advisory() {
+    let fixture = fixture();
+    let copy = fixture.scratch.join("gate-checkout");
+    copy_checkout(&fixture.workspace.root, &copy).expect("copy the checkout");
+    // tar 0.4.35 has RUSTSEC-2021-0080 (unpacking links escapes the folder).
+    let manifest = copy.join("platform").join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replacen("[dependencies]\n", "[dependencies]\ntar = \"=0.4.35\"\n", 1),
+    )
+    .expect("write manifest");
+    // Resolve the new dependency into the copy's Cargo.lock.
+    let fetched = Command::new("cargo")
+        .current_dir(&copy)
+        .args(["fetch"])
+        .stderr(Stdio::null())
+        .status()
+        .expect("cargo fetch");
+    assert!(fetched.success(), "cargo fetch in the scratch copy");
+    let offline = std::env::var_os("CLOUDSHOP_GATE_ONLINE").is_none();
+    let err = cloudshop_supply_chain::gate::deny(&copy, offline).expect_err("the gate must fail");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("error[vulnerability]") && message.contains("RUSTSEC-2021-0080"),
+        "{message}"
+    );
+    // The unchanged workspace passes the same gate.
+    cloudshop_supply_chain::gate::deny(&fixture.workspace.root, offline).expect("the workspace passes");
+}
+
+#[tokio::test]
+async fn hadolint_refuses_a_careless_dockerfile() {
+    let fixture = fixture();
+    let dir = fixture.scratch.join("bad-images");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut file = std::fs::File::create(dir.join("bad.Dockerfile")).expect("file");
+    writeln!(
+        file,
+        "FROM debian:latest\nRUN apt-get update && apt-get install -y curl\nADD https://example.com/x /x"
+    )
+    .expect("write");
+    let err = cloudshop_supply_chain::gate::hadolint(&dir).expect_err("hadolint must fail");
+    assert!(format!("{err:#}").contains("DL3007"), "{err:#}");
+    cloudshop_supply_chain::gate::hadolint(&fixture.workspace.root.join("images"))
+        .expect("our Dockerfiles pass");
+}
+
+/// Ten free ports below Linux's ephemeral range (32768 and up), where no
+/// other test's port-0 listener can take one between the choice and the bind.
+fn fixed_ports() -> Vec<u16> {
+    let start = 21_000 + (std::process::id() % 900) as u16 * 11;
+    let free = (start..32_000).filter(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok());
+    let ports: Vec<u16> = free.take(10).collect();
+    assert_eq!(ports.len(), 10, "ten free ports below 32000");
+    ports
+}
+
+/// Copies the test environment's certificates and secrets to a folder the
+/// containers' user (65532) can read, inside this binary's 0700 scratch folder.
+fn readable_copy(from: &Path, to: &Path) -> cloudshop_devkit::files::ShopFiles {
+    for entry in ["pki", "secrets"] {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(from.join(entry))
+            .arg(to.join(entry))
+            .status()
+            .expect("cp");
+        assert!(status.success());
+    }
+    for file in std::fs::read_dir(from).expect("files").flatten() {
+        if file.path().is_file() {
+            std::fs::copy(file.path(), to.join(file.file_name())).expect("copy file");
+        }
+    }
+    let status = Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(to)
+        .status()
+        .expect("chmod");
+    assert!(status.success());
+    cloudshop_devkit::files::ShopFiles::new(to)
+}
+
+#[tokio::test]
+async fn the_shop_works_from_its_images_read_only_without_capabilities() {
+    use cloudshop_platform::settings::HttpSettings;
+    let fixture = fixture();
+    let env = cloudshop_devkit::testing::env();
+    let database = env.new_database();
+    let shop_dir = fixture.scratch.join("shop");
+    std::fs::create_dir_all(&shop_dir).expect("dir");
+    let files = readable_copy(env.files().root(), &shop_dir);
+    let ports = fixed_ports();
+    let http = |i: usize| HttpSettings::with_ports(ports[i], ports[i + 5]);
+    let url = |i: usize| format!("https://127.0.0.1:{}", ports[i]);
+    let db = |role: &str| cloudshop_platform::db::DatabaseSettings {
+        password_file: files.db_password(role),
+        ca_file: files.ca_cert(),
+        ..env.database(role, &database)
+    };
+
+    let mut auth = cloudshop_auth::settings::Settings {
+        http: http(2),
+        tls: files.tls("auth"),
+        database: db("auth"),
+        ..Default::default()
+    };
+    auth.tokens.signing_key_file = files.jwt_signing_key();
+    auth.admin.email_file = Some(files.admin_email());
+    auth.admin.password_file = Some(files.admin_password());
+    let mut products = cloudshop_products::settings::Settings {
+        http: http(3),
+        tls: files.tls("products"),
+        database: db("products"),
+        ..Default::default()
+    };
+    products.jwt.public_keys_file = files.jwt_public_keys();
+    let mut orders = cloudshop_orders::settings::Settings {
+        http: http(4),
+        tls: files.tls("orders"),
+        database: db("orders"),
+        products_url: url(3),
+        ..Default::default()
+    };
+    orders.jwt.public_keys_file = files.jwt_public_keys();
+    let mut gateway = cloudshop_api_gateway::settings::Settings {
+        http: http(1),
+        tls: files.tls("api-gateway"),
+        ..Default::default()
+    };
+    gateway.jwt.public_keys_file = files.jwt_public_keys();
+    gateway.backends.auth = url(2);
+    gateway.backends.products = url(3);
+    gateway.backends.orders = url(4);
+    let mut storefront = cloudshop_storefront::settings::Settings {
+        http: http(0),
+        tls: files.tls("storefront"),
+        gateway_url: url(1),
+        cookie_key_file: files.cookie_key(),
+        ..Default::default()
+    };
+    storefront.jwt.public_keys_file = files.jwt_public_keys();
+    let configs = [
+        ("auth", 2, toml::to_string(&auth)),
+        ("products", 3, toml::to_string(&products)),
+        ("orders", 4, toml::to_string(&orders)),
+        ("api-gateway", 1, toml::to_string(&gateway)),
+        ("storefront", 0, toml::to_string(&storefront)),
+    ];
+
+    let label = format!("cloudshop.test={}", fixture.scratch.display());
+    let mut names = Vec::new();
+    for (service, index, config) in configs {
+        let config_path = shop_dir.join(format!("{service}.toml"));
+        std::fs::write(&config_path, config.expect("settings as TOML")).expect("config");
+        let name = format!("cloudshop-test-{}-{service}", std::process::id());
+        let mount = format!("{0}:{0}:ro", shop_dir.display());
+        let image = format!("cloudshop/{service}:{}", fixture.release.version);
+        let config_env = format!("CLOUDSHOP_CONFIG={}", config_path.display());
+        podman(&[
+            "run",
+            "--detach",
+            "--rm",
+            "--name",
+            &name,
+            "--label",
+            &label,
+            "--network",
+            "host",
+            "--read-only",
+            "--cap-drop=ALL",
+            "--security-opt",
+            "no-new-privileges",
+            "--user",
+            "65532:65532",
+            "--volume",
+            &mount,
+            "--env",
+            &config_env,
+            &image,
+        ]);
+        wait_ready(&name, ports[index + 5]).await;
+        names.push(name);
+    }
+
+    // Each container runs as 65532 without capabilities, and its image's
+    // HEALTHCHECK (the binary's own `healthcheck`) passes.
+    for name in &names {
+        let inspect: serde_json::Value = serde_json::from_str(&podman(&["inspect", name])).expect("inspect");
+        assert_eq!(inspect[0]["Config"]["User"], "65532:65532");
+        assert_eq!(inspect[0]["HostConfig"]["ReadonlyRootfs"], true);
+        let status = Command::new("podman")
+            .args(["healthcheck", "run", name])
+            .status()
+            .expect("healthcheck");
+        assert!(status.success(), "{name}: healthcheck failed");
+    }
+
+    // Shop through them: the storefront's home page, then an order through the gateway.
+    let home = reqwest::get(format!("http://127.0.0.1:{}/", ports[0]))
+        .await
+        .expect("storefront");
+    assert_eq!(home.status(), 200);
+    assert!(home.text().await.expect("page").contains("CloudShop"));
+    let client = cloudshop_devkit::testing::public_client();
+    let health = client
+        .get(format!("{}/health", url(1)))
+        .send()
+        .await
+        .expect("gateway health");
+    assert_eq!(health.status(), 200);
+    let email = format!("container-{}@example.com", std::process::id());
+    let password = "tJ8#qv2!Lm9zRw-container";
+    let registered = client
+        .post(format!("{}/api/auth/register", url(1)))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), 201);
+    let login: serde_json::Value = client
+        .post(format!("{}/api/auth/login", url(1)))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["access_token"].as_str().expect("token");
+    let catalogue: serde_json::Value = client
+        .get(format!("{}/api/products", url(1)))
+        .send()
+        .await
+        .expect("catalogue")
+        .json()
+        .await
+        .expect("json");
+    let product = catalogue["items"][0]["id"].clone();
+    let order = client
+        .post(format!("{}/api/orders", url(1)))
+        .bearer_auth(token)
+        .header("idempotency-key", format!("container-{}", std::process::id()))
+        .json(&serde_json::json!({"lines": [{"product_id": product, "quantity": 1}]}))
+        .send()
+        .await
+        .expect("order");
+    let status = order.status();
+    let body: serde_json::Value = order.json().await.expect("order json");
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], "CONFIRMED", "{body}");
+
+    for name in &names {
+        podman(&["rm", "--force", name]);
+    }
+}
+
+async fn wait_ready(name: &str, admin_port: u16) {
+    let url = format!("http://127.0.0.1:{admin_port}/readyz");
+    for _ in 0..150 {
+        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let logs = Command::new("podman")
+        .args(["logs", name])
+        .output()
+        .expect("logs");
+    panic!(
+        "{name} not ready: {}{}",
+        String::from_utf8_lossy(&logs.stdout),
+        String::from_utf8_lossy(&logs.stderr)
+    );
+}
