@@ -44,7 +44,7 @@ cosign_key() {
   mkdir -p "$state"
   if [ ! -f "$COSIGN_KEY" ]; then
     log "cosign key pair ($COSIGN_KEY, empty password: a local development key)"
-    (cd "$(dirname "$COSIGN_KEY")" && cosign generate-key-pair)
+    cargo run --release -p cloudshop -- keygen --out "${COSIGN_KEY%.key}"
   fi
 }
 
@@ -147,7 +147,8 @@ render() { # k8s/overlays/kind/release from dist/release.json and PostgreSQL's d
 up() {
   tools; cosign_key; registry_and_cluster; addons; policies
   log "release: build, push, sign and attest into localhost:${REGISTRY_PORT}"
-  cargo run --release -p cloudshop -- release --registry "localhost:${REGISTRY_PORT}" --key "$COSIGN_KEY"
+  cargo run --release -p cloudshop -- release --registry "localhost:${REGISTRY_PORT}" \
+    --key "$COSIGN_KEY" --public-key "${COSIGN_KEY%.key}.pub"
   secrets; render
   kubectl apply -f "$state/cloudshop.yaml"
   kubectl -n cloudshop-prod wait --for=condition=Ready certificate --all --timeout=180s

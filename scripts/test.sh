@@ -36,10 +36,13 @@ if ! cargo auditable --version 2>/dev/null | grep -q '0.7.4'; then
   cargo install --locked cargo-auditable@0.7.4
 fi
 
-step "supply-chain tools (cosign, syft, hadolint)"
+step "supply-chain tools (cosign, actionlint, syft, hadolint)"
 export PATH="$HOME/go/bin:$PATH"
 if ! cosign version 2>/dev/null | grep -q 'v3.1.3'; then
   go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
+fi
+if ! actionlint -version 2>/dev/null | grep -q 'v1.7.12'; then
+  go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 fi
 tools="$HOME/.cache/cloudshop-tools"
 if ! "$tools/bin/syft" version 2>/dev/null | grep -q '1.18.1' || ! "$tools/bin/hadolint" --version 2>/dev/null | grep -q '2.14.0'; then
@@ -65,6 +68,9 @@ else
   cargo deny check
   export CLOUDSHOP_GATE_ONLINE=1 # the release tests' gate fetches too
 fi
+
+step "GitHub workflows (actionlint)"
+actionlint .github/workflows/*.yml
 
 step "kubernetes, policies, rules (scripts/test-k8s.sh)"
 scripts/test-k8s.sh

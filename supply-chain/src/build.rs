@@ -70,37 +70,42 @@ fn cargo_home() -> anyhow::Result<String> {
 }
 
 /// Builds `services` and copies the binaries to `dist/bin/`.
+///
+/// One cargo invocation per service: cargo unifies features across the
+/// packages of one invocation, so building them together would give each
+/// binary the features the others need. Alone, a service's binary holds
+/// exactly its own dependency closure, and is the same whichever other
+/// services are built with it.
 pub fn build(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Vec<Built>> {
     let commit = workspace.commit()?;
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo
-        .current_dir(&workspace.root)
-        .args([
-            "auditable",
-            "build",
-            "--profile",
-            PROFILE,
-            "--locked",
-            "--target",
-            TARGET,
-        ])
-        // The musl target's C compiler for crates with C code.
-        .env("CC_x86_64_unknown_linux_musl", "musl-gcc")
-        // RUSTFLAGS would also reach host build scripts; the target-scoped
-        // variable above is the one that counts, and a stray one must not.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
-    for (key, value) in reproducible_env(workspace, commit.epoch)? {
-        cargo.env(key, value);
-    }
+    let environment = reproducible_env(workspace, commit.epoch)?;
     for service in services {
-        cargo.args(["-p", service.package]);
-    }
-    let status = cargo.status().context(
-        "cannot run cargo (is cargo-auditable installed? `cargo install --locked cargo-auditable`)",
-    )?;
-    if !status.success() {
-        bail!("cargo auditable build failed ({status})");
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo
+            .current_dir(&workspace.root)
+            .args([
+                "auditable",
+                "build",
+                "--profile",
+                PROFILE,
+                "--locked",
+                "--target",
+                TARGET,
+            ])
+            .args(["-p", service.package])
+            // The musl target's C compiler for crates with C code.
+            .env("CC_x86_64_unknown_linux_musl", "musl-gcc")
+            // RUSTFLAGS would also reach host build scripts and override the
+            // target-scoped flags set below.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .envs(environment.iter().map(|(k, v)| (k, v)));
+        let status = cargo.status().context(
+            "cannot run cargo (is cargo-auditable installed? `cargo install --locked cargo-auditable`)",
+        )?;
+        if !status.success() {
+            bail!("cargo auditable build of {} failed ({status})", service.package);
+        }
     }
     let bin_dir = workspace.dist.join("bin");
     std::fs::create_dir_all(&bin_dir)?;
