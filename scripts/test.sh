@@ -32,7 +32,7 @@ step "cargo tools"
 if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0.20.2'; then
   cargo install --locked cargo-deny@0.20.2
 fi
-if ! cargo auditable --version 2>/dev/null | grep -q '0.7.4'; then
+if ! cargo install --list | grep -q '^cargo-auditable v0.7.4:'; then
   cargo install --locked cargo-auditable@0.7.4
 fi
 

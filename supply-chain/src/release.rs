@@ -101,8 +101,7 @@ pub fn build(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Buil
         dirty: commit.dirty,
         source_date_epoch: commit.epoch,
         rustc: version_of(&["rustc", "--version"])?,
-        cargo_auditable: version_of(&["cargo", "auditable", "--version"])
-            .unwrap_or_else(|_| "cargo-auditable".into()),
+        cargo_auditable: cargo_auditable_version(),
         cargo_lock: file_digest(&workspace.root.join("Cargo.lock"))?,
         started_on,
         finished_on: now(),
@@ -117,6 +116,19 @@ pub fn build(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Buil
     };
     write_json(&build_record_path(workspace), &record)?;
     Ok(record)
+}
+
+/// `cargo-auditable vX.Y.Z` as `cargo install --list` names it (the tool
+/// answers `--version` with cargo's own version).
+fn cargo_auditable_version() -> String {
+    output(Command::new("cargo").args(["install", "--list"]))
+        .ok()
+        .and_then(|list| {
+            list.lines()
+                .find(|l| l.starts_with("cargo-auditable v"))
+                .map(|l| l.trim_end_matches(':').to_owned())
+        })
+        .unwrap_or_else(|| "cargo-auditable (version unknown)".into())
 }
 
 /// Step `push`: pushes each built image, records it by digest in `release.json`.
