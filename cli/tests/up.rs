@@ -81,14 +81,11 @@ fn stop(mut shop: Shop) {
     assert!(status.success(), "cloudshop up exited with {status}");
 }
 
-/// Three free ports below Linux's ephemeral range (32768 and up). A port
-/// taken from the ephemeral range and released could be handed to one of the
-/// internal services, which `up` binds to port 0 in the same process.
+/// Three free ports below the ephemeral range: `up` binds its internal
+/// services to port 0 in the same process.
 fn fixed_ports() -> (u16, u16, u16) {
-    let start = 20_000 + (std::process::id() % 1_000) as u16 * 10;
-    let mut free = (start..32_000).filter(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok());
-    let mut next = || free.next().expect("a free port below 32000");
-    (next(), next(), next())
+    let ports = cloudshop_devkit::postgres::fixed_ports(3).expect("free ports");
+    (ports[0], ports[1], ports[2])
 }
 
 #[test]

@@ -91,16 +91,18 @@ pub fn build(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Buil
     let started_on = now();
     let commit = workspace.commit()?;
     let built = build::build(workspace, services)?;
-    let version_of = |args: &[&str]| -> anyhow::Result<String> {
-        let mut command = Command::new(args[0]);
-        command.current_dir(&workspace.root).args(&args[1..]);
-        Ok(output(&mut command)?.trim().to_owned())
-    };
     let record = BuildRecord {
         commit: commit.id,
         dirty: commit.dirty,
         source_date_epoch: commit.epoch,
-        rustc: version_of(&["rustc", "--version"])?,
+        // The toolchain rust-toolchain.toml selects in the checkout.
+        rustc: output(
+            Command::new("rustc")
+                .current_dir(&workspace.root)
+                .arg("--version"),
+        )?
+        .trim()
+        .to_owned(),
         cargo_auditable: cargo_auditable_version(),
         cargo_lock: file_digest(&workspace.root.join("Cargo.lock"))?,
         started_on,

@@ -831,16 +831,6 @@ async fn hadolint_refuses_a_careless_dockerfile() {
         .expect("our Dockerfiles pass");
 }
 
-/// Ten free ports below Linux's ephemeral range (32768 and up), where no
-/// other test's port-0 listener can take one between the choice and the bind.
-fn fixed_ports() -> Vec<u16> {
-    let start = 21_000 + (std::process::id() % 900) as u16 * 11;
-    let free = (start..32_000).filter(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok());
-    let ports: Vec<u16> = free.take(10).collect();
-    assert_eq!(ports.len(), 10, "ten free ports below 32000");
-    ports
-}
-
 /// Copies the test environment's certificates and secrets to a folder the
 /// containers' user (65532) can read, inside this binary's 0700 scratch folder.
 fn readable_copy(from: &Path, to: &Path) -> cloudshop_devkit::files::ShopFiles {
@@ -876,7 +866,7 @@ async fn the_shop_works_from_its_images_read_only_without_capabilities() {
     let shop_dir = fixture.scratch.join("shop");
     std::fs::create_dir_all(&shop_dir).expect("dir");
     let files = readable_copy(env.files().root(), &shop_dir);
-    let ports = fixed_ports();
+    let ports = cloudshop_devkit::postgres::fixed_ports(10).expect("free ports");
     let http = |i: usize| HttpSettings::with_ports(ports[i], ports[i + 5]);
     let url = |i: usize| format!("https://127.0.0.1:{}", ports[i]);
     let db = |role: &str| cloudshop_platform::db::DatabaseSettings {
