@@ -88,7 +88,9 @@ pub fn build_tagged(
     let created = OffsetDateTime::from_unix_timestamp(commit.epoch)?.format(&Rfc3339)?;
     let context = build_context(workspace, service)?;
     let mut command = engine.command();
-    command.arg("build");
+    // No layer cache: it keys on the unexpanded instruction, so a cached
+    // LABEL step would carry an earlier commit's revision.
+    command.args(["build", "--no-cache"]);
     if engine == Engine::Podman {
         command.args(["--format", "docker", "--identity-label=false", "--pull=never"]);
         command.args(["--timestamp", &commit.epoch.to_string()]);
