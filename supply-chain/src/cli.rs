@@ -67,6 +67,21 @@ pub struct ProvenanceArgs {
     pub builder_id: String,
 }
 
+impl RegistryArgs {
+    fn registry(&self) -> Registry {
+        Registry::new(&self.registry)
+    }
+}
+
+impl ProvenanceArgs {
+    fn builder(self) -> Builder {
+        Builder {
+            repository_url: self.repository_url,
+            id: self.builder_id,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct GateArgs {
     /// Use the advisory database already on disk (no fetch).
@@ -227,7 +242,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Push { common, registry } => {
             let (workspace, services) = setup(&common)?;
-            let registry = Registry::new(&registry.registry);
+            let registry = registry.registry();
             (
                 common.json,
                 json!({ "push": do_push(&workspace, &registry, &services).await? }),
@@ -239,7 +254,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             signing,
         } => {
             let (workspace, _) = setup(&common)?;
-            let registry = Registry::new(&registry.registry);
+            let registry = registry.registry();
             (
                 common.json,
                 json!({ "sign": do_sign(&workspace, &registry, &key_files(&signing)).await? }),
@@ -253,11 +268,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             predicates_only,
         } => {
             let (workspace, _) = setup(&common)?;
-            let registry = Registry::new(&registry.registry);
-            let builder = Builder {
-                repository_url: provenance.repository_url,
-                id: provenance.builder_id,
-            };
+            let registry = registry.registry();
+            let builder = provenance.builder();
             let key = (!predicates_only).then(|| key_files(&signing));
             (
                 common.json,
@@ -270,7 +282,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             verify,
         } => {
             let (workspace, _) = setup(&common)?;
-            let registry = Registry::new(&registry.registry);
+            let registry = registry.registry();
             (
                 common.json,
                 json!({ "verify": do_verify(&workspace, &registry, &verify).await? }),
@@ -285,14 +297,11 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             gate,
         } => {
             let (workspace, services) = setup(&common)?;
-            let registry = Registry::new(&registry.registry);
+            let registry = registry.registry();
             let key = key_files(&signing);
             // Fail before the slow build when the key cannot be used.
             key.signer()?;
-            let builder = Builder {
-                repository_url: provenance.repository_url,
-                id: provenance.builder_id,
-            };
+            let builder = provenance.builder();
             let summary = json!({
                 "build": do_build(&workspace, &services)?,
                 "sbom": do_sbom(&workspace, &services, false)?,
