@@ -4,7 +4,11 @@
 //! Reproducible: the build context holds only the binary, every timestamp is
 //! the commit's (`--timestamp` / `SOURCE_DATE_EPOCH`), and podman's
 //! builder-version label is left out, so the same commit gives the same image
-//! digest in any folder.
+//! digest in any folder and on any machine. Podman before 5.6 (Debian 12 has
+//! 4.3) still writes the id and random hostname of its build container into a
+//! docker-format config, so podman images are normalised after the build:
+//! those fields are cleared and the image is loaded back with the new config
+//! (see [`normalise`]). Docker's BuildKit writes neither field.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -89,10 +93,12 @@ pub fn build_tagged(
     let context = build_context(workspace, service)?;
     let mut command = engine.command();
     // No layer cache: it keys on the unexpanded instruction, so a cached
-    // LABEL step would carry an earlier commit's revision.
+    // LABEL step would carry an earlier commit's revision. No intermediate
+    // images either: each would name a random container in the history.
     command.args(["build", "--no-cache"]);
     if engine == Engine::Podman {
-        command.args(["--format", "docker", "--identity-label=false", "--pull=never"]);
+        command.args(["--layers=false", "--format", "docker"]);
+        command.args(["--identity-label=false", "--pull=never"]);
         command.args(["--timestamp", &commit.epoch.to_string()]);
     }
     command
@@ -106,7 +112,76 @@ pub fn build_tagged(
     let result = output(&mut command).with_context(|| format!("building the {} image", service.name));
     std::fs::remove_dir_all(&context).ok();
     result?;
+    if engine == Engine::Podman {
+        normalise(engine, workspace, service, tag)?;
+    }
     inspect(engine, service, tag)
+}
+
+/// Rewrites a podman-built image without the build container's id and
+/// hostname (the only fields that differ between two builds of the same
+/// binary) and moves `tag` to the result. The layer is kept byte for byte;
+/// the image id becomes the digest of the rewritten config.
+fn normalise(engine: Engine, workspace: &Workspace, service: &Service, tag: &str) -> anyhow::Result<()> {
+    let built = inspect(engine, service, tag)?;
+    let folder = workspace
+        .dist
+        .join("context")
+        .join(format!("{}.image", service.name));
+    if folder.exists() {
+        std::fs::remove_dir_all(&folder)?;
+    }
+    let result = rewrite_saved(engine, &folder, tag);
+    std::fs::remove_dir_all(&folder).ok();
+    let id = result.with_context(|| format!("normalising the {} image", service.name))?;
+    if id != built.id {
+        run(engine.command().args(["tag", &id, tag]))?;
+        // The unnormalised image has no tag left; nothing else refers to it.
+        output(engine.command().args(["rmi", &built.id])).ok();
+    }
+    Ok(())
+}
+
+/// Saves `tag` as a docker directory, clears the non-reproducible config
+/// fields, loads it back and returns the new image id.
+fn rewrite_saved(engine: Engine, folder: &std::path::Path, tag: &str) -> anyhow::Result<String> {
+    output(
+        engine
+            .command()
+            .args(["save", "--quiet", "--format", "docker-dir", "--output"])
+            .arg(folder)
+            .arg(tag),
+    )?;
+    let manifest_path = folder.join("manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest_path)?)?;
+    let old = manifest["config"]["digest"]
+        .as_str()
+        .and_then(|d| d.strip_prefix("sha256:"))
+        .context("saved manifest without a config digest")?
+        .to_owned();
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(folder.join(&old))?)?;
+    let object = config.as_object_mut().context("image config is not an object")?;
+    object.remove("container");
+    for section in ["config", "container_config"] {
+        if let Some(hostname) = object.get_mut(section).and_then(|s| s.get_mut("Hostname")) {
+            *hostname = serde_json::Value::String(String::new());
+        }
+    }
+    let bytes = serde_json::to_vec(&config)?;
+    let digest = crate::sha256_digest(&bytes);
+    let hex = digest.trim_start_matches("sha256:");
+    std::fs::remove_file(folder.join(&old))?;
+    std::fs::write(folder.join(hex), &bytes)?;
+    manifest["config"]["digest"] = digest.clone().into();
+    manifest["config"]["size"] = bytes.len().into();
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest)?)?;
+    output(
+        engine
+            .command()
+            .args(["pull", "--quiet"])
+            .arg(format!("dir:{}", folder.display())),
+    )?;
+    Ok(hex.to_owned())
 }
 
 /// A build context holding only `bin/<service>`.
