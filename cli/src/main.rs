@@ -6,9 +6,13 @@
 //! ready and prints where to shop. Ctrl-C stops everything; the data stays for
 //! the next `up`. `cloudshop reset` deletes `.cloudshop/`.
 //!
+//! `cloudshop compose` writes the certificates and secrets `compose.yaml`
+//! mounts, for running the shop from its images with docker or podman.
+//!
 //! The release pipeline's steps are subcommands too (`cloudshop release` runs
 //! them all): see the `cloudshop-supply-chain` crate.
 
+pub mod compose;
 mod local;
 
 use std::path::PathBuf;
@@ -37,6 +41,9 @@ enum Command {
         #[arg(long, default_value = ".cloudshop")]
         dir: PathBuf,
     },
+    /// Write the certificates and secrets compose.yaml mounts (and, with
+    /// --release, the release's image digests).
+    Compose(compose::ComposeArgs),
     #[command(flatten)]
     Release(cloudshop_supply_chain::cli::Command),
 }
@@ -48,6 +55,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => local::up(args).await,
         Command::Reset { dir } => local::reset(&dir),
+        Command::Compose(args) => compose::run(&args),
         Command::Release(command) => cloudshop_supply_chain::cli::run(command).await,
     };
     match result {

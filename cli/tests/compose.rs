@@ -1,0 +1,341 @@
+//! `compose.yaml` as a user with podman runs it: `cloudshop build`,
+//! `cloudshop images`, `cloudshop compose`, `podman-compose up -d`; then
+//! shopping through the published ports, `down` and `up` again with the
+//! orders still there, and `down -v`.
+//!
+//! The one difference from a user's run: PostgreSQL comes from this
+//! machine's own binaries (`supply-chain/tests/compose/postgres-image.sh`,
+//! through the override `compose.test.yaml`), because the official image
+//! cannot be pulled here. Everything else is `compose.yaml` as it is.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const SERVICES: [&str; 5] = ["storefront", "api-gateway", "auth", "products", "orders"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn checked(command: &mut Command) -> String {
+    let output = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// podman here runs with runc and lower ulimits (the test command points
+/// CONTAINERS_CONF at that file; a bare `cargo test` gets it here).
+fn podman_env(mut command: Command) -> Command {
+    if std::env::var_os("CONTAINERS_CONF").is_none() {
+        command.env(
+            "CONTAINERS_CONF",
+            root().join("supply-chain/podman/containers.conf"),
+        );
+    }
+    command
+}
+
+fn podman(args: &[&str]) -> Command {
+    let mut command = podman_env(Command::new("podman"));
+    command.args(args);
+    command
+}
+
+fn cloudshop(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cloudshop"));
+    command.args(args);
+    command
+}
+
+/// A compose project of this test: its folder, name and published ports;
+/// `down -v` when dropped, whatever happened.
+struct Stack {
+    dir: PathBuf,
+    project: String,
+    postgres_image: String,
+    storefront_port: u16,
+    gateway_port: u16,
+}
+
+impl Stack {
+    fn compose(&self, args: &[&str]) -> Output {
+        podman_env(Command::new("podman-compose"))
+            .current_dir(&self.dir)
+            .args(["--project-name", &self.project])
+            .args(["--file", "compose.yaml", "--file"])
+            .arg(root().join("supply-chain/tests/compose/compose.test.yaml"))
+            .args(args)
+            .env("CLOUDSHOP_TEST_POSTGRES_IMAGE", &self.postgres_image)
+            .env("CLOUDSHOP_STOREFRONT_PORT", self.storefront_port.to_string())
+            .env("CLOUDSHOP_GATEWAY_PORT", self.gateway_port.to_string())
+            .output()
+            .expect("podman-compose (pip install podman-compose)")
+    }
+
+    fn up(&self) {
+        let output = self.compose(&["up", "--detach"]);
+        assert!(
+            output.status.success(),
+            "podman-compose up failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for service in SERVICES.iter().chain(&["postgres"]) {
+            self.wait_healthy(service);
+        }
+    }
+
+    fn container(&self, service: &str) -> String {
+        format!("{}_{service}_1", self.project)
+    }
+
+    /// Runs the container's own healthcheck until it passes: podman 4.3
+    /// without systemd does not run healthchecks on a timer.
+    fn wait_healthy(&self, service: &str) {
+        let name = self.container(service);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let status = podman(&["healthcheck", "run", &name])
+                .output()
+                .expect("podman healthcheck");
+            if status.status.success() {
+                return;
+            }
+            if Instant::now() > deadline {
+                let logs = podman(&["logs", &name]).output().expect("logs");
+                panic!(
+                    "{name} never became healthy:\n{}{}",
+                    String::from_utf8_lossy(&logs.stdout),
+                    String::from_utf8_lossy(&logs.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn inspect(&self, service: &str) -> Value {
+        let text = checked(&mut podman(&["inspect", &self.container(service)]));
+        let mut all: Value = serde_json::from_str(&text).expect("inspect json");
+        all[0].take()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "--volumes"]);
+        let _ = podman(&["rmi", &self.postgres_image]).output();
+    }
+}
+
+/// A client that trusts the compose CA, as the README says to.
+fn https(ca: &Path) -> reqwest::Client {
+    cloudshop_platform::install_crypto_provider();
+    let roots = cloudshop_platform::tls::read_roots("ca", ca).expect("roots");
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .build()
+        .expect("client")
+}
+
+#[test]
+fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let dist = scratch.path().join("dist");
+    let root = root();
+    let root_arg = root.display().to_string();
+    let dist_arg = dist.display().to_string();
+
+    // The user's steps: binaries, images, compose secrets.
+    for step in ["build", "images"] {
+        checked(&mut podman_env(cloudshop(&[
+            step,
+            "--workspace",
+            &root_arg,
+            "--dist",
+            &dist_arg,
+        ])));
+    }
+    let project_dir = scratch.path().join("project");
+    std::fs::create_dir_all(&project_dir).expect("project");
+    std::fs::copy(root.join("compose.yaml"), project_dir.join("compose.yaml")).expect("compose.yaml");
+    checked(
+        Command::new("cp")
+            .arg("-R")
+            .arg(root.join("compose"))
+            .arg(&project_dir),
+    );
+    let secrets = project_dir.join(".cloudshop/compose");
+    let printed = checked(&mut cloudshop(&[
+        "compose",
+        "--dir",
+        &secrets.display().to_string(),
+    ]));
+    assert!(printed.contains("podman-compose up -d"), "{printed}");
+
+    let ports = cloudshop_devkit::postgres::fixed_ports(2).expect("free ports");
+    let stack = Stack {
+        dir: project_dir.clone(),
+        project: format!("cloudshop-test-{}", std::process::id()),
+        postgres_image: format!("localhost/cloudshop-test/postgres:{}", std::process::id()),
+        storefront_port: ports[0],
+        gateway_port: ports[1],
+    };
+    let mut image = podman_env(Command::new("sh"));
+    image
+        .arg(root.join("supply-chain/tests/compose/postgres-image.sh"))
+        .arg(&stack.postgres_image);
+    checked(&mut image);
+    stack.up();
+
+    // Every container as compose.yaml promises.
+    let secret_values: Vec<String> = ["pki", "secrets"]
+        .iter()
+        .flat_map(|sub| std::fs::read_dir(secrets.join(sub)).expect("secrets").flatten())
+        .filter(|entry| !entry.file_name().to_string_lossy().ends_with(".pem"))
+        .map(|entry| std::fs::read_to_string(entry.path()).expect("secret"))
+        .collect();
+    for service in SERVICES.iter().chain(&["postgres"]) {
+        let inspect = stack.inspect(service);
+        let user = if *service == "postgres" {
+            "70:70"
+        } else {
+            "65532:65532"
+        };
+        assert_eq!(inspect["Config"]["User"], user, "{service}");
+        assert_eq!(inspect["HostConfig"]["ReadonlyRootfs"], true, "{service}");
+        let effective = inspect["EffectiveCaps"].as_array().map_or(0, Vec::len);
+        assert_eq!(effective, 0, "{service} keeps capabilities");
+        let options = inspect["HostConfig"]["SecurityOpt"].to_string();
+        assert!(options.contains("no-new-privileges"), "{service}: {options}");
+        assert!(
+            inspect["HostConfig"]["Memory"].as_u64().unwrap_or(0) > 0,
+            "{service}: no memory limit"
+        );
+        assert!(
+            inspect["HostConfig"]["NanoCpus"].as_u64().unwrap_or(0) > 0,
+            "{service}: no CPU limit"
+        );
+        let env = inspect["Config"]["Env"].to_string();
+        for value in &secret_values {
+            assert!(
+                !env.contains(value.trim()),
+                "{service} has a secret in its environment"
+            );
+        }
+    }
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let storefront = format!("http://localhost:{}", stack.storefront_port);
+    let gateway = format!("https://localhost:{}", stack.gateway_port);
+    let api = https(&secrets.join("pki/ca.pem"));
+    let email = format!("compose-{}@example.com", std::process::id());
+    let password = "tJ8#qv2!Lm9zRw-compose";
+    let order_id = runtime.block_on(async {
+        // The seed's two checks.
+        let home = reqwest::get(&storefront).await.expect("storefront");
+        assert_eq!(home.status(), 200);
+        assert!(
+            home.text()
+                .await
+                .expect("html")
+                .contains("Single-origin espresso beans")
+        );
+        let health = api.get(format!("{gateway}/health")).send().await.expect("health");
+        assert_eq!(health.status(), 200);
+
+        let registered = api
+            .post(format!("{gateway}/api/auth/register"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(registered.status(), 201);
+        let token = login(&api, &gateway, &email, password).await;
+        let catalogue: Value = api
+            .get(format!("{gateway}/api/products"))
+            .send()
+            .await
+            .expect("catalogue")
+            .json()
+            .await
+            .expect("json");
+        let product = catalogue["items"][0]["id"].clone();
+        let order = api
+            .post(format!("{gateway}/api/orders"))
+            .bearer_auth(&token)
+            .header("idempotency-key", format!("compose-{}", std::process::id()))
+            .json(&json!({"lines": [{"product_id": product, "quantity": 1}]}))
+            .send()
+            .await
+            .expect("order");
+        assert_eq!(order.status(), 201);
+        let body: Value = order.json().await.expect("order json");
+        assert_eq!(body["status"], "CONFIRMED", "{body}");
+        body["id"].clone()
+    });
+
+    // Down and up again: the account and the order are in the volume.
+    let down = stack.compose(&["down"]);
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    stack.up();
+    runtime.block_on(async {
+        let token = login(&api, &gateway, &email, password).await;
+        let orders: Value = api
+            .get(format!("{gateway}/api/orders"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("orders")
+            .json()
+            .await
+            .expect("json");
+        let ids: Vec<&Value> = orders["items"]
+            .as_array()
+            .expect("order list")
+            .iter()
+            .map(|order| &order["id"])
+            .collect();
+        assert_eq!(ids, vec![&order_id], "{orders}");
+    });
+}
+
+async fn login(api: &reqwest::Client, gateway: &str, email: &str, password: &str) -> String {
+    let login = api
+        .post(format!("{gateway}/api/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let body: Value = login.json().await.expect("json");
+    body["access_token"].as_str().expect("token").to_owned()
+}
+
+/// compose.yaml's default images are the ones `cloudshop images` tags: this
+/// workspace's version, one per service, each overridable by digest.
+#[test]
+fn compose_yaml_names_this_version_s_images() {
+    let text = std::fs::read_to_string(root().join("compose.yaml")).expect("compose.yaml");
+    for service in SERVICES {
+        let variable = service.to_uppercase().replace('-', "_");
+        let expected = format!(
+            "image: ${{CLOUDSHOP_{variable}_IMAGE:-cloudshop/{service}:{}}}",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&expected), "compose.yaml lacks `{expected}`");
+    }
+}
