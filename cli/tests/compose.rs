@@ -4,7 +4,7 @@
 //! orders still there, and `down -v`.
 //!
 //! The one difference from a user's run: PostgreSQL comes from this
-//! machine's own binaries (`supply-chain/tests/compose/postgres-image.sh`,
+//! machine's own binaries (`cli/tests/compose-postgres/postgres-image.sh`,
 //! through the override `compose.test.yaml`), because the official image
 //! cannot be pulled here. Everything else is `compose.yaml` as it is.
 
@@ -74,7 +74,7 @@ impl Stack {
             .current_dir(&self.dir)
             .args(["--project-name", &self.project])
             .args(["--file", "compose.yaml", "--file"])
-            .arg(root().join("supply-chain/tests/compose/compose.test.yaml"))
+            .arg(root().join("cli/tests/compose-postgres/compose.test.yaml"))
             .args(args)
             .env("CLOUDSHOP_TEST_POSTGRES_IMAGE", &self.postgres_image)
             .env("CLOUDSHOP_STOREFRONT_PORT", self.storefront_port.to_string())
@@ -196,7 +196,7 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
     };
     let mut image = podman_env(Command::new("sh"));
     image
-        .arg(root.join("supply-chain/tests/compose/postgres-image.sh"))
+        .arg(root.join("cli/tests/compose-postgres/postgres-image.sh"))
         .arg(&stack.postgres_image);
     checked(&mut image);
     stack.up();
