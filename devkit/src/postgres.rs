@@ -291,6 +291,28 @@ rm -rf "$2""#;
         Ok(())
     }
 
+    /// Stops whatever server runs on this cluster's data (fast shutdown: open
+    /// sessions are ended) and waits until it is gone; [`Self::spawn`] starts
+    /// it again. For fault tests.
+    pub fn halt(&self) -> anyhow::Result<()> {
+        let pid = fs::read_to_string(self.data_dir().join("postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next().map(|line| line.trim().to_owned()))
+            .context("no running server (postmaster.pid)")?;
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Command::new("kill")
+            .args(["-0", &pid])
+            .stderr(Stdio::null())
+            .status()?
+            .success()
+        {
+            anyhow::ensure!(Instant::now() < deadline, "PostgreSQL did not stop within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
     fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {

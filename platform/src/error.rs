@@ -146,13 +146,28 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Whether a database error means "the database is away" (retry later)
+/// rather than a fault of the request or of our code: no connection, or the
+/// server ending sessions (SQLSTATE class 08, connection exception; 57P01-03,
+/// shutdown and start-up).
+pub fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolClosed => {
+            err if database_unavailable(err) => {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::service_unavailable("database unavailable, retry later")
             }

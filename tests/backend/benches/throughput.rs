@@ -111,6 +111,7 @@ fn main() -> anyhow::Result<()> {
                 products_cache: cache,
                 gateway_rate_per_minute: 100_000_000,
                 capture_logs: false,
+                ..Options::default()
             })
             .await;
             let label = if cache {

@@ -18,15 +18,20 @@ pub struct Backend {
     pub gateway: String,
     pub products: String,
     pub orders: String,
+    /// `/readyz` of auth, products and orders (their plain-HTTP admin listeners).
+    pub readiness: Vec<(&'static str, String)>,
     /// A client on the internet: trusts the CA, presents no certificate.
     pub client: reqwest::Client,
     orders_shutdown: CancellationToken,
+    products_settings: cloudshop_products::settings::Settings,
+    products_shutdown: CancellationToken,
     shutdown: Vec<CancellationToken>,
 }
 
 impl Drop for Backend {
     fn drop(&mut self) {
         self.orders_shutdown.cancel();
+        self.products_shutdown.cancel();
         for token in &self.shutdown {
             token.cancel();
         }
@@ -74,6 +79,9 @@ pub struct Options {
     pub gateway_rate_per_minute: u32,
     /// Capture logs for assertions (benchmarks log nowhere instead).
     pub capture_logs: bool,
+    /// The services' wait for a database connection; None keeps the test
+    /// environment's generous one (the shared machine may be busy).
+    pub database_acquire_timeout_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -84,6 +92,7 @@ impl Default for Options {
                 .rate_limit
                 .per_minute,
             capture_logs: true,
+            database_acquire_timeout_ms: None,
         }
     }
 }
@@ -99,31 +108,51 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
     let env = env();
     let files = env.files();
     let database = env.new_database();
+    let db = |role: &str| {
+        let mut settings = env.database(role, &database);
+        if let Some(timeout) = options.database_acquire_timeout_ms {
+            settings.acquire_timeout_ms = timeout;
+        }
+        settings
+    };
 
     let mut auth = cloudshop_auth::settings::Settings {
         http: Default::default(),
         tls: env.tls("auth"),
-        database: env.database("auth", &database),
+        database: db("auth"),
         ..Default::default()
     };
     auth.tokens.signing_key_file = files.jwt_signing_key();
     auth.admin.email_file = Some(files.admin_email());
     auth.admin.password_file = Some(files.admin_password());
-    let (auth_url, auth_shutdown) = run(cloudshop_auth::startup::build(auth).await.expect("auth starts"));
+    let auth = cloudshop_auth::startup::build(auth).await.expect("auth starts");
+    let auth_ready = readyz(auth.admin_port());
+    let (auth_url, auth_shutdown) = run(auth);
 
     let mut products = cloudshop_products::settings::Settings {
         http: Default::default(),
         tls: env.tls("products"),
-        database: env.database("products", &database),
+        database: db("products"),
         ..Default::default()
     };
     products.jwt.public_keys_file = files.jwt_public_keys();
     products.cache = options.products_cache;
-    let (products_url, products_shutdown) = run(cloudshop_products::startup::build(products)
+    let products_service = cloudshop_products::startup::build(products.clone())
         .await
-        .expect("products starts"));
+        .expect("products starts");
+    // A restarted products service comes back on the same ports.
+    products.http.listen.set_port(products_service.port());
+    products.http.admin_listen.set_port(products_service.admin_port());
+    let products_ready = readyz(products_service.admin_port());
+    let (products_url, products_shutdown) = run(products_service);
 
-    let (orders_url, orders_shutdown) = start_orders(orders_settings(env, &database, &products_url)).await;
+    let mut orders = orders_settings(env, &database, &products_url);
+    orders.database = db("orders");
+    let orders = cloudshop_orders::startup::build(orders)
+        .await
+        .expect("orders starts");
+    let orders_ready = readyz(orders.admin_port());
+    let (orders_url, orders_shutdown) = run(orders);
 
     let mut gateway = cloudshop_api_gateway::settings::Settings {
         http: Default::default(),
@@ -146,10 +175,21 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
         gateway: gateway_url,
         products: products_url,
         orders: orders_url,
+        readiness: vec![
+            ("auth", auth_ready),
+            ("products", products_ready),
+            ("orders", orders_ready),
+        ],
         client: public_client(),
         orders_shutdown,
-        shutdown: vec![gateway_shutdown, products_shutdown, auth_shutdown],
+        products_settings: products,
+        products_shutdown,
+        shutdown: vec![gateway_shutdown, auth_shutdown],
     }
+}
+
+fn readyz(admin_port: u16) -> String {
+    format!("http://127.0.0.1:{admin_port}/readyz")
 }
 
 impl Backend {
@@ -160,6 +200,21 @@ impl Backend {
     /// Stops the orders service (as a crash would, between requests).
     pub fn stop_orders(&self) {
         self.orders_shutdown.cancel();
+    }
+
+    /// Stops the products service; [`Self::start_products`] brings it back
+    /// on the same ports.
+    pub fn stop_products(&self) {
+        self.products_shutdown.cancel();
+    }
+
+    /// Starts the products service again (after [`Self::stop_products`]).
+    pub async fn start_products(&mut self) {
+        let service = cloudshop_products::startup::build(self.products_settings.clone())
+            .await
+            .expect("products starts again");
+        let (_, token) = run(service);
+        self.products_shutdown = token;
     }
 
     async fn login(&self, email: &str, password: &str) -> String {
