@@ -6,12 +6,16 @@
 //! ready and prints where to shop. Ctrl-C stops everything; the data stays for
 //! the next `up`. `cloudshop reset` deletes `.cloudshop/`.
 //!
+//! `cloudshop bench` measures the shipped binaries under the load generator
+//! (see `docs/benchmarks.md`).
+//!
 //! `cloudshop compose` writes the certificates and secrets `compose.yaml`
 //! mounts, for running the shop from its images with docker or podman.
 //!
 //! The release pipeline's steps are subcommands too (`cloudshop release` runs
 //! them all): see the `cloudshop-supply-chain` crate.
 
+mod bench;
 pub mod compose;
 mod local;
 
@@ -41,6 +45,9 @@ enum Command {
         #[arg(long, default_value = ".cloudshop")]
         dir: PathBuf,
     },
+    /// Measure the shipped binaries: start to ready, memory, and the load
+    /// generator's workloads through the gateway and the storefront.
+    Bench(bench::BenchArgs),
     /// Write the certificates and secrets compose.yaml mounts (and, with
     /// --release, the release's image digests).
     Compose(compose::ComposeArgs),
@@ -56,6 +63,7 @@ async fn main() -> ExitCode {
         Command::Up(args) => local::up(args).await,
         Command::Reset { dir } => local::reset(&dir),
         Command::Compose(args) => compose::run(&args),
+        Command::Bench(args) => bench::run(&args).await,
         Command::Release(command) => cloudshop_supply_chain::cli::run(command).await,
     };
     match result {

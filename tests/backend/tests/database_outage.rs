@@ -46,6 +46,7 @@ async fn orders_survive_a_database_outage_and_the_shop_recovers() {
             database_acquire_timeout_ms: Some(
                 cloudshop_platform::db::DatabaseSettings::for_service("orders").acquire_timeout_ms,
             ),
+            ..Options::default()
         })
         .await,
     );

@@ -19,6 +19,8 @@ async fn backend() -> Backend {
     spawn_backend_with(Options {
         gateway_rate_per_minute: 1_000_000,
         capture_logs: false,
+        // The flood is of full argon2id verifications, not throttled refusals.
+        login_throttle: false,
         ..Options::default()
     })
     .await
@@ -313,8 +315,9 @@ async fn a_login_flood_does_not_starve_other_routes() {
         }
     }
 
-    // The flood was real: logins succeeded, and only login answers waited.
-    assert!(logins.get(&200).copied().unwrap_or(0) > 10, "logins: {logins:?}");
+    // The flood was real: every login a full argon2id verification, for
+    // seconds on end (at ~30 ms each, two cores manage ~60 per second).
+    assert!(logins.get(&200).copied().unwrap_or(0) > 50, "logins: {logins:?}");
     assert!(
         logins.keys().all(|status| matches!(status, 200 | 429 | 503)),
         "logins answered {logins:?}"

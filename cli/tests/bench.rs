@@ -1,0 +1,91 @@
+//! `cloudshop bench` end to end, briefly: the service binaries (debug builds
+//! here; the real figures come from `cloudshop build`'s), one second per
+//! workload. It proves the command works and reports every figure; the
+//! performance itself lives in docs/benchmarks.md, not in a test.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+const SERVICES: [&str; 5] = ["auth", "products", "orders", "api-gateway", "storefront"];
+
+#[test]
+fn bench_runs_every_workload_and_reports_the_services() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.current_dir(root).args(["build", "--quiet"]);
+    for package in [
+        "cloudshop-auth",
+        "cloudshop-products",
+        "cloudshop-orders",
+        "cloudshop-api-gateway",
+        "cloudshop-storefront",
+    ] {
+        build.args(["-p", package]);
+    }
+    assert!(build.status().expect("cargo build").success());
+    let scratch = tempfile::tempdir().expect("scratch");
+    let bin = scratch.path().join("dist/bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), Into::into);
+    for service in SERVICES {
+        std::fs::copy(target.join("debug").join(service), bin.join(service)).expect("binary");
+    }
+    let json = scratch.path().join("bench.json");
+    let chart = scratch.path().join("latency.svg");
+    let output = Command::new(env!("CARGO_BIN_EXE_cloudshop"))
+        .args(["bench", "--seconds", "1", "--rate", "20", "--dist"])
+        .arg(scratch.path().join("dist"))
+        .arg("--json")
+        .arg(&json)
+        .arg("--chart")
+        .arg(&chart)
+        .output()
+        .expect("cloudshop bench");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        printed.contains("| run | endpoint | requests | req/s |"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("| service | image MB | start to ready ms |"),
+        "{printed}"
+    );
+
+    let results: Value = serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("results");
+    let workloads = results["workloads"].as_array().expect("workloads");
+    let labels: Vec<&str> = workloads.iter().filter_map(|w| w["label"].as_str()).collect();
+    for expected in [
+        "catalogue, 64 users",
+        "storefront home, 64 users",
+        "login, 8 users",
+        "orders, 32 users",
+    ] {
+        assert!(labels.contains(&expected), "{labels:?}");
+    }
+    for workload in workloads {
+        for endpoint in workload["endpoints"].as_array().expect("endpoints") {
+            assert!(endpoint["requests"].as_u64().expect("requests") > 0, "{workload}");
+            assert_eq!(endpoint["errors"], 0, "{workload}");
+        }
+    }
+    // The mix holds all four shopper endpoints.
+    let mix = workloads.last().expect("mix");
+    assert_eq!(mix["endpoints"].as_array().expect("endpoints").len(), 4, "{mix}");
+    let services = results["services"].as_array().expect("services");
+    assert_eq!(services.len(), 5);
+    for service in services {
+        assert!(service["idle_rss_mb"].as_f64().expect("rss") > 0.0, "{service}");
+        assert!(service["ready_ms"].as_f64().expect("ready") > 0.0, "{service}");
+    }
+    assert!(results["argon2_median_ms"].as_f64().expect("argon2") > 0.0);
+    let svg = std::fs::read_to_string(&chart).expect("chart");
+    assert!(svg.starts_with("<svg") && svg.contains("catalogue, 64 users"));
+}

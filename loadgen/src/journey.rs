@@ -1,0 +1,376 @@
+//! The shop as a shopper sees it, and the journeys the generator plays.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::stats::{Recorder, Report};
+
+/// Where the shop is and what the journeys need: accounts with tokens, the
+/// products to open and order.
+#[derive(Debug)]
+pub struct Shop {
+    gateway: String,
+    storefront: String,
+    api: reqwest::Client,
+    pages: reqwest::Client,
+    accounts: Vec<(String, String)>,
+    tokens: Vec<String>,
+    products: Vec<i64>,
+    /// The product orders buy (plenty of stock).
+    stocked: i64,
+    orders: AtomicU64,
+}
+
+/// Passwords of the generator's accounts (strong enough for the shop's checks).
+const PASSWORD: &str = "Lg7#bench-Qx2!pass-word";
+
+impl Shop {
+    /// Registers `accounts` shoppers, logs them in, creates a product with
+    /// plenty of stock as the admin, and reads the catalogue's product ids.
+    /// `ca` is the PEM file the gateway's certificate chains to.
+    pub async fn prepare(
+        gateway: &str,
+        storefront: &str,
+        ca: &Path,
+        admin: (&str, &str),
+        accounts: usize,
+    ) -> anyhow::Result<Self> {
+        let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        let api = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+            .pool_max_idle_per_host(1024)
+            .build()?;
+        let pages = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
+        let mut shop = Self {
+            gateway: gateway.trim_end_matches('/').to_owned(),
+            storefront: storefront.trim_end_matches('/').to_owned(),
+            api,
+            pages,
+            accounts: Vec::new(),
+            tokens: Vec::new(),
+            products: Vec::new(),
+            stocked: 0,
+            orders: AtomicU64::new(0),
+        };
+        let run = std::process::id();
+        for n in 0..accounts {
+            let email = format!("bench-{run}-{n}@example.com");
+            let registered = shop
+                .api
+                .post(shop.url("/api/auth/register"))
+                .json(&json!({"email": email, "password": PASSWORD}))
+                .send()
+                .await?;
+            if registered.status() != 201 && registered.status() != 409 {
+                bail!("registering {email}: {}", registered.status());
+            }
+            let token = shop.login(&email, PASSWORD).await?;
+            shop.accounts.push((email, PASSWORD.to_owned()));
+            shop.tokens.push(token);
+        }
+        let admin_token = shop.login(admin.0, admin.1).await?;
+        let sku = format!("BENCH-{run}");
+        let created = shop
+            .api
+            .post(shop.url("/api/products"))
+            .bearer_auth(&admin_token)
+            .json(
+                &json!({"sku": sku, "name": format!("Bench product {run}"), "category": "desk",
+                          "price_cents": 100, "stock": 1_000_000}),
+            )
+            .send()
+            .await?;
+        if created.status() != 201 {
+            bail!("creating the bench product: {}", created.status());
+        }
+        shop.stocked = created.json::<Value>().await?["id"]
+            .as_i64()
+            .context("product id")?;
+        let catalogue: Value = shop
+            .api
+            .get(shop.url("/api/products?per_page=50"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        shop.products = catalogue["items"]
+            .as_array()
+            .context("catalogue items")?
+            .iter()
+            .filter_map(|p| p["id"].as_i64())
+            .collect();
+        if shop.products.is_empty() {
+            bail!("the catalogue is empty");
+        }
+        Ok(shop)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway)
+    }
+
+    async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
+        let response = self
+            .api
+            .post(self.url("/api/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await?;
+        if response.status() != 200 {
+            bail!("login of {email}: {}", response.status());
+        }
+        Ok(response.json::<Value>().await?["access_token"]
+            .as_str()
+            .context("access token")?
+            .to_owned())
+    }
+}
+
+/// A shopper's journey: one or two requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Journey {
+    /// A catalogue page through the gateway.
+    Browse,
+    /// One product through the gateway.
+    OpenProduct,
+    /// Log in, then order one item.
+    LoginAndOrder,
+    /// The storefront's home page.
+    StorefrontHome,
+    /// A login alone.
+    Login,
+    /// An order alone, with a token from before the run.
+    Order,
+}
+
+/// The endpoint names in reports.
+pub const CATALOGUE: &str = "GET /api/products";
+pub const PRODUCT: &str = "GET /api/products/{id}";
+pub const LOGIN: &str = "POST /api/auth/login";
+pub const ORDER: &str = "POST /api/orders";
+pub const HOME: &str = "GET / (storefront)";
+
+impl Journey {
+    /// Plays the journey as shopper `user`; `due` is when it should have
+    /// started (open loop), which the first request's latency counts from.
+    pub async fn play(self, shop: &Shop, user: usize, n: u64, due: Instant, recorder: &Recorder) {
+        let account = user % shop.accounts.len().max(1);
+        match self {
+            Journey::Browse => {
+                let page = n % 3 + 1;
+                let request = shop.api.get(shop.url(&format!("/api/products?page={page}")));
+                timed(recorder, CATALOGUE, due, request, 200).await;
+            }
+            Journey::OpenProduct => {
+                let id = shop.products[(n as usize) % shop.products.len()];
+                let request = shop.api.get(shop.url(&format!("/api/products/{id}")));
+                timed(recorder, PRODUCT, due, request, 200).await;
+            }
+            Journey::StorefrontHome => {
+                let request = shop.pages.get(format!("{}/", shop.storefront));
+                timed(recorder, HOME, due, request, 200).await;
+            }
+            Journey::Login => {
+                login(shop, account, due, recorder).await;
+            }
+            Journey::Order => {
+                order(shop, &shop.tokens[account], Instant::now().min(due), recorder).await;
+            }
+            Journey::LoginAndOrder => {
+                if let Some(token) = login(shop, account, due, recorder).await {
+                    order(shop, &token, Instant::now(), recorder).await;
+                }
+            }
+        }
+    }
+}
+
+async fn login(shop: &Shop, account: usize, due: Instant, recorder: &Recorder) -> Option<String> {
+    let (email, password) = &shop.accounts[account];
+    let response = shop
+        .api
+        .post(shop.url("/api/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await;
+    let ok = matches!(&response, Ok(r) if r.status() == 200);
+    recorder.record(LOGIN, due.elapsed(), ok);
+    if !ok {
+        return None;
+    }
+    let body: Value = response.ok()?.json().await.ok()?;
+    body["access_token"].as_str().map(str::to_owned)
+}
+
+async fn order(shop: &Shop, token: &str, due: Instant, recorder: &Recorder) {
+    let key = format!(
+        "bench-{}-{}",
+        std::process::id(),
+        shop.orders.fetch_add(1, Ordering::Relaxed)
+    );
+    let request = shop
+        .api
+        .post(shop.url("/api/orders"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&json!({"lines": [{"product_id": shop.stocked, "quantity": 1}]}));
+    timed(recorder, ORDER, due, request, 201).await;
+}
+
+/// Sends `request`, reads the whole body, records the latency from `due`.
+async fn timed(
+    recorder: &Recorder,
+    endpoint: &'static str,
+    due: Instant,
+    request: reqwest::RequestBuilder,
+    expect: u16,
+) {
+    let ok = match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            response.bytes().await.is_ok() && status == expect
+        }
+        Err(_) => false,
+    };
+    recorder.record(endpoint, due.elapsed(), ok);
+}
+
+/// Journeys with weights; [`Mix::pick`] chooses deterministically from a
+/// sequence number, so the proportions hold exactly over each run of
+/// consecutive numbers as long as the weights' sum (100 for the shoppers).
+#[derive(Debug, Clone)]
+pub struct Mix(Vec<(Journey, u32)>);
+
+impl Mix {
+    /// Browse 70 %, open a product 20 %, log in and order 10 %.
+    pub fn shoppers() -> Self {
+        Self(vec![
+            (Journey::Browse, 70),
+            (Journey::OpenProduct, 20),
+            (Journey::LoginAndOrder, 10),
+        ])
+    }
+
+    pub fn only(journey: Journey) -> Self {
+        Self(vec![(journey, 1)])
+    }
+
+    pub fn pick(&self, n: u64) -> Journey {
+        let total: u64 = self.0.iter().map(|(_, w)| u64::from(*w)).sum::<u64>().max(1);
+        // Multiplying by a number coprime to the total permutes each block of
+        // `total` consecutive numbers: exact proportions, spread out.
+        let spread = [37_u64, 41, 43, 47, 53, 59, 61, 67, 71, 73]
+            .into_iter()
+            .find(|m| gcd(*m, total) == 1)
+            .unwrap_or(1);
+        let mut slot = (n % total) * spread % total;
+        for (journey, weight) in &self.0 {
+            if slot < u64::from(*weight) {
+                return *journey;
+            }
+            slot -= u64::from(*weight);
+        }
+        self.0[0].0
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// `users` shoppers, each playing its next journey when the last answered.
+pub async fn closed_loop(shop: Arc<Shop>, mix: Mix, users: usize, duration: Duration, label: &str) -> Report {
+    let recorder = Recorder::default();
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for user in 0..users {
+        let (shop, mix, recorder, counter) = (
+            Arc::clone(&shop),
+            mix.clone(),
+            recorder.clone(),
+            Arc::clone(&counter),
+        );
+        tasks.spawn(async move {
+            while started.elapsed() < duration {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                mix.pick(n).play(&shop, user, n, Instant::now(), &recorder).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    recorder.report(label, started.elapsed())
+}
+
+/// Journeys started at `rate` per second for `duration`, at most
+/// `max_in_flight` at once (a journey due beyond that counts as an error of
+/// the endpoint `dropped`). Latency counts from when a journey was due.
+pub async fn open_loop(
+    shop: Arc<Shop>,
+    mix: Mix,
+    rate: f64,
+    duration: Duration,
+    max_in_flight: usize,
+    label: &str,
+) -> Report {
+    let recorder = Recorder::default();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let mut tasks = JoinSet::new();
+    let mut n: u64 = 0;
+    loop {
+        let due = started + interval.mul_f64(n as f64);
+        if due.duration_since(started) >= duration {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
+        if in_flight.load(Ordering::Relaxed) >= max_in_flight {
+            recorder.record("dropped (too many in flight)", Duration::ZERO, false);
+        } else {
+            in_flight.fetch_add(1, Ordering::Relaxed);
+            let (shop, recorder, in_flight) = (Arc::clone(&shop), recorder.clone(), Arc::clone(&in_flight));
+            let journey = mix.pick(n);
+            tasks.spawn(async move {
+                journey.play(&shop, n as usize, n, due, &recorder).await;
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+        n += 1;
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    recorder.report(label, started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shopper_mix_holds_its_proportions() {
+        let mix = Mix::shoppers();
+        let mut counts = std::collections::HashMap::new();
+        for n in 0..10_000 {
+            *counts.entry(mix.pick(n)).or_insert(0) += 1;
+        }
+        let share = |j| f64::from(counts[&j]) / 10_000.0;
+        assert_eq!(share(Journey::Browse), 0.70, "{counts:?}");
+        assert_eq!(share(Journey::OpenProduct), 0.20, "{counts:?}");
+        assert_eq!(share(Journey::LoginAndOrder), 0.10, "{counts:?}");
+        // Spread out: the first 20 picks already hold two of the rarest.
+        let first: Vec<Journey> = (0..20).map(|n| mix.pick(n)).collect();
+        assert_eq!(
+            first.iter().filter(|j| **j == Journey::LoginAndOrder).count(),
+            2,
+            "{first:?}"
+        );
+        assert_eq!(Mix::only(Journey::Login).pick(12345), Journey::Login);
+    }
+}

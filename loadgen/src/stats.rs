@@ -1,0 +1,158 @@
+//! Latency samples per endpoint and what is reported from them.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Collects one sample per request: endpoint, latency, success.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    samples: Arc<Mutex<BTreeMap<&'static str, Samples>>>,
+}
+
+#[derive(Debug, Default)]
+struct Samples {
+    latencies_us: Vec<u64>,
+    errors: u64,
+}
+
+impl Recorder {
+    pub fn record(&self, endpoint: &'static str, latency: Duration, ok: bool) {
+        let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = samples.entry(endpoint).or_default();
+        entry
+            .latencies_us
+            .push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+        if !ok {
+            entry.errors += 1;
+        }
+    }
+
+    /// The report over `elapsed` wall time.
+    pub fn report(&self, label: &str, elapsed: Duration) -> Report {
+        let samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let endpoints = samples
+            .iter()
+            .map(|(endpoint, samples)| EndpointStats::from_samples(endpoint, samples, elapsed))
+            .collect();
+        Report {
+            label: label.to_owned(),
+            seconds: elapsed.as_secs_f64(),
+            endpoints,
+        }
+    }
+}
+
+/// What one endpoint did during a run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EndpointStats {
+    pub endpoint: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl EndpointStats {
+    fn from_samples(endpoint: &str, samples: &Samples, elapsed: Duration) -> Self {
+        let mut sorted = samples.latencies_us.clone();
+        sorted.sort_unstable();
+        let requests = sorted.len() as u64;
+        Self {
+            endpoint: endpoint.to_owned(),
+            requests,
+            errors: samples.errors,
+            requests_per_second: requests as f64 / elapsed.as_secs_f64().max(1e-9),
+            p50_ms: percentile(&sorted, 0.50),
+            p95_ms: percentile(&sorted, 0.95),
+            p99_ms: percentile(&sorted, 0.99),
+            max_ms: sorted.last().map_or(0.0, |us| *us as f64 / 1e3),
+        }
+    }
+}
+
+/// The nearest-rank percentile of sorted microseconds, in milliseconds.
+pub fn percentile(sorted_us: &[u64], q: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted_us.len() as f64).ceil() as usize;
+    sorted_us[rank.clamp(1, sorted_us.len()) - 1] as f64 / 1e3
+}
+
+/// One run: a label, its duration and each endpoint's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub label: String,
+    pub seconds: f64,
+    pub endpoints: Vec<EndpointStats>,
+}
+
+impl Report {
+    /// The Markdown table header [`Report::rows`] fits under.
+    pub const HEADER: &'static str = "| run | endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|---|---|---|";
+
+    /// One Markdown row per endpoint.
+    pub fn rows(&self) -> String {
+        self.endpoints
+            .iter()
+            .map(|e| {
+                format!(
+                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                    self.label,
+                    e.endpoint,
+                    e.requests,
+                    e.requests_per_second,
+                    e.p50_ms,
+                    e.p95_ms,
+                    e.p99_ms,
+                    e.max_ms,
+                    e.errors
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The whole table for this report alone.
+    pub fn table(&self) -> String {
+        format!("{}\n{}", Self::HEADER, self.rows())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let sorted: Vec<u64> = (1..=100).map(|ms| ms * 1000).collect();
+        assert_eq!(percentile(&sorted, 0.50), 50.0);
+        assert_eq!(percentile(&sorted, 0.99), 99.0);
+        assert_eq!(percentile(&sorted, 1.0), 100.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+        assert_eq!(percentile(&[7000], 0.01), 7.0);
+    }
+
+    #[test]
+    fn a_report_counts_requests_errors_and_rate_per_endpoint() {
+        let recorder = Recorder::default();
+        for ms in 1..=10 {
+            recorder.record("catalogue", Duration::from_millis(ms), ms != 10);
+        }
+        recorder.record("login", Duration::from_millis(30), true);
+        let report = recorder.report("mixed", Duration::from_secs(2));
+        assert_eq!(report.endpoints.len(), 2);
+        let catalogue = &report.endpoints[0];
+        assert_eq!(catalogue.endpoint, "catalogue");
+        assert_eq!((catalogue.requests, catalogue.errors), (10, 1));
+        assert_eq!(catalogue.requests_per_second, 5.0);
+        assert_eq!((catalogue.p50_ms, catalogue.max_ms), (5.0, 10.0));
+        assert!(report.table().contains("| mixed | login | 1 | 0 | 30.00 |"));
+    }
+}
