@@ -163,3 +163,64 @@ fn https(dir: &std::path::Path) -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// schemathesis (PyPI) against the gateway's served OpenAPI document on a
+/// running local shop, as the admin (every operation is allowed): no 5xx and
+/// no response outside the documented schema, in every phase (examples,
+/// coverage, fuzzing, stateful sequences), bounded by examples and time.
+#[test]
+fn the_gateway_answers_schemathesis_within_its_openapi_document() {
+    let dir = tempfile::tempdir().expect("dir");
+    let shop_dir = dir.path().join(".cloudshop");
+    // The other test of this binary takes the first three of the same list.
+    let ports = cloudshop_devkit::postgres::fixed_ports(6).expect("free ports");
+    let ports = (ports[3], ports[4], ports[5]);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let shop = up(&shop_dir, ports);
+    let email = std::fs::read_to_string(shop_dir.join("secrets/admin-email")).expect("email");
+    let password = std::fs::read_to_string(shop_dir.join("secrets/admin-password")).expect("password");
+    let token = runtime.block_on(async {
+        let login: Value = https(&shop_dir)
+            .post(format!("{}/api/auth/login", shop.gateway))
+            .json(&json!({"email": email.trim(), "password": password.trim()}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
+        login["access_token"].as_str().expect("token").to_owned()
+    });
+    let output = Command::new("schemathesis")
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(format!("{}/api/openapi.json", shop.gateway))
+        .args(["--url", &shop.gateway])
+        .arg("--tls-verify")
+        .arg(shop_dir.join("pki/ca.pem"))
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(["--checks", "not_a_server_error,response_schema_conformance"])
+        .args([
+            "--max-examples",
+            "25",
+            "--max-time",
+            "120",
+            "--seed",
+            "1",
+            "--workers",
+            "2",
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("schemathesis (pip install schemathesis)");
+    stop(shop);
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{report}");
+    // It really tested the API: every operation, many cases.
+    assert!(report.contains("Tested: 18"), "{report}");
+    assert!(report.contains("generated"), "{report}");
+}

@@ -171,6 +171,11 @@ impl From<sqlx::Error> for ApiError {
                 tracing::warn!(error = %err, "database unavailable");
                 Self::service_unavailable("database unavailable, retry later")
             }
+            // Text PostgreSQL cannot store (a NUL character, say) that no
+            // validation caught: the request's fault, not ours.
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")) => {
+                Self::bad_request("the request contains characters that cannot be stored")
+            }
             _ => Self::internal(err),
         }
     }

@@ -17,6 +17,12 @@ use serde::{Deserialize, Serialize};
 
 /// Environment variable naming an optional TOML settings file.
 pub const CONFIG_FILE_VAR: &str = "CLOUDSHOP_CONFIG";
+
+/// How long a client between services keeps an idle pooled connection.
+/// A server closes an idle keep-alive connection after its header-read
+/// timeout (5 s by default); a client that kept it longer would send its next
+/// request on a closing connection, and a POST (not retried) would fail.
+pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(3);
 const ENV_PREFIX: &str = "CLOUDSHOP_";
 
 #[derive(Debug, thiserror::Error)]

@@ -52,6 +52,7 @@ impl Gateway {
             .use_preconfigured_tls(tls.client_config()?)
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(cloudshop_platform::settings::CLIENT_POOL_IDLE)
             .build()?;
         Ok(Self {
             client,

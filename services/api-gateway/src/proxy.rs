@@ -62,7 +62,7 @@ impl Upstreams {
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(cloudshop_platform::settings::CLIENT_POOL_IDLE)
             .pool_max_idle_per_host(settings.max_idle_per_backend)
             .build(https);
         Ok(Self {

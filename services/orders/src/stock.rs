@@ -56,6 +56,7 @@ impl StockClient {
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(1))
             .pool_max_idle_per_host(64)
+            .pool_idle_timeout(cloudshop_platform::settings::CLIENT_POOL_IDLE)
             .build()?;
         Ok(Self {
             client,

@@ -90,8 +90,22 @@ impl ProductInput {
         if !(1..=200).contains(&self.name.chars().count()) {
             return Err(invalid("name must be 1 to 200 characters"));
         }
+        if self.name.chars().any(char::is_control) {
+            return Err(invalid("name must not contain control characters"));
+        }
         if self.description.chars().count() > 2_000 {
             return Err(invalid("description must be at most 2000 characters"));
+        }
+        // Line breaks and tabs are text; other control characters (NUL, which
+        // PostgreSQL cannot store, among them) are not.
+        if self
+            .description
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(invalid(
+                "description must not contain control characters other than line breaks and tabs",
+            ));
         }
         if !is_category_slug(&self.category) {
             return Err(invalid("category must be a category slug"));
@@ -132,6 +146,9 @@ impl Search {
         let text = params.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
         if text.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
             return Err(invalid(format!("q must be at most {MAX_QUERY_CHARS} characters")));
+        }
+        if text.as_ref().is_some_and(|q| q.chars().any(char::is_control)) {
+            return Err(invalid("q must not contain control characters"));
         }
         let category = params.category.filter(|c| !c.is_empty());
         if category.as_deref().is_some_and(|c| !is_category_slug(c)) {
@@ -185,6 +202,34 @@ mod tests {
             Some("%50\\%\\_off\\\\%")
         );
         assert_eq!(search("  ").pattern(), None);
+    }
+
+    #[test]
+    fn control_characters_are_refused_where_postgres_or_pages_cannot_take_them() {
+        let query = |q: &str| {
+            Search::parse(ListParams {
+                q: Some(q.into()),
+                ..ListParams::default()
+            })
+        };
+        assert!(query("mug\0").is_err());
+        assert!(query("a\u{1b}[31m").is_err());
+        assert!(query("café au lait").is_ok());
+        let product = |name: &str, description: &str| ProductInput {
+            sku: "MUG-1".into(),
+            name: name.into(),
+            description: description.into(),
+            category: "kitchen".into(),
+            price_cents: 100,
+            stock: 1,
+        };
+        assert!(product("Mug\0", "").validate().is_err());
+        assert!(product("Mug", "Holds\0 coffee").validate().is_err());
+        assert!(
+            product("Mug", "Holds coffee.\nDishwasher safe.\tTall")
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]
