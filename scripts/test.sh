@@ -38,6 +38,9 @@ fi
 if ! cargo install --list | grep -q '^cargo-auditable v0.7.4:'; then
   cargo install --locked cargo-auditable@0.7.4
 fi
+if ! cargo install --list | grep -q '^cargo-fuzz v0.13.2:'; then
+  cargo install --locked cargo-fuzz@0.13.2
+fi
 
 step "supply-chain tools (cosign, actionlint, syft, hadolint, podman-compose)"
 export PATH="$HOME/go/bin:$PATH"
@@ -79,6 +82,9 @@ actionlint .github/workflows/*.yml
 
 step "kubernetes, policies, rules (scripts/test-k8s.sh)"
 scripts/test-k8s.sh
+
+step "fuzz (short run)"
+scripts/fuzz.sh
 
 step "tests"
 log="$(mktemp)"
