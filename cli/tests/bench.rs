@@ -13,23 +13,31 @@ const SERVICES: [&str; 5] = ["auth", "products", "orders", "api-gateway", "store
 #[test]
 fn bench_runs_every_workload_and_reports_the_services() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.current_dir(root).args(["build", "--quiet"]);
-    for package in [
-        "cloudshop-auth",
-        "cloudshop-products",
-        "cloudshop-orders",
-        "cloudshop-api-gateway",
-        "cloudshop-storefront",
-    ] {
-        build.args(["-p", package]);
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), Into::into);
+    // `cargo test --workspace` has built the services' binaries already (they
+    // have integration tests); a lone `cargo test -p cloudshop` builds them.
+    // A build here would not reuse the test build: its features differ.
+    if SERVICES
+        .iter()
+        .any(|service| !target.join("debug").join(service).is_file())
+    {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.current_dir(root).args(["build", "--quiet"]);
+        for package in [
+            "cloudshop-auth",
+            "cloudshop-products",
+            "cloudshop-orders",
+            "cloudshop-api-gateway",
+            "cloudshop-storefront",
+        ] {
+            build.args(["-p", package]);
+        }
+        assert!(build.status().expect("cargo build").success());
     }
-    assert!(build.status().expect("cargo build").success());
     let scratch = tempfile::tempdir().expect("scratch");
     let bin = scratch.path().join("dist/bin");
     std::fs::create_dir_all(&bin).expect("bin");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), Into::into);
     for service in SERVICES {
         std::fs::copy(target.join("debug").join(service), bin.join(service)).expect("binary");
     }
