@@ -138,19 +138,6 @@ impl Drop for Stack {
     }
 }
 
-/// A client that trusts the compose CA, as the README says to.
-fn https(ca: &Path) -> reqwest::Client {
-    cloudshop_platform::install_crypto_provider();
-    let roots = cloudshop_platform::tls::read_roots("ca", ca).expect("roots");
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(config)
-        .build()
-        .expect("client")
-}
-
 #[test]
 fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
     let scratch = tempfile::tempdir().expect("scratch");
@@ -241,7 +228,7 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let storefront = format!("http://localhost:{}", stack.storefront_port);
     let gateway = format!("https://localhost:{}", stack.gateway_port);
-    let api = https(&secrets.join("pki/ca.pem"));
+    let api = cloudshop_devkit::testing::client_trusting(&secrets.join("pki/ca.pem"));
     let email = format!("compose-{}@example.com", std::process::id());
     let password = "tJ8#qv2!Lm9zRw-compose";
     let order_id = runtime.block_on(async {

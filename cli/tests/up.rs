@@ -109,7 +109,7 @@ fn up_serves_the_shop_stops_on_ctrl_c_and_keeps_the_data() {
                 .expect("html")
                 .contains("Single-origin espresso beans")
         );
-        let api = https(&shop_dir);
+        let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
         let health: Value = api
             .get(format!("{}/health", shop.gateway))
             .send()
@@ -132,7 +132,7 @@ fn up_serves_the_shop_stops_on_ctrl_c_and_keeps_the_data() {
     // The second run finds the account the first one made.
     let shop = up(&shop_dir, ports);
     runtime.block_on(async {
-        let login = https(&shop_dir)
+        let login = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"))
             .post(format!("{}/api/auth/login", shop.gateway))
             .json(&json!({"email": email, "password": password}))
             .send()
@@ -151,19 +151,6 @@ fn up_serves_the_shop_stops_on_ctrl_c_and_keeps_the_data() {
     assert!(!shop_dir.exists());
 }
 
-/// A client that trusts the local shop's CA, as the printed hint says.
-fn https(dir: &std::path::Path) -> reqwest::Client {
-    cloudshop_platform::install_crypto_provider();
-    let roots = cloudshop_platform::tls::read_roots("ca", &dir.join("pki/ca.pem")).expect("roots");
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(config)
-        .build()
-        .expect("client")
-}
-
 /// schemathesis (PyPI) against the gateway's served OpenAPI document on a
 /// running local shop, as the admin (every operation is allowed): no 5xx and
 /// no response outside the documented schema, in every phase (examples,
@@ -180,7 +167,7 @@ fn the_gateway_answers_schemathesis_within_its_openapi_document() {
     let email = std::fs::read_to_string(shop_dir.join("secrets/admin-email")).expect("email");
     let password = std::fs::read_to_string(shop_dir.join("secrets/admin-password")).expect("password");
     let token = runtime.block_on(async {
-        let login: Value = https(&shop_dir)
+        let login: Value = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"))
             .post(format!("{}/api/auth/login", shop.gateway))
             .json(&json!({"email": email.trim(), "password": password.trim()}))
             .send()

@@ -149,7 +149,13 @@ pub fn captured_logs() -> String {
 /// An HTTPS client that trusts the test CA and presents no certificate, as a
 /// browser or a script on the internet would.
 pub fn public_client() -> reqwest::Client {
-    let built = cloudshop_platform::tls::read_roots("ca", &env().files().ca_cert())
+    client_trusting(&env().files().ca_cert())
+}
+
+/// An HTTPS client that trusts the CA in `ca` (PEM) and presents no
+/// certificate: a shop's own CA, as its printed hint says to trust.
+pub fn client_trusting(ca: &std::path::Path) -> reqwest::Client {
+    let built = cloudshop_platform::tls::read_roots("ca", ca)
         .map_err(anyhow::Error::from)
         .and_then(|roots| {
             let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
