@@ -233,7 +233,7 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
     let password = "tJ8#qv2!Lm9zRw-compose";
     let order_id = runtime.block_on(async {
         // The seed's two checks.
-        let home = reqwest::get(&storefront).await.expect("storefront");
+        let home = api.get(&storefront).send().await.expect("storefront");
         assert_eq!(home.status(), 200);
         assert!(
             home.text()
