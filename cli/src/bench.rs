@@ -23,7 +23,7 @@ use cloudshop_devkit::postgres::{Cluster, Durability, Running, fixed_ports};
 use cloudshop_loadgen::journey::{CATALOGUE, LOGIN};
 use cloudshop_loadgen::{Journey, Mix, Report, Shop, closed_loop, open_loop};
 use cloudshop_platform::db::DatabaseSettings;
-use cloudshop_platform::settings::HttpSettings;
+use cloudshop_wiring::{FixedPorts, Wiring, without_login_throttle};
 use serde::Serialize;
 
 const DATABASE: &str = "cloudshop";
@@ -371,75 +371,33 @@ fn print_results(results: &Results) -> anyhow::Result<()> {
 }
 
 /// Writes each service's settings (TOML, what CLOUDSHOP_CONFIG names) for
-/// this machine: ports from `ports` (API 0..5, admin 5..10, PostgreSQL 10).
+/// this machine, in the order of [`SERVICES`]: ports from `ports` (API 0..5,
+/// admin 5..10, PostgreSQL 10).
 fn write_configs(files: &ShopFiles, dir: &Path, ports: &[u16]) -> anyhow::Result<Vec<PathBuf>> {
-    let http = |i: usize| HttpSettings::with_ports(ports[i], ports[i + 5]);
-    let url = |i: usize| format!("https://127.0.0.1:{}", ports[i]);
-    let db = |role: &str| DatabaseSettings {
+    let wiring = Wiring::new(files, |role| DatabaseSettings {
         port: ports[10],
         name: DATABASE.into(),
         password_file: files.db_password(role),
         ca_file: files.ca_cert(),
         ..DatabaseSettings::for_service(role)
-    };
-    let mut auth = cloudshop_auth::settings::Settings {
-        http: http(0),
-        tls: files.tls("auth"),
-        database: db("auth"),
-        ..Default::default()
-    };
-    auth.tokens.signing_key_file = files.jwt_signing_key();
-    auth.admin.email_file = Some(files.admin_email());
-    auth.admin.password_file = Some(files.admin_password());
-    // Logins measure argon2id, not the brute-force throttle.
-    for limit in [&mut auth.throttle.per_address, &mut auth.throttle.per_account] {
-        limit.per_minute = 1_000_000_000;
-        limit.burst = 1_000_000_000;
-    }
-    let mut products = cloudshop_products::settings::Settings {
-        http: http(1),
-        tls: files.tls("products"),
-        database: db("products"),
-        ..Default::default()
-    };
-    products.jwt.public_keys_file = files.jwt_public_keys();
-    let mut orders = cloudshop_orders::settings::Settings {
-        http: http(2),
-        tls: files.tls("orders"),
-        database: db("orders"),
-        products_url: url(1),
-        ..Default::default()
-    };
-    orders.jwt.public_keys_file = files.jwt_public_keys();
-    let mut gateway = cloudshop_api_gateway::settings::Settings {
-        http: http(3),
-        tls: files.tls("api-gateway"),
-        ..Default::default()
-    };
-    gateway.jwt.public_keys_file = files.jwt_public_keys();
-    gateway.backends.auth = url(0);
-    gateway.backends.products = url(1);
-    gateway.backends.orders = url(2);
-    gateway.rate_limit.per_minute = 1_000_000_000;
-    gateway.rate_limit.burst = 1_000_000_000;
-    let mut storefront = cloudshop_storefront::settings::Settings {
-        http: http(4),
-        tls: files.tls("storefront"),
-        gateway_url: url(3),
-        cookie_key_file: files.cookie_key(),
-        ..Default::default()
-    };
-    storefront.jwt.public_keys_file = files.jwt_public_keys();
-    let texts = [
-        toml::to_string(&auth)?,
-        toml::to_string(&products)?,
-        toml::to_string(&orders)?,
-        toml::to_string(&gateway)?,
-        toml::to_string(&storefront)?,
-    ];
+    });
+    let pair = |i: usize| (ports[i], ports[i + 5]);
+    let mut shop = wiring.fixed(&FixedPorts {
+        auth: pair(0),
+        products: pair(1),
+        orders: pair(2),
+        gateway: pair(3),
+        storefront: pair(4),
+    });
+    // Logins measure argon2id, and the catalogue the gateway, not the
+    // brute-force throttle or the per-address rate limit.
+    without_login_throttle(&mut shop.auth);
+    shop.gateway.rate_limit.per_minute = 1_000_000_000;
+    shop.gateway.rate_limit.burst = 1_000_000_000;
     std::fs::create_dir_all(dir.join("config"))?;
     let mut paths = Vec::new();
-    for (service, text) in SERVICES.iter().zip(texts) {
+    for (service, text) in shop.to_toml()? {
+        debug_assert_eq!(SERVICES[paths.len()], service);
         let path = dir.join("config").join(format!("{service}.toml"));
         std::fs::write(&path, text)?;
         paths.push(path);

@@ -11,6 +11,7 @@ use cloudshop_devkit::postgres::{Cluster, Durability};
 use cloudshop_platform::db::DatabaseSettings;
 use cloudshop_platform::server::Service;
 use cloudshop_platform::settings::HttpSettings;
+use cloudshop_wiring::{Backends, Wiring, url};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -36,16 +37,6 @@ pub struct UpArgs {
 /// gateway have fixed ones.
 fn loopback(port: u16) -> HttpSettings {
     HttpSettings::with_ports(port, 0)
-}
-
-fn database(files: &ShopFiles, role: &str, port: u16) -> DatabaseSettings {
-    DatabaseSettings {
-        port,
-        name: DATABASE.into(),
-        password_file: files.db_password(role),
-        ca_file: files.ca_cert(),
-        ..DatabaseSettings::for_service(role)
-    }
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
@@ -76,63 +67,37 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
     let pg = cluster.port();
     let mut services = Services::default();
 
-    let mut auth = cloudshop_auth::settings::Settings {
-        http: loopback(0),
-        tls: files.tls("auth"),
-        database: database(files, "auth", pg),
-        ..Default::default()
-    };
-    auth.tokens.signing_key_file = files.jwt_signing_key();
-    auth.admin.email_file = Some(files.admin_email());
-    auth.admin.password_file = Some(files.admin_password());
-    let auth = cloudshop_auth::startup::build(auth)
+    let wiring = Wiring::new(files, |role| DatabaseSettings {
+        port: pg,
+        name: DATABASE.into(),
+        password_file: files.db_password(role),
+        ca_file: files.ca_cert(),
+        ..DatabaseSettings::for_service(role)
+    });
+
+    let auth = cloudshop_auth::startup::build(wiring.auth(loopback(0)))
         .await
         .context("starting auth")?;
-    let auth_url = format!(
-        "https://127.0.0.1:{}",
-        services.launch("auth", tracing::info_span!("auth"), auth)
-    );
+    let auth_url = url(services.launch("auth", tracing::info_span!("auth"), auth));
 
-    let mut products = cloudshop_products::settings::Settings {
-        http: loopback(0),
-        tls: files.tls("products"),
-        database: database(files, "products", pg),
-        ..Default::default()
-    };
-    products.jwt.public_keys_file = files.jwt_public_keys();
-    let products = cloudshop_products::startup::build(products)
+    let products = cloudshop_products::startup::build(wiring.products(loopback(0)))
         .await
         .context("starting products")?;
-    let products_url = format!(
-        "https://127.0.0.1:{}",
-        services.launch("products", tracing::info_span!("products"), products)
-    );
+    let products_url = url(services.launch("products", tracing::info_span!("products"), products));
 
-    let mut orders = cloudshop_orders::settings::Settings {
-        http: loopback(0),
-        tls: files.tls("orders"),
-        database: database(files, "orders", pg),
-        products_url: products_url.clone(),
-        ..Default::default()
-    };
-    orders.jwt.public_keys_file = files.jwt_public_keys();
-    let orders = cloudshop_orders::startup::build(orders)
+    let orders = cloudshop_orders::startup::build(wiring.orders(loopback(0), &products_url))
         .await
         .context("starting orders")?;
-    let orders_url = format!(
-        "https://127.0.0.1:{}",
-        services.launch("orders", tracing::info_span!("orders"), orders)
-    );
+    let orders_url = url(services.launch("orders", tracing::info_span!("orders"), orders));
 
-    let mut gateway = cloudshop_api_gateway::settings::Settings {
-        http: loopback(args.gateway_port),
-        tls: files.tls("api-gateway"),
-        ..Default::default()
-    };
-    gateway.jwt.public_keys_file = files.jwt_public_keys();
-    gateway.backends.auth = auth_url;
-    gateway.backends.products = products_url;
-    gateway.backends.orders = orders_url;
+    let gateway = wiring.gateway(
+        loopback(args.gateway_port),
+        Backends {
+            auth: auth_url,
+            products: products_url,
+            orders: orders_url,
+        },
+    );
     let gateway = cloudshop_api_gateway::startup::build(gateway)
         .await
         .with_context(|| {
@@ -141,27 +106,17 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
                 args.gateway_port
             )
         })?;
-    let gateway_url = format!(
-        "https://127.0.0.1:{}",
-        services.launch("api-gateway", tracing::info_span!("api-gateway"), gateway)
-    );
+    let gateway_url = url(services.launch("api-gateway", tracing::info_span!("api-gateway"), gateway));
 
-    let mut storefront = cloudshop_storefront::settings::Settings {
-        http: loopback(args.storefront_port),
-        tls: files.tls("storefront"),
-        gateway_url: gateway_url.clone(),
-        cookie_key_file: files.cookie_key(),
-        ..Default::default()
-    };
-    storefront.jwt.public_keys_file = files.jwt_public_keys();
-    let storefront = cloudshop_storefront::startup::build(storefront)
-        .await
-        .with_context(|| {
-            format!(
-                "starting the storefront on port {} (--storefront-port)",
-                args.storefront_port
-            )
-        })?;
+    let storefront =
+        cloudshop_storefront::startup::build(wiring.storefront(loopback(args.storefront_port), &gateway_url))
+            .await
+            .with_context(|| {
+                format!(
+                    "starting the storefront on port {} (--storefront-port)",
+                    args.storefront_port
+                )
+            })?;
     let storefront_url = format!(
         "http://127.0.0.1:{}",
         services.launch("storefront", tracing::info_span!("storefront"), storefront)

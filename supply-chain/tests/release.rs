@@ -859,76 +859,39 @@ fn readable_copy(from: &Path, to: &Path) -> cloudshop_devkit::files::ShopFiles {
 
 #[tokio::test]
 async fn the_shop_works_from_its_images_read_only_without_capabilities() {
-    use cloudshop_platform::settings::HttpSettings;
     let fixture = fixture();
     let env = cloudshop_devkit::testing::env();
     let database = env.new_database();
     let shop_dir = fixture.scratch.join("shop");
     std::fs::create_dir_all(&shop_dir).expect("dir");
     let files = readable_copy(env.files().root(), &shop_dir);
+    // API ports 0..5 and admin ports 5..10, in the order of SERVICES.
     let ports = cloudshop_devkit::postgres::fixed_ports(10).expect("free ports");
-    let http = |i: usize| HttpSettings::with_ports(ports[i], ports[i + 5]);
-    let url = |i: usize| format!("https://127.0.0.1:{}", ports[i]);
-    let db = |role: &str| cloudshop_platform::db::DatabaseSettings {
+    let pair = |i: usize| (ports[i], ports[i + 5]);
+    let url = |i: usize| cloudshop_wiring::url(ports[i]);
+    let wiring = cloudshop_wiring::Wiring::new(&files, |role| cloudshop_platform::db::DatabaseSettings {
         password_file: files.db_password(role),
         ca_file: files.ca_cert(),
         ..env.database(role, &database)
-    };
-
-    let mut auth = cloudshop_auth::settings::Settings {
-        http: http(2),
-        tls: files.tls("auth"),
-        database: db("auth"),
-        ..Default::default()
-    };
-    auth.tokens.signing_key_file = files.jwt_signing_key();
-    auth.admin.email_file = Some(files.admin_email());
-    auth.admin.password_file = Some(files.admin_password());
-    let mut products = cloudshop_products::settings::Settings {
-        http: http(3),
-        tls: files.tls("products"),
-        database: db("products"),
-        ..Default::default()
-    };
-    products.jwt.public_keys_file = files.jwt_public_keys();
-    let mut orders = cloudshop_orders::settings::Settings {
-        http: http(4),
-        tls: files.tls("orders"),
-        database: db("orders"),
-        products_url: url(3),
-        ..Default::default()
-    };
-    orders.jwt.public_keys_file = files.jwt_public_keys();
-    let mut gateway = cloudshop_api_gateway::settings::Settings {
-        http: http(1),
-        tls: files.tls("api-gateway"),
-        ..Default::default()
-    };
-    gateway.jwt.public_keys_file = files.jwt_public_keys();
-    gateway.backends.auth = url(2);
-    gateway.backends.products = url(3);
-    gateway.backends.orders = url(4);
-    let mut storefront = cloudshop_storefront::settings::Settings {
-        http: http(0),
-        tls: files.tls("storefront"),
-        gateway_url: url(1),
-        cookie_key_file: files.cookie_key(),
-        ..Default::default()
-    };
-    storefront.jwt.public_keys_file = files.jwt_public_keys();
-    let configs = [
-        ("auth", 2, toml::to_string(&auth)),
-        ("products", 3, toml::to_string(&products)),
-        ("orders", 4, toml::to_string(&orders)),
-        ("api-gateway", 1, toml::to_string(&gateway)),
-        ("storefront", 0, toml::to_string(&storefront)),
-    ];
+    });
+    let shop = wiring.fixed(&cloudshop_wiring::FixedPorts {
+        storefront: pair(0),
+        gateway: pair(1),
+        auth: pair(2),
+        products: pair(3),
+        orders: pair(4),
+    });
 
     let label = format!("cloudshop.test={}", fixture.scratch.display());
     let mut names = Vec::new();
-    for (service, index, config) in configs {
+    // Started in dependency order: auth, products, orders, the gateway, the storefront.
+    for (service, config) in shop.to_toml().expect("settings as TOML") {
+        let index = SERVICES
+            .iter()
+            .position(|s| s.name == service)
+            .expect("a released service");
         let config_path = shop_dir.join(format!("{service}.toml"));
-        std::fs::write(&config_path, config.expect("settings as TOML")).expect("config");
+        std::fs::write(&config_path, config).expect("config");
         let name = format!("cloudshop-test-{}-{service}", std::process::id());
         let mount = format!("{0}:{0}:ro", shop_dir.display());
         let image = format!("cloudshop/{service}:{}", fixture.release.version);

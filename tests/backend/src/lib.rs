@@ -5,6 +5,8 @@
 
 use cloudshop_devkit::testing::{TestEnv, capture_logs, env, public_client};
 use cloudshop_platform::server::Service;
+use cloudshop_platform::settings::HttpSettings;
+use cloudshop_wiring::{Backends, Wiring, without_login_throttle};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -38,21 +40,19 @@ impl Drop for Backend {
     }
 }
 
+/// How this backend's services are wired: the test CA's certificates and
+/// secrets, each role on `database`.
+pub fn wiring<'a>(env: &'a TestEnv, database: &'a str) -> Wiring<'a> {
+    Wiring::new(env.files(), move |role| env.database(role, database))
+}
+
 /// Settings of the orders service for this backend's database.
 pub fn orders_settings(
     env: &TestEnv,
     database: &str,
     products_url: &str,
 ) -> cloudshop_orders::settings::Settings {
-    let mut settings = cloudshop_orders::settings::Settings {
-        http: Default::default(),
-        tls: env.tls("orders"),
-        database: env.database("orders", database),
-        products_url: products_url.to_owned(),
-        ..Default::default()
-    };
-    settings.jwt.public_keys_file = env.files().jwt_public_keys();
-    settings
+    wiring(env, database).orders(HttpSettings::default(), products_url)
 }
 
 /// Runs a built service in the background; its URL and shutdown token.
@@ -110,42 +110,24 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
         capture_logs();
     }
     let env = env();
-    let files = env.files();
     let database = env.new_database();
-    let db = |role: &str| {
+    let wiring = Wiring::new(env.files(), |role| {
         let mut settings = env.database(role, &database);
         if let Some(timeout) = options.database_acquire_timeout_ms {
             settings.acquire_timeout_ms = timeout;
         }
         settings
-    };
+    });
 
-    let mut auth = cloudshop_auth::settings::Settings {
-        http: Default::default(),
-        tls: env.tls("auth"),
-        database: db("auth"),
-        ..Default::default()
-    };
-    auth.tokens.signing_key_file = files.jwt_signing_key();
-    auth.admin.email_file = Some(files.admin_email());
-    auth.admin.password_file = Some(files.admin_password());
+    let mut auth = wiring.auth(HttpSettings::default());
     if !options.login_throttle {
-        for limit in [&mut auth.throttle.per_address, &mut auth.throttle.per_account] {
-            limit.per_minute = u32::MAX;
-            limit.burst = u32::MAX;
-        }
+        without_login_throttle(&mut auth);
     }
     let auth = cloudshop_auth::startup::build(auth).await.expect("auth starts");
     let auth_ready = readyz(auth.admin_port());
     let (auth_url, auth_shutdown) = run(auth);
 
-    let mut products = cloudshop_products::settings::Settings {
-        http: Default::default(),
-        tls: env.tls("products"),
-        database: db("products"),
-        ..Default::default()
-    };
-    products.jwt.public_keys_file = files.jwt_public_keys();
+    let mut products = wiring.products(HttpSettings::default());
     products.cache = options.products_cache;
     let products_service = cloudshop_products::startup::build(products.clone())
         .await
@@ -156,28 +138,26 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
     let products_ready = readyz(products_service.admin_port());
     let (products_url, products_shutdown) = run(products_service);
 
-    let mut orders = orders_settings(env, &database, &products_url);
-    orders.database = db("orders");
-    let orders = cloudshop_orders::startup::build(orders)
+    let orders = cloudshop_orders::startup::build(wiring.orders(HttpSettings::default(), &products_url))
         .await
         .expect("orders starts");
     let orders_ready = readyz(orders.admin_port());
     let (orders_url, orders_shutdown) = run(orders);
 
-    let mut gateway = cloudshop_api_gateway::settings::Settings {
-        http: Default::default(),
-        tls: env.tls("api-gateway"),
-        ..Default::default()
-    };
-    gateway.jwt.public_keys_file = files.jwt_public_keys();
-    gateway.backends.auth = auth_url;
-    gateway.backends.products = products_url.clone();
-    gateway.backends.orders = orders_url.clone();
+    let mut gateway = wiring.gateway(
+        HttpSettings::default(),
+        Backends {
+            auth: auth_url,
+            products: products_url.clone(),
+            orders: orders_url.clone(),
+        },
+    );
     gateway.rate_limit.per_minute = options.gateway_rate_per_minute;
     gateway.rate_limit.burst = options.gateway_rate_per_minute.max(1);
     let (gateway_url, gateway_shutdown) = run(cloudshop_api_gateway::startup::build(gateway)
         .await
         .expect("gateway starts"));
+    drop(wiring); // it borrows `database`, which the backend keeps
 
     Backend {
         env,
@@ -205,6 +185,18 @@ fn readyz(admin_port: u16) -> String {
 impl Backend {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway)
+    }
+
+    /// A storefront in front of this backend's gateway; its URL (plain
+    /// HTTP) and shutdown token.
+    pub async fn start_storefront(&self) -> (String, CancellationToken) {
+        let settings = wiring(self.env, &self.database).storefront(HttpSettings::default(), &self.gateway);
+        let service = cloudshop_storefront::startup::build(settings)
+            .await
+            .expect("storefront starts");
+        let port = service.port();
+        let (_, token) = run(service);
+        (format!("http://127.0.0.1:{port}"), token)
     }
 
     /// Stops the orders service (as a crash would, between requests).

@@ -194,31 +194,11 @@ fn address(url: &str) -> SocketAddr {
     format!("127.0.0.1:{port}").parse().expect("address")
 }
 
-/// The storefront in front of `backend`'s gateway; its URL.
-async fn storefront(backend: &Backend) -> (String, tokio_util::sync::CancellationToken) {
-    let files = backend.env.files();
-    let mut settings = cloudshop_storefront::settings::Settings {
-        http: Default::default(),
-        tls: backend.env.tls("storefront"),
-        gateway_url: backend.gateway.clone(),
-        cookie_key_file: files.cookie_key(),
-        ..Default::default()
-    };
-    settings.jwt.public_keys_file = files.jwt_public_keys();
-    let service = cloudshop_storefront::startup::build(settings)
-        .await
-        .expect("storefront starts");
-    let url = format!("http://127.0.0.1:{}", service.port());
-    let token = service.shutdown_token();
-    tokio::spawn(service.run_until_stopped());
-    (url, token)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_do_not_exhaust_the_gateway_or_the_storefront() {
     const PER_KIND: usize = 100;
     let backend = backend().await;
-    let (storefront_url, storefront_stop) = storefront(&backend).await;
+    let (storefront_url, storefront_stop) = backend.start_storefront().await;
     let limits = cloudshop_platform::settings::HttpSettings::default();
     // The longest a slow client may hold a connection: the handshake or the
     // header timeout, or the request timeout for a slow body; plus slack.

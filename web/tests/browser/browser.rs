@@ -24,21 +24,7 @@ impl Drop for Shop {
 
 pub async fn spawn_shop() -> Shop {
     let backend = spawn_backend().await;
-    let env = backend.env;
-    let mut settings = cloudshop_storefront::settings::Settings {
-        http: Default::default(),
-        tls: env.tls("storefront"),
-        gateway_url: backend.gateway.clone(),
-        cookie_key_file: env.files().cookie_key(),
-        ..Default::default()
-    };
-    settings.jwt.public_keys_file = env.files().jwt_public_keys();
-    let app = cloudshop_storefront::startup::build(settings)
-        .await
-        .expect("storefront starts");
-    let url = format!("http://127.0.0.1:{}", app.port());
-    let shutdown = app.shutdown_token();
-    tokio::spawn(app.run_until_stopped());
+    let (url, shutdown) = backend.start_storefront().await;
     Shop {
         backend,
         url,

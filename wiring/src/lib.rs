@@ -1,0 +1,177 @@
+//! How the five services are wired together on one host: each service's
+//! settings from the shop's files (certificates, secrets), its listeners, its
+//! database and the addresses of the services it calls.
+//!
+//! `cloudshop up` (in-process, ports chosen as each service starts),
+//! `cloudshop bench` (processes on fixed ports), the backend and browser tests
+//! and the container test all start the same shop from here, so a setting a
+//! service gains is wired once.
+
+use cloudshop_devkit::files::ShopFiles;
+use cloudshop_platform::db::DatabaseSettings;
+use cloudshop_platform::settings::HttpSettings;
+
+pub use cloudshop_api_gateway::settings::Backends;
+
+/// The URL of a service's API on this host.
+pub fn url(port: u16) -> String {
+    format!("https://127.0.0.1:{port}")
+}
+
+/// Builds each service's settings for one shop: its files, and how each
+/// service's database role connects.
+pub struct Wiring<'a> {
+    files: &'a ShopFiles,
+    database: Box<dyn Fn(&str) -> DatabaseSettings + 'a>,
+}
+
+impl std::fmt::Debug for Wiring<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wiring")
+            .field("files", &self.files.root())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Wiring<'a> {
+    /// `database(role)` gives how that role connects (its password file,
+    /// the CA, the database name and port).
+    pub fn new(files: &'a ShopFiles, database: impl Fn(&str) -> DatabaseSettings + 'a) -> Self {
+        Self {
+            files,
+            database: Box::new(database),
+        }
+    }
+
+    pub fn auth(&self, http: HttpSettings) -> cloudshop_auth::settings::Settings {
+        let mut settings = cloudshop_auth::settings::Settings {
+            http,
+            tls: self.files.tls("auth"),
+            database: (self.database)("auth"),
+            ..Default::default()
+        };
+        settings.tokens.signing_key_file = self.files.jwt_signing_key();
+        settings.admin.email_file = Some(self.files.admin_email());
+        settings.admin.password_file = Some(self.files.admin_password());
+        settings
+    }
+
+    pub fn products(&self, http: HttpSettings) -> cloudshop_products::settings::Settings {
+        let mut settings = cloudshop_products::settings::Settings {
+            http,
+            tls: self.files.tls("products"),
+            database: (self.database)("products"),
+            ..Default::default()
+        };
+        settings.jwt.public_keys_file = self.files.jwt_public_keys();
+        settings
+    }
+
+    pub fn orders(&self, http: HttpSettings, products_url: &str) -> cloudshop_orders::settings::Settings {
+        let mut settings = cloudshop_orders::settings::Settings {
+            http,
+            tls: self.files.tls("orders"),
+            database: (self.database)("orders"),
+            products_url: products_url.to_owned(),
+            ..Default::default()
+        };
+        settings.jwt.public_keys_file = self.files.jwt_public_keys();
+        settings
+    }
+
+    pub fn gateway(
+        &self,
+        http: HttpSettings,
+        backends: Backends,
+    ) -> cloudshop_api_gateway::settings::Settings {
+        let mut settings = cloudshop_api_gateway::settings::Settings {
+            http,
+            tls: self.files.tls("api-gateway"),
+            backends,
+            ..Default::default()
+        };
+        settings.jwt.public_keys_file = self.files.jwt_public_keys();
+        settings
+    }
+
+    pub fn storefront(
+        &self,
+        http: HttpSettings,
+        gateway_url: &str,
+    ) -> cloudshop_storefront::settings::Settings {
+        let mut settings = cloudshop_storefront::settings::Settings {
+            http,
+            tls: self.files.tls("storefront"),
+            gateway_url: gateway_url.to_owned(),
+            cookie_key_file: self.files.cookie_key(),
+            ..Default::default()
+        };
+        settings.jwt.public_keys_file = self.files.jwt_public_keys();
+        settings
+    }
+
+    /// All five, each on its fixed API and admin port on 127.0.0.1, calling
+    /// the others there.
+    pub fn fixed(&self, ports: &FixedPorts) -> ShopSettings {
+        let http = |(api, admin): (u16, u16)| HttpSettings::with_ports(api, admin);
+        let products_url = url(ports.products.0);
+        let gateway_url = url(ports.gateway.0);
+        ShopSettings {
+            auth: self.auth(http(ports.auth)),
+            products: self.products(http(ports.products)),
+            orders: self.orders(http(ports.orders), &products_url),
+            gateway: self.gateway(
+                http(ports.gateway),
+                Backends {
+                    auth: url(ports.auth.0),
+                    products: products_url,
+                    orders: url(ports.orders.0),
+                },
+            ),
+            storefront: self.storefront(http(ports.storefront), &gateway_url),
+        }
+    }
+}
+
+/// Each service's API port and admin port, when all five are fixed.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedPorts {
+    pub auth: (u16, u16),
+    pub products: (u16, u16),
+    pub orders: (u16, u16),
+    pub gateway: (u16, u16),
+    pub storefront: (u16, u16),
+}
+
+/// The settings of all five services.
+#[derive(Debug, Clone)]
+pub struct ShopSettings {
+    pub auth: cloudshop_auth::settings::Settings,
+    pub products: cloudshop_products::settings::Settings,
+    pub orders: cloudshop_orders::settings::Settings,
+    pub gateway: cloudshop_api_gateway::settings::Settings,
+    pub storefront: cloudshop_storefront::settings::Settings,
+}
+
+impl ShopSettings {
+    /// Each service's settings as the TOML file `CLOUDSHOP_CONFIG` names,
+    /// by service name (as the images and `dist/bin/` name them).
+    pub fn to_toml(&self) -> Result<[(&'static str, String); 5], toml::ser::Error> {
+        Ok([
+            ("auth", toml::to_string(&self.auth)?),
+            ("products", toml::to_string(&self.products)?),
+            ("orders", toml::to_string(&self.orders)?),
+            ("api-gateway", toml::to_string(&self.gateway)?),
+            ("storefront", toml::to_string(&self.storefront)?),
+        ])
+    }
+}
+
+/// Turns auth's per-address and per-account login throttles off, so every
+/// login is a full argon2id verification (load and fault tests).
+pub fn without_login_throttle(auth: &mut cloudshop_auth::settings::Settings) {
+    for limit in [&mut auth.throttle.per_address, &mut auth.throttle.per_account] {
+        limit.per_minute = u32::MAX;
+        limit.burst = u32::MAX;
+    }
+}
