@@ -175,3 +175,79 @@ pub fn without_login_throttle(auth: &mut cloudshop_auth::settings::Settings) {
         limit.burst = u32::MAX;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shop() -> ShopSettings {
+        let files = ShopFiles::new("/shop");
+        let wiring = Wiring::new(&files, |role| DatabaseSettings {
+            port: 5999,
+            ..DatabaseSettings::for_service(role)
+        });
+        wiring.fixed(&FixedPorts {
+            auth: (1001, 2001),
+            products: (1002, 2002),
+            orders: (1003, 2003),
+            gateway: (1004, 2004),
+            storefront: (1005, 2005),
+        })
+    }
+
+    #[test]
+    fn each_service_calls_its_peers_on_their_api_ports() {
+        let shop = shop();
+        assert_eq!(shop.orders.products_url, "https://127.0.0.1:1002");
+        assert_eq!(shop.gateway.backends.auth, "https://127.0.0.1:1001");
+        assert_eq!(shop.gateway.backends.products, "https://127.0.0.1:1002");
+        assert_eq!(shop.gateway.backends.orders, "https://127.0.0.1:1003");
+        assert_eq!(shop.storefront.gateway_url, "https://127.0.0.1:1004");
+        assert_eq!(shop.auth.http.admin_listen.port(), 2001);
+        assert_eq!(shop.storefront.http.listen.port(), 1005);
+        for database in [
+            &shop.auth.database,
+            &shop.products.database,
+            &shop.orders.database,
+        ] {
+            assert_eq!(database.port, 5999);
+        }
+        assert_eq!(shop.orders.database.user, "orders");
+        assert_eq!(
+            shop.storefront.cookie_key_file.path(),
+            ShopFiles::new("/shop").cookie_key().path()
+        );
+    }
+
+    /// What `to_toml` writes is what each service reads back (its settings
+    /// refuse unknown fields), and names no secret, only files.
+    #[test]
+    fn the_written_files_read_back_as_the_same_settings() {
+        let shop = shop();
+        let texts = shop.to_toml().expect("toml");
+        let names: Vec<_> = texts.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, ["auth", "products", "orders", "api-gateway", "storefront"]);
+        let [
+            (_, auth),
+            (_, products),
+            (_, orders),
+            (_, gateway),
+            (_, storefront),
+        ] = texts;
+        let auth: cloudshop_auth::settings::Settings = toml::from_str(&auth).expect("auth");
+        assert_eq!(auth.http.listen, shop.auth.http.listen);
+        assert_eq!(
+            auth.tokens.signing_key_file.path(),
+            shop.auth.tokens.signing_key_file.path()
+        );
+        let products: cloudshop_products::settings::Settings = toml::from_str(&products).expect("products");
+        assert_eq!(products.jwt.public_keys_file, shop.products.jwt.public_keys_file);
+        let orders: cloudshop_orders::settings::Settings = toml::from_str(&orders).expect("orders");
+        assert_eq!(orders.products_url, shop.orders.products_url);
+        let gateway: cloudshop_api_gateway::settings::Settings = toml::from_str(&gateway).expect("gateway");
+        assert_eq!(gateway.backends.orders, shop.gateway.backends.orders);
+        let storefront: cloudshop_storefront::settings::Settings =
+            toml::from_str(&storefront).expect("storefront");
+        assert_eq!(storefront.gateway_url, shop.storefront.gateway_url);
+    }
+}
