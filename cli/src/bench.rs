@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use cloudshop_devkit::files::ShopFiles;
-use cloudshop_devkit::postgres::{Cluster, Durability, Running, fixed_ports};
+use cloudshop_devkit::ports;
+use cloudshop_devkit::postgres::{Cluster, Durability, Running};
 use cloudshop_loadgen::journey::{CATALOGUE, LOGIN};
 use cloudshop_loadgen::{Journey, Mix, Report, Shop, closed_loop, open_loop};
 use cloudshop_platform::db::DatabaseSettings;
@@ -115,7 +116,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("cloudshop-bench-{}", std::process::id()));
     let files = ShopFiles::new(&dir);
     files.ensure()?;
-    let ports = fixed_ports(11).context("free ports")?;
+    let ports = ports::reserve(11).context("free ports")?;
     let cluster = Cluster::new(&files, ports[10])?;
     cluster.init(&files)?;
     let postgres = cluster.spawn(Durability::Ephemeral)?;

@@ -81,10 +81,10 @@ fn stop(mut shop: Shop) {
     assert!(status.success(), "cloudshop up exited with {status}");
 }
 
-/// Three free ports below the ephemeral range: `up` binds its internal
-/// services to port 0 in the same process.
-fn fixed_ports() -> (u16, u16, u16) {
-    let ports = cloudshop_devkit::postgres::fixed_ports(3).expect("free ports");
+/// Three ports reserved for this test (storefront, gateway, PostgreSQL):
+/// `up` binds its internal services to port 0 itself.
+fn reserved_ports() -> (u16, u16, u16) {
+    let ports = cloudshop_devkit::ports::reserve(3).expect("free ports");
     (ports[0], ports[1], ports[2])
 }
 
@@ -92,7 +92,7 @@ fn fixed_ports() -> (u16, u16, u16) {
 fn up_serves_the_shop_stops_on_ctrl_c_and_keeps_the_data() {
     let dir = tempfile::tempdir().expect("dir");
     let shop_dir = dir.path().join(".cloudshop");
-    let ports = fixed_ports();
+    let ports = reserved_ports();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     cloudshop_platform::install_crypto_provider();
 
@@ -159,9 +159,7 @@ fn up_serves_the_shop_stops_on_ctrl_c_and_keeps_the_data() {
 fn the_gateway_answers_schemathesis_within_its_openapi_document() {
     let dir = tempfile::tempdir().expect("dir");
     let shop_dir = dir.path().join(".cloudshop");
-    // The other test of this binary takes the first three of the same list.
-    let ports = cloudshop_devkit::postgres::fixed_ports(6).expect("free ports");
-    let ports = (ports[3], ports[4], ports[5]);
+    let ports = reserved_ports();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let shop = up(&shop_dir, ports);
     let email = std::fs::read_to_string(shop_dir.join("secrets/admin-email")).expect("email");

@@ -1,11 +1,13 @@
 //! A development environment for CloudShop, used by the tests and by
 //! `cloudshop up`: a development certificate authority issuing one certificate
 //! per service ([`pki`]), generated secrets laid out as the services read them
-//! ([`files`]), and a private PostgreSQL cluster run from the machine's server
-//! binaries ([`postgres`]).
+//! ([`files`]), a private PostgreSQL cluster run from the machine's server
+//! binaries ([`postgres`]), and TCP ports reserved for listeners that are
+//! bound later ([`ports`]).
 
 pub mod files;
 pub mod pki;
+pub mod ports;
 pub mod postgres;
 pub mod testing;
 

@@ -419,23 +419,3 @@ fn chown_tree(path: &Path, owner: Owner) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-/// A free TCP port on 127.0.0.1 (released before use: good enough for tests
-/// and a local shop).
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// `count` free ports on 127.0.0.1 below Linux's ephemeral range (32768 and
-/// up), for listeners that other processes or containers bind later: a port
-/// taken from the ephemeral range and released could meanwhile be handed to
-/// any port-0 listener. Each process starts at its own offset.
-pub fn fixed_ports(count: usize) -> anyhow::Result<Vec<u16>> {
-    let start = 20_000 + (std::process::id() % 1_000) as u16 * 10;
-    let ports: Vec<u16> = (start..32_000)
-        .filter(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .take(count)
-        .collect();
-    anyhow::ensure!(ports.len() == count, "fewer than {count} free ports below 32000");
-    Ok(ports)
-}

@@ -12,7 +12,8 @@ use cloudshop_platform::settings::TlsSettings;
 use cloudshop_platform::tls::TlsMaterial;
 
 use crate::files::ShopFiles;
-use crate::postgres::{Cluster, free_port};
+use crate::ports;
+use crate::postgres::Cluster;
 
 #[derive(Debug)]
 pub struct TestEnv {
@@ -41,7 +42,7 @@ impl TestEnv {
             .keep();
         let files = ShopFiles::new(&root);
         files.ensure()?;
-        let cluster = Cluster::new(&files, free_port()?)?;
+        let cluster = Cluster::new(&files, ports::reserve_one()?)?;
         cluster.init(&files)?;
         cluster.spawn_for_process(&root)?;
         cluster.provision_roles(&files)?;

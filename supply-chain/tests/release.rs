@@ -75,7 +75,7 @@ fn scratch_dir() -> anyhow::Result<PathBuf> {
 
 /// Starts `docker-registry` on a free loopback port for this test binary.
 fn start_registry(scratch: &Path) -> anyhow::Result<String> {
-    let port = cloudshop_devkit::postgres::free_port()?;
+    let port = cloudshop_devkit::ports::reserve_one()?;
     let config = scratch.join("registry.yml");
     std::fs::write(
         &config,
@@ -866,7 +866,7 @@ async fn the_shop_works_from_its_images_read_only_without_capabilities() {
     std::fs::create_dir_all(&shop_dir).expect("dir");
     let files = readable_copy(env.files().root(), &shop_dir);
     // API ports 0..5 and admin ports 5..10, in the order of SERVICES.
-    let ports = cloudshop_devkit::postgres::fixed_ports(10).expect("free ports");
+    let ports = cloudshop_devkit::ports::reserve(10).expect("free ports");
     let pair = |i: usize| (ports[i], ports[i + 5]);
     let url = |i: usize| cloudshop_wiring::url(ports[i]);
     let wiring = cloudshop_wiring::Wiring::new(&files, |role| cloudshop_platform::db::DatabaseSettings {

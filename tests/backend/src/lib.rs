@@ -127,14 +127,14 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
     let auth_ready = readyz(auth.admin_port());
     let (auth_url, auth_shutdown) = run(auth);
 
-    let mut products = wiring.products(HttpSettings::default());
+    // A restarted products service comes back on the same ports: reserved
+    // ones, which no port-0 listener can be given while products is down.
+    let ports = cloudshop_devkit::ports::reserve(2).expect("ports for products");
+    let mut products = wiring.products(HttpSettings::with_ports(ports[0], ports[1]));
     products.cache = options.products_cache;
     let products_service = cloudshop_products::startup::build(products.clone())
         .await
         .expect("products starts");
-    // A restarted products service comes back on the same ports.
-    products.http.listen.set_port(products_service.port());
-    products.http.admin_listen.set_port(products_service.admin_port());
     let products_ready = readyz(products_service.admin_port());
     let (products_url, products_shutdown) = run(products_service);
 
