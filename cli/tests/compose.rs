@@ -83,7 +83,10 @@ impl Stack {
             .expect("podman-compose (pip install podman-compose)")
     }
 
-    fn up(&self) {
+    /// `up --detach`, then waits until every container is healthy and the
+    /// paths the test uses answer: a container's healthcheck sees only that
+    /// container, not the chain behind it.
+    fn up(&self, runtime: &tokio::runtime::Runtime, api: &reqwest::Client) {
         let output = self.compose(&["up", "--detach"]);
         assert!(
             output.status.success(),
@@ -94,6 +97,63 @@ impl Stack {
         for service in SERVICES.iter().chain(&["postgres"]) {
             self.wait_healthy(service);
         }
+        runtime.block_on(self.wait_serving(api));
+    }
+
+    fn storefront(&self) -> String {
+        format!("http://localhost:{}", self.storefront_port)
+    }
+
+    fn gateway(&self) -> String {
+        format!("https://localhost:{}", self.gateway_port)
+    }
+
+    /// Waits until the storefront's catalogue page (storefront → gateway →
+    /// products → PostgreSQL) and the gateway's catalogue answer 200; past
+    /// the deadline, fails with the last answers and every container's log.
+    async fn wait_serving(&self, api: &reqwest::Client) {
+        let paths = [self.storefront(), format!("{}/api/products", self.gateway())];
+        let deadline = Instant::now() + Duration::from_secs(120);
+        for url in paths {
+            loop {
+                let answer = match api.get(&url).send().await {
+                    Ok(response) if response.status() == 200 => break,
+                    Ok(response) => format!(
+                        "{}: {}",
+                        response.status(),
+                        response.text().await.unwrap_or_default()
+                    ),
+                    Err(err) => format!("{err:#}"),
+                };
+                if Instant::now() > deadline {
+                    panic!(
+                        "{url} does not answer 200 after every container is healthy; last answer: {answer}\n{}",
+                        self.all_logs()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+
+    fn logs(&self, service: &str) -> String {
+        let logs = podman(&["logs", &self.container(service)])
+            .output()
+            .expect("logs");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&logs.stdout),
+            String::from_utf8_lossy(&logs.stderr)
+        )
+    }
+
+    fn all_logs(&self) -> String {
+        SERVICES
+            .iter()
+            .chain(&["postgres"])
+            .map(|service| format!("--- {service}\n{}", self.logs(service)))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn container(&self, service: &str) -> String {
@@ -113,12 +173,7 @@ impl Stack {
                 return;
             }
             if Instant::now() > deadline {
-                let logs = podman(&["logs", &name]).output().expect("logs");
-                panic!(
-                    "{name} never became healthy:\n{}{}",
-                    String::from_utf8_lossy(&logs.stdout),
-                    String::from_utf8_lossy(&logs.stderr)
-                );
+                panic!("{name} never became healthy:\n{}", self.logs(service));
             }
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -173,7 +228,7 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
     ]));
     assert!(printed.contains("podman-compose up -d"), "{printed}");
 
-    let ports = cloudshop_devkit::postgres::fixed_ports(2).expect("free ports");
+    let ports = cloudshop_devkit::ports::reserve(2).expect("free ports");
     let stack = Stack {
         dir: project_dir.clone(),
         project: format!("cloudshop-test-{}", std::process::id()),
@@ -186,7 +241,9 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
         .arg(root.join("cli/tests/compose-postgres/postgres-image.sh"))
         .arg(&stack.postgres_image);
     checked(&mut image);
-    stack.up();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let api = cloudshop_devkit::testing::client_trusting(&secrets.join("pki/ca.pem"));
+    stack.up(&runtime, &api);
 
     // Every container as compose.yaml promises.
     let secret_values: Vec<String> = ["pki", "secrets"]
@@ -225,10 +282,8 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
         }
     }
 
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let storefront = format!("http://localhost:{}", stack.storefront_port);
-    let gateway = format!("https://localhost:{}", stack.gateway_port);
-    let api = cloudshop_devkit::testing::client_trusting(&secrets.join("pki/ca.pem"));
+    let storefront = stack.storefront();
+    let gateway = stack.gateway();
     let email = format!("compose-{}@example.com", std::process::id());
     let password = "tJ8#qv2!Lm9zRw-compose";
     let order_id = runtime.block_on(async {
@@ -278,7 +333,7 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
     // Down and up again: the account and the order are in the volume.
     let down = stack.compose(&["down"]);
     assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
-    stack.up();
+    stack.up(&runtime, &api);
     runtime.block_on(async {
         let token = login(&api, &gateway, &email, password).await;
         let orders: Value = api
