@@ -66,6 +66,7 @@ if ! "$venv/bin/checkov" --version 2>/dev/null | grep -qx "${CHECKOV#*==}"; then
 fi
 py="$venv/bin/python"
 echo "tools ready in $((SECONDS - t0)) s"
+scripts/check-programs.sh test-k8s
 
 step "generated files are up to date"
 check "schemas match their sources" "$py" tools/schemas/generate.py --check

