@@ -5,7 +5,37 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's wall time goes to a table printed at the end, pass or fail, and
+# kept in target/test-times.txt (with each test binary's time from cargo).
+times="$(mktemp)"
+log="$(mktemp)"
+current="" started=$SECONDS run_started=$SECONDS
+step() {
+  [ -z "$current" ] || printf '%6d s  %s\n' "$((SECONDS - started))" "$current" >>"$times"
+  current="$*" started=$SECONDS
+  printf '\n==> %s\n' "$*"
+}
+report() {
+  local status=$?
+  [ -z "$current" ] || printf '%6d s  %s%s\n' "$((SECONDS - started))" "$current" \
+    "$([ "$status" = 0 ] || echo '  (FAILED)')" >>"$times"
+  # cargo test: "Running <source> (<binary>)" then "test result: ... finished in Ns".
+  awk '/^ +Running / { src = ($2 == "unittests") ? $3 : $2; bin = $NF
+      sub(/.*\//, "", bin); sub(/-[0-9a-f]+\)$/, "", bin); name = bin " (" src ")" }
+    /^ +Doc-tests / { name = "doc-tests " $2 }
+    /^test result:/ { sub(/s$/, "", $NF); printf "%6d s    test binary %s\n", $NF + 0.5, name }' "$log" >>"$times"
+  printf '%6d s  total%s\n' "$((SECONDS - run_started))" "$([ "$status" = 0 ] || echo ', FAILED')" >>"$times"
+  mkdir -p target && cp "$times" target/test-times.txt
+  printf '\n==> step times (target/test-times.txt)\n'
+  cat "$times"
+  # The closing line for the whole run, last (cargo prints one per test binary).
+  if grep -q '^test result:' "$log"; then
+    awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
+  fi
+  rm -f "$times" "$log"
+  exit "$status"
+}
+trap report EXIT
 
 # Disk, measured on a fresh clone with CI=true: fuzz/target 2.1 GB (removed
 # after its step), target/ 4.1 GB before the release tests add their static
@@ -100,8 +130,4 @@ if [ "${CI:-}" = true ]; then
 fi
 
 step "tests"
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
-# One closing line for the whole run (cargo prints one per test binary).
-awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
