@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the local cluster's pinned programs into Go's bin folder, each
+# built from the Go module proxy and skipped when `go version -m` already
+# shows its pinned version: kube-apiserver, kube-controller-manager and
+# kube-scheduler (tools/kubernetes), etcd (tools/etcd), Kyverno's admission
+# controller (tools/kyverno, beside its CLI) and kwok. `cloudshop cluster up`
+# runs them. A cold build takes about 15 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+KUBERNETES=k8s.io/kubernetes@v1.36.3
+ETCD=go.etcd.io/etcd/server/v3@v3.6.8
+KYVERNO=github.com/kyverno/kyverno@v1.19.1
+KWOK=sigs.k8s.io/kwok@v0.8.0
+
+bin="$(go env GOPATH)/bin"
+mkdir -p "$bin"
+# have BIN MODULE@VERSION: the binary was built from that module version.
+have() { [ -x "$bin/$1" ] && go version -m "$bin/$1" 2>/dev/null | grep -Eq "^\s+(mod|dep)\s+${2%@*}\s+${2#*@}(\s|$)"; }
+# build DIR BIN PACKAGE [LDFLAGS]: builds PACKAGE with the tools module in DIR.
+build() {
+  local t0=$SECONDS
+  echo "building $2 (${4:+version-stamped, }tools/$1) ..."
+  (cd "tools/$1" && go build -trimpath -ldflags "-s -w ${4:-}" -o "$bin/$2" "$3")
+  echo "built $2 in $((SECONDS - t0)) s"
+}
+
+v=${KUBERNETES#*@}
+minor=${v#v1.}; minor=${minor%%.*}
+# Without the version stamp the servers say v0.0.0-master, which kubectl refuses.
+stamp="-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+  have "$cmd" "$KUBERNETES" || build kubernetes "$cmd" "k8s.io/kubernetes/cmd/$cmd" "$stamp"
+done
+have etcd "$ETCD" || build etcd etcd "${ETCD%@*}"
+have kyverno-controller "$KYVERNO" || build kyverno kyverno-controller github.com/kyverno/kyverno/cmd/kyverno
+if ! have kwok "$KWOK"; then
+  echo "building kwok ..."
+  go install -trimpath -ldflags "-s -w" "${KWOK%@*}/cmd/kwok@${KWOK#*@}"
+fi
+# kwok's stage definitions and Kyverno's CRDs are read from the module cache.
+go mod download "$KWOK" "$KYVERNO"
+echo "cluster tools ready in $bin"
