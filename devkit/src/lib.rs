@@ -2,9 +2,11 @@
 //! `cloudshop up`: a development certificate authority issuing one certificate
 //! per service ([`pki`]), generated secrets laid out as the services read them
 //! ([`files`]), a private PostgreSQL cluster run from the machine's server
-//! binaries ([`postgres`]), and TCP ports reserved for listeners that are
-//! bound later ([`ports`]).
+//! binaries ([`postgres`]), TCP ports reserved for listeners that are bound
+//! later ([`ports`]), and background processes that outlive the command that
+//! starts them ([`daemon`]).
 
+pub mod daemon;
 pub mod files;
 pub mod pki;
 pub mod ports;

@@ -129,20 +129,56 @@ impl CertificateAuthority {
 
     /// Issues a leaf certificate with a fresh P-256 key.
     pub fn issue(&self, request: &LeafRequest) -> anyhow::Result<Issued> {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, request.service.as_str());
+        let spiffe = SanType::URI(format!("{SPIFFE_PREFIX}{}", request.service).try_into()?);
+        self.sign_leaf(
+            dn,
+            Some(spiffe),
+            &request.dns_names,
+            &request.ips,
+            (request.not_before, request.not_after),
+        )
+    }
+
+    /// Issues a Kubernetes certificate with a fresh P-256 key, valid for a
+    /// year.
+    pub fn issue_kubernetes(&self, request: &KubernetesLeaf) -> anyhow::Result<Issued> {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, request.common_name.as_str());
+        if let Some(organization) = &request.organization {
+            dn.push(DnType::OrganizationName, organization.as_str());
+        }
+        let now = OffsetDateTime::now_utc();
+        self.sign_leaf(
+            dn,
+            None,
+            &request.dns_names,
+            &request.ips,
+            (now - Duration::minutes(5), now + Duration::days(365)),
+        )
+    }
+
+    /// A leaf for both server and client use: `uri` first, then the DNS
+    /// names and addresses as SANs.
+    fn sign_leaf(
+        &self,
+        dn: DistinguishedName,
+        uri: Option<SanType>,
+        dns_names: &[String],
+        ips: &[IpAddr],
+        (not_before, not_after): (OffsetDateTime, OffsetDateTime),
+    ) -> anyhow::Result<Issued> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut params = CertificateParams::default();
         params.distinguished_name = dn;
-        params.subject_alt_names.push(SanType::URI(
-            format!("{SPIFFE_PREFIX}{}", request.service).try_into()?,
-        ));
-        for name in &request.dns_names {
+        params.subject_alt_names.extend(uri);
+        for name in dns_names {
             params
                 .subject_alt_names
                 .push(SanType::DnsName(name.as_str().try_into()?));
         }
-        for ip in &request.ips {
+        for ip in ips {
             params.subject_alt_names.push(SanType::IpAddress(*ip));
         }
         params.key_usages = vec![
@@ -153,8 +189,8 @@ impl CertificateAuthority {
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        params.not_before = request.not_before;
-        params.not_after = request.not_after;
+        params.not_before = not_before;
+        params.not_after = not_after;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(Issued {
             cert_pem: cert.pem(),
@@ -167,5 +203,23 @@ impl CertificateAuthority {
 /// SubjectPublicKeyInfo PEM).
 pub fn jwt_signing_key() -> anyhow::Result<(String, String)> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+    Ok((key.serialize_pem(), key.public_key_pem()))
+}
+
+/// What a certificate of a Kubernetes component or user is for (the local
+/// cluster's): no SPIFFE URI; the API server reads the common name as the
+/// user and the organization as the group.
+#[derive(Debug, Clone)]
+pub struct KubernetesLeaf {
+    pub common_name: String,
+    pub organization: Option<String>,
+    pub dns_names: Vec<String>,
+    pub ips: Vec<IpAddr>,
+}
+
+/// A new P-256 key pair (PKCS#8 private key PEM, SubjectPublicKeyInfo PEM),
+/// e.g. the service-account token key of the local cluster.
+pub fn p256_key_pair() -> anyhow::Result<(String, String)> {
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     Ok((key.serialize_pem(), key.public_key_pem()))
 }
