@@ -9,6 +9,9 @@
 //! `cloudshop bench` measures the shipped binaries under the load generator
 //! (see `docs/benchmarks.md`).
 //!
+//! `cloudshop cluster up` runs a policed Kubernetes cluster on this machine
+//! (see the `cluster` module); `cloudshop cluster down` stops it.
+//!
 //! `cloudshop compose` writes the certificates and secrets `compose.yaml`
 //! mounts, for running the shop from its images with docker or podman.
 //!
@@ -16,6 +19,7 @@
 //! them all): see the `cloudshop-supply-chain` crate.
 
 mod bench;
+mod cluster;
 pub mod compose;
 mod local;
 
@@ -48,6 +52,9 @@ enum Command {
     /// Measure the shipped binaries: start to ready, memory, and the load
     /// generator's workloads through the gateway and the storefront.
     Bench(bench::BenchArgs),
+    /// A policed Kubernetes cluster on this machine: a real control plane
+    /// and Kyverno, simulated nodes (kwok).
+    Cluster(cluster::ClusterArgs),
     /// Write the certificates and secrets compose.yaml mounts (and, with
     /// --release, the release's image digests).
     Compose(compose::ComposeArgs),
@@ -63,6 +70,7 @@ async fn main() -> ExitCode {
         Command::Up(args) => local::up(args).await,
         Command::Reset { dir } => local::reset(&dir),
         Command::Compose(args) => compose::run(&args),
+        Command::Cluster(args) => cluster::run(args).await,
         Command::Bench(args) => bench::run(&args).await,
         Command::Release(command) => cloudshop_supply_chain::cli::run(command).await,
     };

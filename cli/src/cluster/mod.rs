@@ -1,0 +1,222 @@
+//! `cloudshop cluster up` / `down`: a policed Kubernetes cluster on this
+//! machine, as local processes on 127.0.0.1.
+//!
+//! Real: the OCI registry (`docker-registry`), etcd, kube-apiserver (Pod
+//! Security, ServiceAccount, the admission webhooks, ValidatingAdmissionPolicy,
+//! RBAC), kube-controller-manager, kube-scheduler and Kyverno's admission
+//! controller, which registers its own webhooks with the API server.
+//! Simulated: the nodes and the containers (kwok marks scheduled pods
+//! Running; nothing is pulled or run, so there is no Service networking and no
+//! NetworkPolicy enforcement).
+//!
+//! Everything lives in `.cloudshop/cluster/` (certificates, the admin
+//! `kubeconfig`, etcd's data, the registry's storage, logs and pid files); a
+//! second `up` reuses it and starts only what is not running. `down` stops
+//! every process by its pid, clients before etcd.
+
+mod control_plane;
+mod kubectl;
+mod pki;
+mod policies;
+mod tools;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use cloudshop_devkit::daemon::{Daemons, Stopped};
+use serde::{Deserialize, Serialize};
+
+pub use control_plane::Ports;
+
+#[derive(Debug, clap::Args)]
+pub struct ClusterArgs {
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ClusterCommand {
+    /// Start the registry, the control plane, the simulated nodes and Kyverno,
+    /// then install CloudShop's policies.
+    Up(UpArgs),
+    /// Stop every process of the cluster (the data stays for the next `up`).
+    Down(DirArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DirArgs {
+    /// The cluster's folder.
+    #[arg(long, default_value = ".cloudshop/cluster")]
+    dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct UpArgs {
+    #[command(flatten)]
+    dir: DirArgs,
+    /// The CloudShop checkout (its policies and manifests).
+    #[arg(long, default_value = ".")]
+    workspace: PathBuf,
+    /// Simulated nodes.
+    #[arg(long, default_value_t = 2)]
+    nodes: u32,
+}
+
+pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
+    match args.command {
+        ClusterCommand::Up(args) => up(&args).await,
+        ClusterCommand::Down(args) => down(&args.dir),
+    }
+}
+
+/// The processes, in start order; `down` stops them in reverse.
+pub const PROCESSES: [&str; 7] = [
+    "registry",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "kyverno",
+];
+
+/// What the folder records between runs.
+#[derive(Debug, Serialize, Deserialize)]
+struct State {
+    ports: Ports,
+}
+
+/// Prints numbered steps with their time to stderr, and names the step that
+/// failed.
+struct Progress {
+    total: usize,
+    done: usize,
+    started: Instant,
+}
+
+impl Progress {
+    async fn step<T>(
+        &mut self,
+        what: &str,
+        work: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        self.done += 1;
+        let (done, total) = (self.done, self.total);
+        eprintln!("[{done}/{total}] {what} ...");
+        let step = Instant::now();
+        let value = work
+            .await
+            .with_context(|| format!("step {done}/{total} ({what}) failed"))?;
+        eprintln!(
+            "[{done}/{total}] {what}: done in {:.1} s ({:.0} s in all)",
+            step.elapsed().as_secs_f64(),
+            self.started.elapsed().as_secs_f64()
+        );
+        Ok(value)
+    }
+}
+
+async fn up(args: &UpArgs) -> anyhow::Result<()> {
+    let dir = absolute(&args.dir.dir)?;
+    let workspace = absolute(&args.workspace)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tools = tools::Tools::find()?;
+    let state = load_or_create_state(&dir)?;
+    let daemons = Daemons::new(&dir);
+    let plane = control_plane::ControlPlane {
+        dir: dir.clone(),
+        ports: state.ports.clone(),
+        tools: tools.clone(),
+        daemons: daemons.clone(),
+    };
+    let mut progress = Progress {
+        total: 8,
+        done: 0,
+        started: Instant::now(),
+    };
+    progress
+        .step("certificates and keys", async {
+            pki::ensure(&dir, state.ports.apiserver)
+        })
+        .await?;
+    progress.step("OCI registry", plane.registry()).await?;
+    progress.step("etcd", plane.etcd()).await?;
+    progress.step("kube-apiserver", plane.apiserver()).await?;
+    progress
+        .step("kube-controller-manager and kube-scheduler", plane.controllers())
+        .await?;
+    progress
+        .step(
+            &format!("{} simulated nodes (kwok)", args.nodes),
+            plane.nodes(args.nodes),
+        )
+        .await?;
+    progress
+        .step("Kyverno admission controller", plane.kyverno())
+        .await?;
+    progress
+        .step(
+            "CloudShop's policies (READY)",
+            policies::install(&plane, &workspace),
+        )
+        .await?;
+
+    let kubeconfig = dir.join("kubeconfig");
+    let mut out = std::io::stdout().lock();
+    writeln!(out)?;
+    writeln!(out, "CloudShop's policed cluster is running.")?;
+    writeln!(out, "  kubeconfig   {}", kubeconfig.display())?;
+    writeln!(out, "  API server   https://127.0.0.1:{}", state.ports.apiserver)?;
+    writeln!(
+        out,
+        "  registry     127.0.0.1:{} (plain HTTP, loopback only)",
+        state.ports.registry
+    )?;
+    writeln!(out, "  release key  {}", dir.join("cosign.pub").display())?;
+    writeln!(
+        out,
+        "  real: API server, Pod Security and Kyverno admission, controllers, scheduling; \
+         simulated: {} nodes and their containers (kwok)",
+        args.nodes
+    )?;
+    writeln!(
+        out,
+        "  stop         cloudshop cluster down --dir {}",
+        dir.display()
+    )?;
+    Ok(())
+}
+
+fn down(dir: &Path) -> anyhow::Result<()> {
+    let daemons = Daemons::new(&absolute(dir)?);
+    for name in PROCESSES.iter().rev() {
+        match daemons.stop(name, Duration::from_secs(20))? {
+            Stopped::NotRunning => {}
+            Stopped::Terminated => eprintln!("stopped {name}"),
+            Stopped::Killed => eprintln!("killed {name} (it did not stop within 20 s)"),
+        }
+    }
+    Ok(())
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
+}
+
+fn load_or_create_state(dir: &Path) -> anyhow::Result<State> {
+    let path = dir.join("state.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()));
+    }
+    let state = State {
+        ports: Ports::reserve()?,
+    };
+    std::fs::write(&path, serde_json::to_string_pretty(&state)?)?;
+    Ok(state)
+}

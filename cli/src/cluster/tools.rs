@@ -1,0 +1,140 @@
+//! Where the cluster's programs are: the pinned control plane that
+//! `scripts/cluster-tools.sh` builds into Go's bin folder, and `kubectl` and
+//! `docker-registry` from the machine's packages.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub etcd: PathBuf,
+    pub apiserver: PathBuf,
+    pub controller_manager: PathBuf,
+    pub scheduler: PathBuf,
+    pub kwok: PathBuf,
+    pub kyverno: PathBuf,
+    pub kubectl: PathBuf,
+    pub registry: PathBuf,
+    /// kwok's stage definitions (node, pod and volume lifecycles) from its
+    /// module.
+    pub kwok_stages: Vec<PathBuf>,
+    /// kwok's default StorageClass, whose claims its volume stages bind.
+    pub kwok_storage_class: PathBuf,
+    /// Kyverno's CRDs from its module.
+    pub kyverno_crds: PathBuf,
+}
+
+/// The versions `scripts/cluster-tools.sh` pins.
+pub const KWOK_MODULE: &str = "sigs.k8s.io/kwok@v0.8.0";
+pub const KYVERNO_MODULE: &str = "github.com/kyverno/kyverno@v1.19.1";
+
+impl Tools {
+    pub fn find() -> anyhow::Result<Self> {
+        let go_bin = go_bin();
+        let mod_cache = go_mod_cache();
+        let mut missing = Vec::new();
+        let mut go_tool = |name: &str| {
+            let path = go_bin.join(name);
+            if !path.is_file() {
+                missing.push(path.display().to_string());
+            }
+            path
+        };
+        let etcd = go_tool("etcd");
+        let apiserver = go_tool("kube-apiserver");
+        let controller_manager = go_tool("kube-controller-manager");
+        let scheduler = go_tool("kube-scheduler");
+        let kwok = go_tool("kwok");
+        let kyverno = go_tool("kyverno-controller");
+        let stages = mod_cache.join(KWOK_MODULE).join("kustomize/stage");
+        let kwok_stages: Vec<PathBuf> = ["node/fast", "node/heartbeat", "pod/fast", "volume/fast"]
+            .iter()
+            .flat_map(|stage| {
+                std::fs::read_dir(stages.join(stage))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+            })
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.extension().is_some_and(|e| e == "yaml")
+                    && path
+                        .file_name()
+                        .is_some_and(|n| n != "kustomization.yaml" && n != "storage-class.yaml")
+            })
+            .collect();
+        let kwok_storage_class = stages.join("volume/fast/storage-class.yaml");
+        if kwok_stages.is_empty() || !kwok_storage_class.is_file() {
+            missing.push(stages.display().to_string());
+        }
+        let kyverno_crds = mod_cache.join(KYVERNO_MODULE).join("config/crds");
+        if !kyverno_crds.is_dir() {
+            missing.push(kyverno_crds.display().to_string());
+        }
+        let kubectl = on_path("kubectl").unwrap_or_else(|| {
+            missing.push("kubectl (on PATH)".into());
+            PathBuf::new()
+        });
+        let registry = on_path("docker-registry").unwrap_or_else(|| {
+            missing.push("docker-registry (on PATH; Debian's docker-registry)".into());
+            PathBuf::new()
+        });
+        if !missing.is_empty() {
+            bail!(
+                "the local cluster's programs are missing: {}; scripts/cluster-tools.sh installs them",
+                missing.join(", ")
+            );
+        }
+        Ok(Self {
+            etcd,
+            apiserver,
+            controller_manager,
+            scheduler,
+            kwok,
+            kyverno,
+            kubectl,
+            registry,
+            kwok_stages,
+            kwok_storage_class,
+            kyverno_crds,
+        })
+    }
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)
+}
+
+/// `go env GOBIN`, else `$GOPATH/bin`, else `~/go/bin`, as `go install` does.
+fn go_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("GOBIN").filter(|v| !v.is_empty()) {
+        return bin.into();
+    }
+    go_path().join("bin")
+}
+
+fn go_path() -> PathBuf {
+    std::env::var_os("GOPATH")
+        .filter(|v| !v.is_empty())
+        .map(|v| std::env::split_paths(&v).next().unwrap_or_default())
+        .unwrap_or_else(|| home().join("go"))
+}
+
+fn go_mod_cache() -> PathBuf {
+    std::env::var_os("GOMODCACHE")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| go_path().join("pkg/mod"), PathBuf::from)
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
