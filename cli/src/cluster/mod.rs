@@ -104,16 +104,16 @@ impl Progress {
     ) -> anyhow::Result<T> {
         self.done += 1;
         let (done, total) = (self.done, self.total);
-        eprintln!("[{done}/{total}] {what} ...");
+        say(format_args!("[{done}/{total}] {what} ..."));
         let step = Instant::now();
         let value = work
             .await
             .with_context(|| format!("step {done}/{total} ({what}) failed"))?;
-        eprintln!(
+        say(format_args!(
             "[{done}/{total}] {what}: done in {:.1} s ({:.0} s in all)",
             step.elapsed().as_secs_f64(),
             self.started.elapsed().as_secs_f64()
-        );
+        ));
         Ok(value)
     }
 }
@@ -194,11 +194,17 @@ fn down(dir: &Path) -> anyhow::Result<()> {
     for name in PROCESSES.iter().rev() {
         match daemons.stop(name, Duration::from_secs(20))? {
             Stopped::NotRunning => {}
-            Stopped::Terminated => eprintln!("stopped {name}"),
-            Stopped::Killed => eprintln!("killed {name} (it did not stop within 20 s)"),
+            Stopped::Terminated => say(format_args!("stopped {name}")),
+            Stopped::Killed => say(format_args!("killed {name} (it did not stop within 20 s)")),
         }
     }
     Ok(())
+}
+
+/// A progress line on stderr; a closed stderr (`| head`) must not stop the
+/// work half-way, so write errors are ignored.
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
