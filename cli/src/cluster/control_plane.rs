@@ -75,7 +75,7 @@ impl ControlPlane {
 
     /// Polls `check` until it succeeds; past `timeout`, fails with its last
     /// error and the end of `name`'s log.
-    async fn wait_ready<F, Fut>(&self, name: &str, timeout: Duration, mut check: F) -> anyhow::Result<()>
+    pub async fn wait_ready<F, Fut>(&self, name: &str, timeout: Duration, mut check: F) -> anyhow::Result<()>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -368,13 +368,12 @@ impl ControlPlane {
             .arg("--allowInsecureRegistry=true");
         self.start("kyverno", command)?;
 
-        // Ready: its webhook server answers over the TLS it made itself.
+        // Ready: its webhook server answers over the TLS it made itself,
+        // whose CA it keeps in a Secret (read once, when it is there).
         let ca_file = pki::dir(&self.dir).join("kyverno-ca.pem");
-        let url = format!("https://{webhook}/health/readiness");
-        self.wait_ready("kyverno", Duration::from_secs(120), || {
+        self.wait_ready("kyverno", Duration::from_secs(60), || {
             let kubectl = kubectl.clone();
             let ca_file = ca_file.clone();
-            let url = url.clone();
             async move {
                 let ca = kubectl.run(&[
                     "-n",
@@ -390,11 +389,14 @@ impl ControlPlane {
                     .decode(ca.trim())
                     .context("Kyverno's CA secret")?;
                 std::fs::write(&ca_file, pem)?;
-                let client = cloudshop_devkit::testing::client_trusting(&ca_file);
-                http_ok(&client, &url).await
+                Ok(())
             }
         })
         .await?;
+        let client = cloudshop_devkit::testing::client_trusting(&ca_file);
+        let url = format!("https://{webhook}/health/readiness");
+        self.wait_ready("kyverno", Duration::from_secs(60), || http_ok(&client, &url))
+            .await?;
         // And its webhooks are registered.
         self.wait_ready("kyverno", Duration::from_secs(60), || {
             let kubectl = kubectl.clone();

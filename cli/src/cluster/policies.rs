@@ -61,37 +61,33 @@ pub async fn install(plane: &ControlPlane, workspace: &Path) -> anyhow::Result<(
     let manifest = fill_in(&rendered, &key, &registry)?;
     let expected = manifest.matches("\nkind: ").count() + usize::from(manifest.starts_with("kind: "));
     // The policy webhook may refuse for a moment after Kyverno reports ready.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        match kubectl.apply(&manifest) {
-            Ok(_) => break,
-            Err(err) if std::time::Instant::now() < deadline => {
-                tracing::debug!("applying the policies: {err:#}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+    plane
+        .wait_ready("kyverno", Duration::from_secs(60), || {
+            let result = kubectl.apply(&manifest).map(drop);
+            async move { result.context("applying the policies") }
+        })
+        .await?;
+    plane
+        .wait_ready("kyverno", Duration::from_secs(120), || {
+            let states = kubectl.run(&[
+                "get",
+                "validatingpolicies,imagevalidatingpolicies",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.name}={.status.conditionStatus.ready}{\"\\n\"}{end}",
+            ]);
+            async move {
+                let states = states?;
+                let not_ready: Vec<&str> = states.lines().filter(|line| !line.ends_with("=true")).collect();
+                let count = states.lines().count();
+                anyhow::ensure!(
+                    count >= expected && not_ready.is_empty(),
+                    "policies not READY: {} (of {count}, {expected} expected)",
+                    not_ready.join(", ")
+                );
+                Ok(())
             }
-            Err(err) => return Err(err.context("applying the policies")),
-        }
-    }
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let states = kubectl.run(&[
-            "get",
-            "validatingpolicies,imagevalidatingpolicies",
-            "-o",
-            "jsonpath={range .items[*]}{.metadata.name}={.status.conditionStatus.ready}{\"\\n\"}{end}",
-        ])?;
-        let not_ready: Vec<&str> = states.lines().filter(|line| !line.ends_with("=true")).collect();
-        let count = states.lines().count();
-        if count >= expected && not_ready.is_empty() {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "policies not READY after 120 s: {} (of {count}, {expected} expected)",
-            not_ready.join(", ")
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        })
+        .await
 }
 
 #[cfg(test)]
