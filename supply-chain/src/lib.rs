@@ -19,11 +19,13 @@
 
 pub mod attest;
 pub mod build;
+pub mod bundle;
 pub mod cli;
 pub mod elf;
 pub mod gate;
 pub mod images;
 pub mod keys;
+pub mod pin;
 pub mod registry;
 pub mod release;
 pub mod sbom;

@@ -105,13 +105,20 @@ impl Registry {
 
     /// A manifest's bytes and digest, or `None` when the registry has none.
     pub async fn manifest(&self, reference: &Reference) -> anyhow::Result<Option<(Vec<u8>, String)>> {
+        self.manifest_of(reference, &[OCI_MANIFEST, DOCKER_MANIFEST])
+            .await
+    }
+
+    /// A manifest of one of the `accepted` media types (e.g. an OCI index),
+    /// or `None` when the registry has none.
+    pub async fn manifest_of(
+        &self,
+        reference: &Reference,
+        accepted: &[&str],
+    ) -> anyhow::Result<Option<(Vec<u8>, String)>> {
         match self
             .client
-            .pull_manifest_raw(
-                reference,
-                &RegistryAuth::Anonymous,
-                &[OCI_MANIFEST, DOCKER_MANIFEST],
-            )
+            .pull_manifest_raw(reference, &RegistryAuth::Anonymous, accepted)
             .await
         {
             Ok((bytes, digest)) => Ok(Some((bytes.to_vec(), digest))),

@@ -198,6 +198,15 @@ pub async fn sign(workspace: &Workspace, registry: &Registry, key: &KeyFiles) ->
     for service in &mut release.services {
         let repository = Service::named(&service.name)?.repository();
         service.signature = Some(crate::sign::sign(registry, &repository, &service.digest, key).await?);
+        // The same signature in the bundle format, as a referrer.
+        crate::bundle::publish(
+            registry,
+            &repository,
+            &service.digest,
+            &[(crate::bundle::COSIGN_SIGN_V1, serde_json::json!({}))],
+            key,
+        )
+        .await?;
     }
     write_json(&release_path(workspace), &release)?;
     Ok(release)
@@ -243,6 +252,8 @@ pub async fn attest(
         service.attestation = Some(
             crate::attest::attest(registry, &named.repository(), &service.digest, &predicates, key).await?,
         );
+        // The same attestations as Sigstore bundles, as referrers.
+        crate::bundle::publish(registry, &named.repository(), &service.digest, &predicates, key).await?;
     }
     write_json(&release_path(workspace), &release)?;
     Ok(release)
@@ -255,9 +266,24 @@ pub async fn verify(
     public_key: &Path,
 ) -> anyhow::Result<Vec<crate::verify::Verified>> {
     let release = load_release(workspace, registry)?;
+    let (_, key) = crate::keys::verification_key(public_key)?;
     let mut verified = Vec::new();
     for service in &release.services {
         let repository = Service::named(&service.name)?.repository();
+        // The bundle referrers: the signature and both attestations.
+        let bundles = crate::bundle::verified_types(registry, &repository, &service.digest, &key).await?;
+        let missing: Vec<&str> = [crate::bundle::COSIGN_SIGN_V1, CYCLONEDX, SLSA_PROVENANCE_V1]
+            .into_iter()
+            .filter(|t| !bundles.iter().any(|b| b == t))
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "{}@{}: no Sigstore bundle referrer verifies for {}",
+                repository,
+                service.digest,
+                missing.join(", ")
+            );
+        }
         verified.push(
             crate::verify::verify(
                 registry,
