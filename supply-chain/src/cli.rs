@@ -163,6 +163,19 @@ pub enum Command {
         provenance: ProvenanceArgs,
         #[command(flatten)]
         gate: GateArgs,
+        /// Then write the release's digests into this committed release
+        /// layer (e.g. k8s/overlays/release, which Argo CD syncs).
+        #[arg(long)]
+        pin_overlay: Option<PathBuf>,
+    },
+    /// Write a release record's digests into a committed release layer.
+    PinOverlay {
+        /// The release layer's folder (its kustomization.yaml is edited).
+        #[arg(default_value = "k8s/overlays/release")]
+        dir: PathBuf,
+        /// The release record.
+        #[arg(long, default_value = "dist/release.json")]
+        release: PathBuf,
     },
     /// Make a cosign key pair: <out>.key (encrypted) and <out>.pub.
     Keygen {
@@ -295,6 +308,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             verify,
             provenance,
             gate,
+            pin_overlay,
         } => {
             let (workspace, services) = setup(&common)?;
             let registry = registry.registry();
@@ -317,7 +331,14 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 "release",
                 format!("wrote {}", release::release_path(&workspace).display()),
             );
+            if let Some(dir) = pin_overlay {
+                do_pin(&dir, &release::release_path(&workspace))?;
+            }
             (common.json, summary)
+        }
+        Command::PinOverlay { dir, release } => {
+            do_pin(&dir, &release)?;
+            (false, Value::Null)
         }
     };
     if json {
@@ -329,6 +350,27 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&summary)?
         )?;
     }
+    Ok(())
+}
+
+fn do_pin(dir: &std::path::Path, record: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(record).map_err(|e| {
+        anyhow::anyhow!(
+            "reading {}: {e} (run `cloudshop release` first)",
+            record.display()
+        )
+    })?;
+    let release: release::Release = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a release record: {e}", record.display()))?;
+    let path = crate::pin::pin_overlay(dir, &release)?;
+    step(
+        "pin-overlay",
+        format!(
+            "{} now names release {} by digest",
+            path.display(),
+            release.commit
+        ),
+    );
     Ok(())
 }
 
