@@ -61,6 +61,11 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
+    /// The registry as pushes and Kyverno (and so the pods' image names) reach it.
+    pub fn registry_address(&self) -> String {
+        format!("127.0.0.1:{}", self.ports.registry)
+    }
+
     pub fn kubectl(&self) -> Kubectl {
         Kubectl::new(&self.tools.kubectl, &pki::kubeconfig(&self.dir, "admin"))
     }

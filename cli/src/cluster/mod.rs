@@ -14,7 +14,9 @@
 //! second `up` reuses it and starts only what is not running. `down` stops
 //! every process by its pid, clients before etcd.
 
+mod admission;
 mod control_plane;
+mod deploy;
 mod kubectl;
 mod pki;
 mod policies;
@@ -43,6 +45,36 @@ enum ClusterCommand {
     Up(UpArgs),
     /// Stop every process of the cluster (the data stays for the next `up`).
     Down(DirArgs),
+    /// Run CloudShop's admission cases against the running cluster (this
+    /// one, or any cluster given by --kubeconfig, e.g. Kind): each bad pod or
+    /// Deployment must be refused by its policy's own message.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    dir: DirArgs,
+    /// Another cluster (default: the one in --dir); then --push-registry and
+    /// --key are required too.
+    #[arg(long, requires_all = ["push_registry", "key"])]
+    kubeconfig: Option<PathBuf>,
+    /// The registry as this machine pushes to it (e.g. localhost:5001).
+    #[arg(long)]
+    push_registry: Option<String>,
+    /// The registry as pods name it (default: the push address; Kind:
+    /// kind-registry:5000).
+    #[arg(long)]
+    pod_registry: Option<String>,
+    /// The deployed release's record.
+    #[arg(long, default_value = "dist/release.json")]
+    release: PathBuf,
+    /// The release's cosign private key (empty password).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Print every case's outcome as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,12 +94,20 @@ struct UpArgs {
     /// Simulated nodes.
     #[arg(long, default_value_t = 2)]
     nodes: u32,
+    /// Only the cluster and its policies: no release, no CloudShop.
+    #[arg(long)]
+    no_app: bool,
+    /// The release gate's cargo deny reads the advisory database on disk
+    /// instead of fetching it.
+    #[arg(long)]
+    offline: bool,
 }
 
 pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     match args.command {
         ClusterCommand::Up(args) => up(&args).await,
         ClusterCommand::Down(args) => down(&args.dir),
+        ClusterCommand::Check(args) => check(&args).await,
     }
 }
 
@@ -132,7 +172,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
         daemons: daemons.clone(),
     };
     let mut progress = Progress {
-        total: 8,
+        total: if args.no_app { 8 } else { 11 },
         done: 0,
         started: Instant::now(),
     };
@@ -162,6 +202,25 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
             policies::install(&plane, &workspace),
         )
         .await?;
+    if !args.no_app {
+        let release = progress
+            .step(
+                "release the tree into the registry (build, SBOM, images, gate, push, sign, attest, verify)",
+                deploy::release(&plane, &workspace, args.offline),
+            )
+            .await?;
+        progress
+            .step("CloudShop's Secrets", async {
+                deploy::secrets(&plane, &workspace)
+            })
+            .await?;
+        progress
+            .step(
+                "CloudShop by digest (k8s/overlays/local): every workload ready",
+                deploy::apply(&plane, &workspace, &release),
+            )
+            .await?;
+    }
 
     let kubeconfig = dir.join("kubeconfig");
     let mut out = std::io::stdout().lock();
@@ -175,6 +234,14 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
         state.ports.registry
     )?;
     writeln!(out, "  release key  {}", dir.join("cosign.pub").display())?;
+    if !args.no_app {
+        writeln!(
+            out,
+            "  CloudShop    namespace {}, images by digest from {}",
+            deploy::NAMESPACE,
+            deploy::release_record(&dir).display()
+        )?;
+    }
     writeln!(
         out,
         "  real: API server, Pod Security and Kyverno admission, controllers, scheduling; \
@@ -187,6 +254,39 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
         dir.display()
     )?;
     Ok(())
+}
+
+async fn check(args: &CheckArgs) -> anyhow::Result<()> {
+    let target = match (&args.kubeconfig, &args.push_registry, &args.key) {
+        (Some(kubeconfig), Some(push), Some(key)) => admission::Target {
+            kubectl: kubectl::Kubectl::new(Path::new("kubectl"), kubeconfig),
+            push_registry: push.clone(),
+            pod_registry: args.pod_registry.clone().unwrap_or_else(|| push.clone()),
+            release: args.release.clone(),
+            key: cloudshop_supply_chain::keys::KeyFiles {
+                private_key: key.clone(),
+                password_file: None,
+            },
+        },
+        _ => {
+            let dir = absolute(&args.dir.dir)?;
+            let state_path = dir.join("state.json");
+            let state: State =
+                serde_json::from_str(&std::fs::read_to_string(&state_path).with_context(|| {
+                    format!(
+                        "reading {} (run `cloudshop cluster up` first)",
+                        state_path.display()
+                    )
+                })?)?;
+            let tools = tools::Tools::find()?;
+            admission::local_target(
+                &dir,
+                &tools.kubectl,
+                &format!("127.0.0.1:{}", state.ports.registry),
+            )
+        }
+    };
+    admission::check(&target, args.json).await.map(drop)
 }
 
 fn down(dir: &Path) -> anyhow::Result<()> {

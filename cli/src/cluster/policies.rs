@@ -57,7 +57,7 @@ pub async fn install(plane: &ControlPlane, workspace: &Path) -> anyhow::Result<(
         ])
         .context("rendering kyverno/policies")?;
     let key = std::fs::read_to_string(plane.dir.join("cosign.pub")).context("the release's public key")?;
-    let registry = format!("127.0.0.1:{}", plane.ports.registry);
+    let registry = plane.registry_address();
     let manifest = fill_in(&rendered, &key, &registry)?;
     let expected = manifest.matches("\nkind: ").count() + usize::from(manifest.starts_with("kind: "));
     // The policy webhook may refuse for a moment after Kyverno reports ready.

@@ -1,0 +1,400 @@
+//! CloudShop itself on the local cluster: the current tree released into the
+//! cluster's registry (the real pipeline: build, SBOM, images, gate, push,
+//! sign, attest, verify, with the cluster's release key), the Secrets the
+//! pods mount, and `k8s/overlays/local` pinned by the release's digests,
+//! applied and waited for until every Deployment and the StatefulSet have
+//! their desired number of ready pods. Every one of those pods went through
+//! Pod Security `restricted` and every Kyverno policy, including the
+//! verification of its image's signature and attestations.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine as _;
+use clap::Parser;
+use cloudshop_devkit::files::ShopFiles;
+use cloudshop_supply_chain::release::Release;
+use serde_json::{Value, json};
+
+use super::control_plane::ControlPlane;
+
+/// The namespace CloudShop runs in (k8s/base/namespace).
+pub const NAMESPACE: &str = "cloudshop-prod";
+/// The name `k8s/overlays/local` gives the registry; replaced on deploy.
+pub const LOCAL_REGISTRY: &str = "local-registry";
+/// The workloads and their kinds, as k8s/base names them.
+pub const WORKLOADS: [(&str, &str); 6] = [
+    ("statefulset", "postgres"),
+    ("deployment", "auth"),
+    ("deployment", "products"),
+    ("deployment", "orders"),
+    ("deployment", "api-gateway"),
+    ("deployment", "storefront"),
+];
+
+/// Where this cluster's release record and binaries go.
+pub fn dist(cluster: &Path) -> PathBuf {
+    cluster.join("dist")
+}
+
+pub fn release_record(cluster: &Path) -> PathBuf {
+    dist(cluster).join("release.json")
+}
+
+#[derive(Debug, Parser)]
+struct ReleaseCli {
+    #[command(subcommand)]
+    command: cloudshop_supply_chain::cli::Command,
+}
+
+/// `cloudshop release` of `workspace` into the cluster's registry, with the
+/// cluster's key pair; the record goes to `<cluster>/dist/release.json`.
+pub async fn release(plane: &ControlPlane, workspace: &Path, offline: bool) -> anyhow::Result<Release> {
+    let registry = plane.registry_address();
+    let key = plane.dir.join("cosign.key").display().to_string();
+    let public_key = plane.dir.join("cosign.pub").display().to_string();
+    let workspace_arg = workspace.display().to_string();
+    let dist_arg = dist(&plane.dir).display().to_string();
+    let mut args = vec![
+        "cloudshop",
+        "release",
+        "--workspace",
+        &workspace_arg,
+        "--dist",
+        &dist_arg,
+        "--registry",
+        &registry,
+        "--key",
+        &key,
+        "--public-key",
+        &public_key,
+    ];
+    if offline {
+        args.push("--offline");
+    }
+    let cli = ReleaseCli::try_parse_from(args)?;
+    cloudshop_supply_chain::cli::run(cli.command).await?;
+    read_release(&release_record(&plane.dir))
+}
+
+pub fn read_release(path: &Path) -> anyhow::Result<Release> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {} (the cluster's release record)", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a release record", path.display()))
+}
+
+/// The namespace, then every Secret and ConfigMap the pods mount: the TLS
+/// Secrets cert-manager would make (from a CA of the cluster's own, under
+/// `<cluster>/app/pki`) and the application secrets, generated once under
+/// `<cluster>/app/secrets` and reused. Values go to kubectl's stdin only.
+pub fn secrets(plane: &ControlPlane, workspace: &Path) -> anyhow::Result<()> {
+    let kubectl = plane.kubectl();
+    kubectl
+        .run(&[
+            "apply",
+            "-f",
+            &workspace
+                .join("k8s/base/namespace/namespace.yaml")
+                .display()
+                .to_string(),
+        ])
+        .context("creating the namespace")?;
+    let files = ShopFiles::new(plane.dir.join("app"));
+    files.ensure().context("making the certificates and secrets")?;
+    let read = |path: PathBuf| std::fs::read(&path).with_context(|| format!("reading {}", path.display()));
+    let ca = read(files.ca_cert())?;
+    let mut items = Vec::new();
+    for service in [
+        "storefront",
+        "api-gateway",
+        "auth",
+        "products",
+        "orders",
+        "postgres",
+    ] {
+        items.push(secret(
+            &format!("{service}-tls"),
+            "kubernetes.io/tls",
+            &[
+                ("tls.crt", read(files.cert(service))?),
+                ("tls.key", read(files.key(service))?),
+                ("ca.crt", ca.clone()),
+            ],
+        ));
+    }
+    items.push(secret("cloudshop-root-ca", "Opaque", &[("ca.crt", ca.clone())]));
+    let secret_file = |name: &str| read(files.root().join("secrets").join(name));
+    let postgres_password = files.root().join("secrets/db-password-postgres");
+    if !postgres_password.exists() {
+        std::fs::write(&postgres_password, cloudshop_devkit::random_secret(24)?)?;
+    }
+    items.push(secret(
+        "postgres-secrets",
+        "Opaque",
+        &[
+            ("postgres-password", secret_file("db-password-postgres")?),
+            ("db-password-auth", secret_file("db-password-auth")?),
+            ("db-password-products", secret_file("db-password-products")?),
+            ("db-password-orders", secret_file("db-password-orders")?),
+        ],
+    ));
+    items.push(secret(
+        "auth-secrets",
+        "Opaque",
+        &[
+            ("db-password-auth", secret_file("db-password-auth")?),
+            ("jwt-signing-key.pem", secret_file("jwt-signing-key.pem")?),
+            ("admin-email", secret_file("admin-email")?),
+            ("admin-password", secret_file("admin-password")?),
+        ],
+    ));
+    items.push(secret(
+        "products-secrets",
+        "Opaque",
+        &[("db-password-products", secret_file("db-password-products")?)],
+    ));
+    items.push(secret(
+        "orders-secrets",
+        "Opaque",
+        &[("db-password-orders", secret_file("db-password-orders")?)],
+    ));
+    items.push(secret(
+        "storefront-secrets",
+        "Opaque",
+        &[("cookie-key", secret_file("cookie-key")?)],
+    ));
+    items.push(json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "jwt-public-keys", "namespace": NAMESPACE},
+        "data": {"public-keys.pem": String::from_utf8(secret_file("jwt-public-keys.pem")?)?},
+    }));
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
+    kubectl
+        .apply(&serde_json::to_string(&list)?)
+        .context("creating the Secrets")?;
+    Ok(())
+}
+
+fn secret(name: &str, kind: &str, data: &[(&str, Vec<u8>)]) -> Value {
+    let data: BTreeMap<&str, String> = data
+        .iter()
+        .map(|(key, value)| (*key, base64::engine::general_purpose::STANDARD.encode(value)))
+        .collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "type": kind,
+        "data": data,
+    })
+}
+
+/// The kustomization `cluster up` applies: `overlay` (k8s/overlays/local,
+/// as a path relative to the kustomization: kustomize refuses absolute ones)
+/// with each CloudShop image renamed to this cluster's registry and pinned by
+/// the release's digest.
+pub fn kustomization(overlay: &str, registry: &str, release: &Release) -> anyhow::Result<String> {
+    let mut out = format!(
+        "# Written by `cloudshop cluster up` from the release record (version {}, commit {}).\n\
+         apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {}\nimages:\n",
+        release.version, release.commit, overlay
+    );
+    for service in cloudshop_supply_chain::SERVICES {
+        let released = release
+            .services
+            .iter()
+            .find(|s| s.name == service.name)
+            .with_context(|| format!("the release record has no image for {}", service.name))?;
+        anyhow::ensure!(
+            released.digest.len() == 71
+                && released.digest.starts_with("sha256:")
+                && released.image.ends_with(&format!("@{}", released.digest)),
+            "the release record's {} image is not pinned by one sha256 digest",
+            service.name
+        );
+        out.push_str(&format!(
+            "  - {{name: {LOCAL_REGISTRY}/cloudshop/{0}, newName: {registry}/cloudshop/{0}, digest: \"{1}\"}}\n",
+            service.name, released.digest
+        ));
+    }
+    Ok(out)
+}
+
+/// Renders and applies CloudShop, then waits until every workload is ready.
+pub async fn apply(plane: &ControlPlane, workspace: &Path, release: &Release) -> anyhow::Result<()> {
+    let deploy = plane.dir.join("deploy");
+    std::fs::create_dir_all(&deploy)?;
+    let overlay = relative(&deploy, &workspace.join("k8s/overlays/local"))?;
+    std::fs::write(
+        deploy.join("kustomization.yaml"),
+        kustomization(&overlay, &plane.registry_address(), release)?,
+    )?;
+    let kubectl = plane.kubectl();
+    let manifest = kubectl
+        .run(&["kustomize", &deploy.display().to_string()])
+        .context("rendering the local overlay")?;
+    std::fs::write(deploy.join("cloudshop.yaml"), &manifest)?;
+    kubectl.apply(&manifest).context("applying CloudShop")?;
+    wait_workloads(plane, Duration::from_secs(180)).await
+}
+
+/// `to` relative to the folder `from` (both must exist).
+pub fn relative(from: &Path, to: &Path) -> anyhow::Result<String> {
+    let canonical = |path: &Path| {
+        path.canonicalize()
+            .with_context(|| format!("resolving {}", path.display()))
+    };
+    let (from, to) = (canonical(from)?, canonical(to)?);
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut parts: Vec<String> = from.components().skip(common).map(|_| "..".to_owned()).collect();
+    parts.extend(
+        to.components()
+            .skip(common)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    Ok(if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    })
+}
+
+/// Waits until every workload has as many ready pods as it wants; on timeout
+/// the error names each workload that is short, and why its pods are not
+/// there (the ReplicaSet's or StatefulSet's failure, a pod's condition).
+pub async fn wait_workloads(plane: &ControlPlane, timeout: Duration) -> anyhow::Result<()> {
+    let kubectl = plane.kubectl();
+    let result = plane
+        .wait_ready("kyverno", timeout, || {
+            let state = workload_state(&kubectl);
+            async move {
+                let short: Vec<String> = state?
+                    .into_iter()
+                    .filter(|(_, ready, wanted)| ready < wanted || *wanted == 0)
+                    .map(|(name, ready, wanted)| format!("{name} {ready}/{wanted}"))
+                    .collect();
+                anyhow::ensure!(short.is_empty(), "not ready: {}", short.join(", "));
+                Ok(())
+            }
+        })
+        .await;
+    result.map_err(|error| {
+        let why = kubectl
+            .run(&[
+                "-n",
+                NAMESPACE,
+                "get",
+                "replicasets,statefulsets,pods",
+                "-o",
+                "jsonpath={range .items[*]}{.kind}/{.metadata.name}: {range .status.conditions[?(@.status!=\"True\")]}{.type} {.reason} {.message}; {end}{range .status.conditions[?(@.type==\"ReplicaFailure\")]}{.message}{end}{\"\\n\"}{end}",
+            ])
+            .unwrap_or_else(|e| format!("{e:#}"));
+        error.context(format!("CloudShop's workloads did not become ready:\n{why}"))
+    })
+}
+
+/// `(kind/name, ready, wanted)` of each workload.
+fn workload_state(kubectl: &super::kubectl::Kubectl) -> anyhow::Result<Vec<(String, u32, u32)>> {
+    let mut state = Vec::new();
+    for (kind, name) in WORKLOADS {
+        let out = kubectl.run(&[
+            "-n",
+            NAMESPACE,
+            "get",
+            kind,
+            name,
+            "-o",
+            "jsonpath={.status.readyReplicas} {.spec.replicas}",
+        ])?;
+        let mut fields = out.split_whitespace().map(|f| f.parse::<u32>().unwrap_or(0));
+        let (first, second) = (fields.next().unwrap_or(0), fields.next());
+        // An empty readyReplicas leaves one field: the wanted count.
+        let (ready, wanted) = match second {
+            Some(wanted) => (first, wanted),
+            None => (0, first),
+        };
+        state.push((format!("{kind}/{name}"), ready, wanted));
+    }
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudshop_supply_chain::release::Released;
+
+    fn release(digest: &str) -> Release {
+        Release {
+            version: "0.1.0".into(),
+            commit: "abc".into(),
+            registry: "127.0.0.1:5000".into(),
+            services: cloudshop_supply_chain::SERVICES
+                .iter()
+                .map(|s| Released {
+                    name: s.name.into(),
+                    image: format!("127.0.0.1:5000/cloudshop/{}@{digest}", s.name),
+                    digest: digest.into(),
+                    image_size: 1,
+                    binary_digest: String::new(),
+                    sbom_digest: String::new(),
+                    signature: None,
+                    attestation: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_kustomization_pins_every_image_by_the_release_digest_in_this_registry() {
+        let digest = format!("sha256:{}", "b".repeat(64));
+        let text = kustomization("../../k8s/overlays/local", "127.0.0.1:24000", &release(&digest))
+            .expect("rendered");
+        assert!(
+            text.contains("resources:\n  - ../../k8s/overlays/local\n"),
+            "{text}"
+        );
+        for service in cloudshop_supply_chain::SERVICES {
+            let line = format!(
+                "  - {{name: local-registry/cloudshop/{0}, newName: 127.0.0.1:24000/cloudshop/{0}, digest: \"{digest}\"}}\n",
+                service.name
+            );
+            assert!(text.contains(&line), "{text}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_climb_to_the_common_folder() {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("a/b/deploy")).expect("dirs");
+        std::fs::create_dir_all(root.join("k8s/overlays/local")).expect("dirs");
+        let to = root.join("a/./../k8s/overlays/local");
+        assert_eq!(
+            relative(&root.join("a/b/deploy"), &to).expect("relative"),
+            "../../../k8s/overlays/local"
+        );
+        assert_eq!(relative(&to, &to).expect("same"), ".");
+    }
+
+    #[test]
+    fn a_release_without_digests_or_a_service_is_refused() {
+        let mut tagged = release("latest");
+        tagged.services[0].image = "127.0.0.1:5000/cloudshop/storefront:latest".into();
+        let error = kustomization("o", "r", &tagged).expect_err("refused");
+        assert!(
+            error.to_string().contains("not pinned by one sha256 digest"),
+            "{error}"
+        );
+        let mut short = release(&format!("sha256:{}", "b".repeat(64)));
+        short.services.pop();
+        let error = kustomization("o", "r", &short).expect_err("refused");
+        assert!(error.to_string().contains("no image for"), "{error}");
+    }
+}
