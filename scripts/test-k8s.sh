@@ -78,6 +78,8 @@ postgres_digest="sha256:$(printf 'postgres test fixture' | sha256sum | cut -d' '
 render "$work/release" >"$work/app.yaml"
 render kyverno/policies >"$work/policies.yaml"
 render monitoring >"$work/monitoring.yaml"
+render k8s/overlays/release >"$work/gitops-release.yaml" # what Argo CD syncs
+render k8s/overlays/local >"$work/local.yaml"            # what `cloudshop cluster up` deploys
 echo "rendered $(grep -c '^kind:' "$work/app.yaml") objects for cloudshop-prod"
 
 step "kubeconform (strict)"
@@ -90,7 +92,8 @@ mapfile -t manifests < <(find k8s kyverno gitops chaos monitoring/servicemonitor
   ! -name kustomization.yaml ! -path 'k8s/overlays/kind/release/*' | sort)
 check "kubeconform: rendered app, policies, monitoring and ${#manifests[@]} files" \
   "$bin/kubeconform" -strict -summary -skip ChaosEngine "${schemas[@]}" \
-  "$work/app.yaml" "$work/policies.yaml" "$work/monitoring.yaml" "${manifests[@]}"
+  "$work/app.yaml" "$work/policies.yaml" "$work/monitoring.yaml" "$work/gitops-release.yaml" \
+  "$work/local.yaml" "${manifests[@]}"
 sed 's/^  replicas: 2$/  replicas: 2\n  replicaz: 2/' "$work/app.yaml" >"$work/unknown-field.yaml"
 check "kubeconform refuses an unknown field" refuses replicaz "$bin/kubeconform" -strict "${schemas[@]}" "$work/unknown-field.yaml"
 

@@ -119,6 +119,12 @@ actionlint .github/workflows/*.yml
 step "kubernetes, policies, rules (scripts/test-k8s.sh)"
 scripts/test-k8s.sh
 
+# Before the build cache is cleaned: Kyverno's controller shares most of its
+# packages with the Kyverno CLI test-k8s built.
+step "the local cluster's programs (scripts/cluster-tools.sh)"
+scripts/cluster-tools.sh
+scripts/check-programs.sh cluster
+
 if [ "${CI:-}" = true ]; then
   go clean -cache # the Go tools are installed; their build cache is not needed
 fi
