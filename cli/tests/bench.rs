@@ -1,6 +1,5 @@
-//! `cloudshop bench` end to end, briefly: the service binaries (debug builds
-//! here; the real figures come from `cloudshop build`'s), one second per
-//! workload. It proves the command works and reports every figure; the
+//! `cloudshop bench` end to end, briefly: the shipped service binaries
+//! (`cloudshop build`), one second per workload. It proves the command works and reports every figure; the
 //! performance itself lives in docs/benchmarks.md, not in a test.
 
 use std::path::Path;
@@ -13,33 +12,28 @@ const SERVICES: [&str; 5] = ["auth", "products", "orders", "api-gateway", "store
 #[test]
 fn bench_runs_every_workload_and_reports_the_services() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), Into::into);
-    // `cargo test --workspace` has built the services' binaries already (they
-    // have integration tests); a lone `cargo test -p cloudshop` builds them.
-    // A build here would not reuse the test build: its features differ.
-    if SERVICES
-        .iter()
-        .any(|service| !target.join("debug").join(service).is_file())
-    {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.current_dir(root).args(["build", "--quiet"]);
-        for package in [
-            "cloudshop-auth",
-            "cloudshop-products",
-            "cloudshop-orders",
-            "cloudshop-api-gateway",
-            "cloudshop-storefront",
-        ] {
-            build.args(["-p", package]);
-        }
-        assert!(build.status().expect("cargo build").success());
-    }
+    // The shipped binaries, as a user makes them (`cloudshop build`): the
+    // same static build the release, compose and cluster tests use, so one
+    // run of the test command builds it once (cargo's cache in target/).
     let scratch = tempfile::tempdir().expect("scratch");
-    let bin = scratch.path().join("dist/bin");
-    std::fs::create_dir_all(&bin).expect("bin");
+    let dist = scratch.path().join("dist");
+    let build = Command::new(env!("CARGO_BIN_EXE_cloudshop"))
+        .args(["build", "--workspace"])
+        .arg(root)
+        .arg("--dist")
+        .arg(&dist)
+        .output()
+        .expect("cloudshop build");
+    assert!(
+        build.status.success(),
+        "cloudshop build: {}",
+        String::from_utf8_lossy(&build.stderr)
+    );
     for service in SERVICES {
-        std::fs::copy(target.join("debug").join(service), bin.join(service)).expect("binary");
+        assert!(
+            dist.join("bin").join(service).is_file(),
+            "{service} was not built"
+        );
     }
     let json = scratch.path().join("bench.json");
     let chart = scratch.path().join("latency.svg");
