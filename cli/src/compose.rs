@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cloudshop_devkit::files::ShopFiles;
-use cloudshop_devkit::random_secret;
 use cloudshop_supply_chain::release::Release;
 
 #[derive(Debug, clap::Args)]
@@ -30,9 +29,6 @@ pub struct ComposeArgs {
     #[arg(long)]
     release: Option<PathBuf>,
 }
-
-/// The PostgreSQL superuser's password, used only inside its container.
-pub const POSTGRES_PASSWORD: &str = "secrets/db-password-postgres";
 
 pub fn run(args: &ComposeArgs) -> anyhow::Result<()> {
     write_secrets(&args.dir)?;
@@ -74,11 +70,9 @@ pub fn write_secrets(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("closing {}", dir.display()))?;
     let files = ShopFiles::new(dir);
     files.ensure().context("preparing certificates and secrets")?;
-    let postgres = dir.join(POSTGRES_PASSWORD);
-    if !postgres.exists() {
-        fs::write(&postgres, random_secret(24)?)
-            .with_context(|| format!("writing {}", postgres.display()))?;
-    }
+    files
+        .ensure_postgres_password()
+        .context("writing PostgreSQL's password")?;
     for sub in ["pki", "secrets"] {
         for entry in fs::read_dir(dir.join(sub))? {
             let path = entry?.path();

@@ -83,6 +83,14 @@ impl ShopFiles {
     pub fn cookie_key(&self) -> SecretFile {
         SecretFile::new(self.root.join("secrets/cookie-key"))
     }
+    /// PostgreSQL's superuser password, for a deployment that makes its own
+    /// PostgreSQL (compose, the local cluster); created when missing, kept
+    /// after. The local shop's PostgreSQL does not use one.
+    pub fn ensure_postgres_password(&self) -> anyhow::Result<SecretFile> {
+        let path = self.root.join("secrets/db-password-postgres");
+        write_new_secret(&path, &random_secret(24)?)?;
+        Ok(SecretFile::new(path))
+    }
     pub fn postgres_dir(&self) -> PathBuf {
         self.root.join("postgres")
     }

@@ -103,73 +103,60 @@ pub fn secrets(plane: &ControlPlane, workspace: &Path) -> anyhow::Result<()> {
         .context("creating the namespace")?;
     let files = ShopFiles::new(plane.dir.join("app"));
     files.ensure().context("making the certificates and secrets")?;
-    let read = |path: PathBuf| std::fs::read(&path).with_context(|| format!("reading {}", path.display()));
-    let ca = read(files.ca_cert())?;
+    let postgres = files.ensure_postgres_password()?;
+    let ca = files.ca_cert();
     let mut items = Vec::new();
-    for service in [
-        "storefront",
-        "api-gateway",
-        "auth",
-        "products",
-        "orders",
-        "postgres",
-    ] {
+    for service in cloudshop_devkit::SERVICES.iter().chain(&["postgres"]) {
         items.push(secret(
             &format!("{service}-tls"),
             "kubernetes.io/tls",
             &[
-                ("tls.crt", read(files.cert(service))?),
-                ("tls.key", read(files.key(service))?),
+                ("tls.crt", files.cert(service)),
+                ("tls.key", files.key(service)),
                 ("ca.crt", ca.clone()),
             ],
-        ));
+        )?);
     }
-    items.push(secret("cloudshop-root-ca", "Opaque", &[("ca.crt", ca.clone())]));
-    let secret_file = |name: &str| read(files.root().join("secrets").join(name));
-    let postgres_password = files.root().join("secrets/db-password-postgres");
-    if !postgres_password.exists() {
-        std::fs::write(&postgres_password, cloudshop_devkit::random_secret(24)?)?;
+    items.push(secret("cloudshop-root-ca", "Opaque", &[("ca.crt", ca)])?);
+    // Secret name -> (key, file), as k8s/base's pods mount them.
+    let db = |role: &str| files.db_password(role).path().to_owned();
+    let app: [(&str, Vec<(&str, PathBuf)>); 5] = [
+        (
+            "postgres-secrets",
+            vec![
+                ("postgres-password", postgres.path().to_owned()),
+                ("db-password-auth", db("auth")),
+                ("db-password-products", db("products")),
+                ("db-password-orders", db("orders")),
+            ],
+        ),
+        (
+            "auth-secrets",
+            vec![
+                ("db-password-auth", db("auth")),
+                ("jwt-signing-key.pem", files.jwt_signing_key().path().to_owned()),
+                ("admin-email", files.admin_email().path().to_owned()),
+                ("admin-password", files.admin_password().path().to_owned()),
+            ],
+        ),
+        ("products-secrets", vec![("db-password-products", db("products"))]),
+        ("orders-secrets", vec![("db-password-orders", db("orders"))]),
+        (
+            "storefront-secrets",
+            vec![("cookie-key", files.cookie_key().path().to_owned())],
+        ),
+    ];
+    for (name, entries) in &app {
+        items.push(secret(name, "Opaque", entries)?);
     }
-    items.push(secret(
-        "postgres-secrets",
-        "Opaque",
-        &[
-            ("postgres-password", secret_file("db-password-postgres")?),
-            ("db-password-auth", secret_file("db-password-auth")?),
-            ("db-password-products", secret_file("db-password-products")?),
-            ("db-password-orders", secret_file("db-password-orders")?),
-        ],
-    ));
-    items.push(secret(
-        "auth-secrets",
-        "Opaque",
-        &[
-            ("db-password-auth", secret_file("db-password-auth")?),
-            ("jwt-signing-key.pem", secret_file("jwt-signing-key.pem")?),
-            ("admin-email", secret_file("admin-email")?),
-            ("admin-password", secret_file("admin-password")?),
-        ],
-    ));
-    items.push(secret(
-        "products-secrets",
-        "Opaque",
-        &[("db-password-products", secret_file("db-password-products")?)],
-    ));
-    items.push(secret(
-        "orders-secrets",
-        "Opaque",
-        &[("db-password-orders", secret_file("db-password-orders")?)],
-    ));
-    items.push(secret(
-        "storefront-secrets",
-        "Opaque",
-        &[("cookie-key", secret_file("cookie-key")?)],
-    ));
+    let public_keys = files.jwt_public_keys();
+    let public_keys = std::fs::read_to_string(&public_keys)
+        .with_context(|| format!("reading {}", public_keys.display()))?;
     items.push(json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "jwt-public-keys", "namespace": NAMESPACE},
-        "data": {"public-keys.pem": String::from_utf8(secret_file("jwt-public-keys.pem")?)?},
+        "data": {"public-keys.pem": public_keys},
     }));
     let list = json!({"apiVersion": "v1", "kind": "List", "items": items});
     kubectl
@@ -178,18 +165,21 @@ pub fn secrets(plane: &ControlPlane, workspace: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn secret(name: &str, kind: &str, data: &[(&str, Vec<u8>)]) -> Value {
-    let data: BTreeMap<&str, String> = data
-        .iter()
-        .map(|(key, value)| (*key, base64::engine::general_purpose::STANDARD.encode(value)))
-        .collect();
-    json!({
+/// A Secret of `kind` whose keys hold the contents of their files.
+fn secret<P: AsRef<Path>>(name: &str, kind: &str, files: &[(&str, P)]) -> anyhow::Result<Value> {
+    let mut data = BTreeMap::new();
+    for (key, path) in files {
+        let path = path.as_ref();
+        let value = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        data.insert(*key, base64::engine::general_purpose::STANDARD.encode(value));
+    }
+    Ok(json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name, "namespace": NAMESPACE},
         "type": kind,
         "data": data,
-    })
+    }))
 }
 
 /// The kustomization `cluster up` applies: `overlay` (k8s/overlays/local,
