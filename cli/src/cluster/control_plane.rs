@@ -28,6 +28,12 @@ pub struct Ports {
 }
 
 impl Ports {
+    /// The registry on the loopback interface, as pushes, Kyverno and the
+    /// pods' image names reach it.
+    pub fn registry_address(&self) -> String {
+        format!("127.0.0.1:{}", self.registry)
+    }
+
     pub fn reserve() -> anyhow::Result<Self> {
         let p = cloudshop_devkit::ports::reserve(9).context("ports for the cluster")?;
         Ok(Self {
@@ -63,7 +69,7 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// The registry as pushes and Kyverno (and so the pods' image names) reach it.
     pub fn registry_address(&self) -> String {
-        format!("127.0.0.1:{}", self.ports.registry)
+        self.ports.registry_address()
     }
 
     pub fn kubectl(&self) -> Kubectl {

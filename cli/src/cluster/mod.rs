@@ -270,20 +270,14 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
         },
         _ => {
             let dir = absolute(&args.dir.dir)?;
-            let state_path = dir.join("state.json");
-            let state: State =
-                serde_json::from_str(&std::fs::read_to_string(&state_path).with_context(|| {
-                    format!(
-                        "reading {} (run `cloudshop cluster up` first)",
-                        state_path.display()
-                    )
-                })?)?;
+            let state = read_state(&dir)?.with_context(|| {
+                format!(
+                    "no cluster in {} (run `cloudshop cluster up` first)",
+                    dir.display()
+                )
+            })?;
             let tools = tools::Tools::find()?;
-            admission::local_target(
-                &dir,
-                &tools.kubectl,
-                &format!("127.0.0.1:{}", state.ports.registry),
-            )
+            admission::local_target(&dir, &tools.kubectl, &state.ports.registry_address())
         }
     };
     admission::check(&target, args.json).await.map(drop)
@@ -315,14 +309,25 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     })
 }
 
-fn load_or_create_state(dir: &Path) -> anyhow::Result<State> {
+/// The folder's recorded state, or `None` when no cluster was made there.
+fn read_state(dir: &Path) -> anyhow::Result<Option<State>> {
     let path = dir.join("state.json");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .with_context(|| format!("reading {}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn load_or_create_state(dir: &Path) -> anyhow::Result<State> {
+    if let Some(state) = read_state(dir)? {
+        return Ok(state);
     }
     let state = State {
         ports: Ports::reserve()?,
     };
-    std::fs::write(&path, serde_json::to_string_pretty(&state)?)?;
+    std::fs::write(dir.join("state.json"), serde_json::to_string_pretty(&state)?)?;
     Ok(state)
 }
