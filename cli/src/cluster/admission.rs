@@ -1,9 +1,9 @@
 //! `cloudshop cluster check`: CloudShop's admission cases against a live
 //! cluster (the local one, or Kind in `.github/workflows/e2e-kind.yml`: one
 //! list, two clusters). Each case is a pod or a Deployment that the running
-//! API server is asked to admit (server-side dry run for pods; Deployments
-//! are created, and deleted after); each refusal must carry the refusing
-//! policy's (or Pod Security's) own message.
+//! API server is asked to admit (a server-side dry run; a Deployment whose
+//! pods are to be refused is created, and deleted after); each refusal must
+//! carry the refusing policy's (or Pod Security's) own message.
 //!
 //! Images: the released `auth` image (signed, with SBOM and provenance
 //! attestations), and probe images pushed into `cloudshop/admission-probe`
@@ -653,31 +653,22 @@ pub fn names_refusal(answer: &str, by: &str, message: &str) -> bool {
 
 async fn run_case(kubectl: &Kubectl, case: &Case, image: &str) -> Outcome {
     let manifest = serde_json::to_string(&manifest(case, image)).unwrap_or_default();
-    let (passed, answer) = match (case.kind, case.expect) {
-        (Kind::Pod, expect) | (Kind::Deployment, expect @ (Expect::Admitted | Expect::Refused { .. })) => {
-            let dry_run = case.kind == Kind::Pod;
-            let result = if dry_run {
-                kubectl.with_stdin(&["apply", "--dry-run=server"], &manifest)
-            } else {
-                kubectl.with_stdin(&["create"], &manifest)
-            };
-            if !dry_run && result.is_ok() {
-                delete(kubectl, case);
+    // Admission alone decides these: a server-side dry run, nothing is kept.
+    let dry_run = || kubectl.with_stdin(&["apply", "--dry-run=server"], &manifest);
+    let (passed, answer) = match case.expect {
+        Expect::Admitted => match dry_run() {
+            Ok(out) => (true, out.trim().to_owned()),
+            Err(error) => (false, format!("{error:#}")),
+        },
+        Expect::Refused { by, message } => match dry_run() {
+            Err(error) => {
+                let answer = format!("{error:#}");
+                (names_refusal(&answer, by, message), answer)
             }
-            match (expect, result) {
-                (Expect::Admitted, Ok(out)) => (true, out.trim().to_owned()),
-                (Expect::Admitted, Err(error)) => (false, format!("{error:#}")),
-                (Expect::Refused { by, message }, Err(error)) => {
-                    let answer = format!("{error:#}");
-                    (names_refusal(&answer, by, message), answer)
-                }
-                (Expect::PodsRefused { .. }, Err(error)) => {
-                    (false, format!("a pod case cannot expect refused pods: {error:#}"))
-                }
-                (_, Ok(out)) => (false, format!("admitted: {}", out.trim())),
-            }
-        }
-        (Kind::Deployment, Expect::PodsRefused { by, message }) => {
+            Ok(out) => (false, format!("admitted: {}", out.trim())),
+        },
+        // Refused pods are only seen when the ReplicaSet tries to make them.
+        Expect::PodsRefused { by, message } => {
             let outcome = match kubectl.with_stdin(&["create"], &manifest) {
                 Err(error) => (false, format!("the Deployment itself was refused: {error:#}")),
                 Ok(_) => match replica_failure(kubectl, case).await {
@@ -685,7 +676,7 @@ async fn run_case(kubectl: &Kubectl, case: &Case, image: &str) -> Outcome {
                     Err(error) => (false, format!("{error:#}")),
                 },
             };
-            delete(kubectl, case);
+            delete_deployment(kubectl, case);
             outcome
         }
     };
@@ -735,17 +726,14 @@ async fn replica_failure(kubectl: &Kubectl, case: &Case) -> anyhow::Result<Strin
     }
 }
 
-fn delete(kubectl: &Kubectl, case: &Case) {
-    let kind = match case.kind {
-        Kind::Pod => "pod",
-        Kind::Deployment => "deployment",
-    };
+/// Deletes the case's Deployment (and so its ReplicaSet), not waiting.
+fn delete_deployment(kubectl: &Kubectl, case: &Case) {
     let name = format!("probe-{}", case.name);
     let _ = kubectl.run(&[
         "-n",
         case.namespace,
         "delete",
-        kind,
+        "deployment",
         &name,
         "--ignore-not-found",
         "--wait=false",
