@@ -85,6 +85,7 @@ pub async fn publish(
     let image_name = format!("{}/{repository}", registry.host());
     let hint = key_hint(key)?;
     let mut published = Vec::new();
+    let mut descriptors = Vec::new();
     for (predicate_type, predicate) in predicates {
         let signed = envelope(
             &statement(&image_name, digest, predicate_type, predicate.clone()),
@@ -104,8 +105,9 @@ pub async fn publish(
         ]);
         let descriptor = push_referrer(registry, repository, &subject, &layer, &annotations).await?;
         published.push(descriptor["digest"].as_str().unwrap_or_default().to_owned());
-        add_to_index(registry, repository, digest, descriptor).await?;
+        descriptors.push(descriptor);
     }
+    add_to_index(registry, repository, digest, descriptors).await?;
     Ok(published)
 }
 
@@ -159,23 +161,26 @@ pub async fn referrers(registry: &Registry, repository: &str, digest: &str) -> a
     })
 }
 
-/// Adds `descriptor` to the fallback index, replacing a bundle of the same
-/// predicate type.
+/// Adds `descriptors` to the fallback index (one read, one write), replacing
+/// the bundles of the same predicate types.
 async fn add_to_index(
     registry: &Registry,
     repository: &str,
     digest: &str,
-    descriptor: Value,
+    descriptors: Vec<Value>,
 ) -> anyhow::Result<()> {
-    let predicate = descriptor["annotations"][PREDICATE_ANNOTATION].clone();
+    let replaced = |d: &Value| {
+        d["artifactType"] == BUNDLE_MEDIA_TYPE
+            && descriptors
+                .iter()
+                .any(|new| new["annotations"][PREDICATE_ANNOTATION] == d["annotations"][PREDICATE_ANNOTATION])
+    };
     let mut manifests: Vec<Value> = referrers(registry, repository, digest)
         .await?
         .into_iter()
-        .filter(|d| {
-            !(d["artifactType"] == BUNDLE_MEDIA_TYPE && d["annotations"][PREDICATE_ANNOTATION] == predicate)
-        })
+        .filter(|d| !replaced(d))
         .collect();
-    manifests.push(descriptor);
+    manifests.extend(descriptors);
     let index = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
