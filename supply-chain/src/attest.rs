@@ -101,7 +101,7 @@ pub fn provenance(
                 "source": { "uri": format!("git+{repository_url}"), "digest": { "gitCommit": build.commit } },
                 "package": crate::Service::named(service).map(|s| s.package).unwrap_or_default(),
                 "target": crate::TARGET,
-                "profile": "release",
+                "profile": crate::build::PROFILE,
             },
             "internalParameters": {
                 "rustc": build.rustc,

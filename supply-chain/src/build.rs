@@ -1,6 +1,6 @@
 //! Static, auditable, reproducible release binaries.
 //!
-//! `cargo auditable build --release --locked --target x86_64-unknown-linux-musl`
+//! `cargo auditable build --profile dist --locked --target x86_64-unknown-linux-musl`
 //! with:
 //! - `-C target-feature=+crt-static -C relocation-model=static`: a fully
 //!   static executable, no interpreter and no dynamic section (the musl
@@ -11,8 +11,9 @@
 //!   aws-lc) for the checkout and `CARGO_HOME`, so the folder a build runs in
 //!   leaves no trace in the binary;
 //! - `SOURCE_DATE_EPOCH` from the commit;
-//! - the workspace's `dist` profile: `release` (fat LTO, one codegen unit,
-//!   stripped) with `panic = "abort"`.
+//! - the workspace's `dist` profile: fat LTO, one codegen unit, stripped,
+//!   `panic = "abort"` (the `release` profile, which `cargo run --release`
+//!   uses for the local shop and this tool, has neither LTO nor one unit).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -21,7 +22,7 @@ use anyhow::{Context, bail};
 
 use crate::{Service, TARGET, Workspace, elf, file_digest};
 
-/// The cargo profile of shipped binaries: `release` with `panic = "abort"`.
+/// The cargo profile of shipped binaries (fat LTO, one codegen unit, `panic = "abort"`).
 pub const PROFILE: &str = "dist";
 
 /// A built binary: its service, path in `dist/bin/`, digest and size.
