@@ -118,7 +118,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     files.ensure()?;
     let ports = ports::reserve(11).context("free ports")?;
     let cluster = Cluster::new(&files, ports[10])?;
-    cluster.init(&files)?;
+    cluster.init_from_template(&files)?;
     let postgres = cluster.spawn(Durability::Ephemeral)?;
     let mut processes = Processes {
         cluster: cluster.clone(),

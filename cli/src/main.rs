@@ -17,9 +17,17 @@
 //!
 //! The release pipeline's steps are subcommands too (`cloudshop release` runs
 //! them all): see the `cloudshop-supply-chain` crate.
+//!
+//! Those, `cluster` and `compose` (which release into, or read, a release)
+//! are the `release` feature, on by default. Without it (`cargo run --release
+//! -p cloudshop --no-default-features -- up`, the README's first command)
+//! the binary leaves out the release tool's ~150 crates (sigstore, the OCI
+//! client), and a fresh clone runs the shop in less time.
 
 mod bench;
+#[cfg(feature = "release")]
 mod cluster;
+#[cfg(feature = "release")]
 pub mod compose;
 mod local;
 
@@ -54,10 +62,13 @@ enum Command {
     Bench(bench::BenchArgs),
     /// A policed Kubernetes cluster on this machine: a real control plane
     /// and Kyverno, simulated nodes (kwok).
+    #[cfg(feature = "release")]
     Cluster(cluster::ClusterArgs),
     /// Write the certificates and secrets compose.yaml mounts (and, with
     /// --release, the release's image digests).
+    #[cfg(feature = "release")]
     Compose(compose::ComposeArgs),
+    #[cfg(feature = "release")]
     #[command(flatten)]
     Release(cloudshop_supply_chain::cli::Command),
 }
@@ -69,9 +80,12 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => local::up(args).await,
         Command::Reset { dir } => local::reset(&dir),
+        #[cfg(feature = "release")]
         Command::Compose(args) => compose::run(&args),
+        #[cfg(feature = "release")]
         Command::Cluster(args) => cluster::run(args).await,
         Command::Bench(args) => bench::run(&args).await,
+        #[cfg(feature = "release")]
         Command::Release(command) => cloudshop_supply_chain::cli::run(command).await,
     };
     match result {

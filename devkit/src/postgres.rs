@@ -64,6 +64,13 @@ impl Binaries {
     }
 }
 
+/// How a new cluster's data folder is made.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    Initdb,
+    Template,
+}
+
 /// Whether the cluster must survive a crash (the local shop) or may skip fsync
 /// for speed (tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +146,20 @@ impl Cluster {
     /// Creates the cluster on first use (initdb, TLS-only access rules) and
     /// installs the current PostgreSQL certificate from `files`.
     pub fn init(&self, files: &ShopFiles) -> anyhow::Result<()> {
+        self.prepare(files, Origin::Initdb)
+    }
+
+    /// Like [`init`](Self::init), but a new cluster is a copy of a template
+    /// that `initdb` made once for this machine's PostgreSQL and user, under
+    /// the temporary folder (`cloudshop-postgres-templates/`): every test
+    /// binary and the bench need an empty cluster, and copying one takes
+    /// milliseconds where `initdb` takes seconds. For throwaway clusters; the
+    /// local shop's own runs `initdb`.
+    pub fn init_from_template(&self, files: &ShopFiles) -> anyhow::Result<()> {
+        self.prepare(files, Origin::Template)
+    }
+
+    fn prepare(&self, files: &ShopFiles, origin: Origin) -> anyhow::Result<()> {
         fs::create_dir_all(self.tls_dir())?;
         fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))?;
         fs::copy(files.cert("postgres"), self.tls_dir().join("server.pem"))?;
@@ -155,21 +176,14 @@ impl Cluster {
         if self.data_dir().join("PG_VERSION").exists() {
             return Ok(());
         }
-        let output = self
-            .command(&self.bin.path("initdb"))
-            .arg("-D")
-            .arg(self.data_dir())
-            .args([
-                "-U",
-                "postgres",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-            ])
-            .args(["--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"])
-            .output()
-            .context("running initdb")?;
-        if !output.status.success() {
-            bail!("initdb failed: {}", String::from_utf8_lossy(&output.stderr));
+        match origin {
+            Origin::Initdb => self.initdb(&self.data_dir(), &[])?,
+            Origin::Template => {
+                let template = self.template()?;
+                copy_tree(&template, &self.data_dir()).with_context(|| {
+                    format!("copying the PostgreSQL template {}", template.display())
+                })?;
+            }
         }
         // Only the superuser on the local socket, and TLS with a password on TCP.
         let hba = "local all postgres trust\n\
@@ -180,6 +194,70 @@ impl Cluster {
             chown_tree(&self.dir, owner)?;
         }
         Ok(())
+    }
+
+    /// `initdb` into `data` (created, or empty), as the cluster's owner.
+    fn initdb(&self, data: &Path, extra: &[&str]) -> anyhow::Result<()> {
+        let output = self
+            .command(&self.bin.path("initdb"))
+            .arg("-D")
+            .arg(data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
+            .args(["--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"])
+            .args(extra)
+            .output()
+            .context("running initdb")?;
+        if !output.status.success() {
+            bail!("initdb failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        Ok(())
+    }
+
+    /// The template's data folder, made on first use. One per PostgreSQL
+    /// build (its binaries' folder) and owner; `initdb` runs in a staging
+    /// folder that is renamed into place, so the path only ever holds a
+    /// complete template, and two processes racing both succeed.
+    fn template(&self) -> anyhow::Result<PathBuf> {
+        let root = std::env::temp_dir().join("cloudshop-postgres-templates");
+        let uid = match self.owner {
+            Some(owner) => owner.uid,
+            None => fs::metadata("/proc/self")?.uid(),
+        };
+        let build: String = self
+            .bin
+            .dir
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let template = root.join(format!("{build}-uid{uid}"));
+        if template.join("PG_VERSION").is_file() {
+            return Ok(template);
+        }
+        fs::create_dir_all(&root)
+            .with_context(|| format!("creating {}", root.display()))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".staging-")
+            .tempdir_in(&root)
+            .with_context(|| format!("creating a folder in {}", root.display()))?;
+        if let Some(owner) = self.owner {
+            chown_tree(staging.path(), owner)?;
+        }
+        let data = staging.path().join("data");
+        // Throwaway clusters run with fsync off; the template need not be synced.
+        self.initdb(&data, &["--no-sync"])
+            .context("making the PostgreSQL template")?;
+        if let Err(err) = fs::rename(&data, &template)
+            && !template.join("PG_VERSION").is_file()
+        {
+            return Err(err).with_context(|| format!("moving the template to {}", template.display()));
+        }
+        Ok(template)
     }
 
     fn server_command(&self, durability: Durability) -> Command {
@@ -415,6 +493,24 @@ fn chown_tree(path: &Path, owner: Owner) -> anyhow::Result<()> {
     if path.is_dir() {
         for entry in fs::read_dir(path)? {
             chown_tree(&entry?.path(), owner)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies a data folder: folders `0700` (PostgreSQL refuses others), files
+/// with their permission bits; the caller sets the owner.
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    fs::create_dir(to).with_context(|| format!("creating {}", to.display()))?;
+    fs::set_permissions(to, fs::Permissions::from_mode(0o700))?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
         }
     }
     Ok(())

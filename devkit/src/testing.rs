@@ -43,7 +43,7 @@ impl TestEnv {
         let files = ShopFiles::new(&root);
         files.ensure()?;
         let cluster = Cluster::new(&files, ports::reserve_one()?)?;
-        cluster.init(&files)?;
+        cluster.init_from_template(&files)?;
         cluster.spawn_for_process(&root)?;
         cluster.provision_roles(&files)?;
         Ok(Self { files, cluster })
