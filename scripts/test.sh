@@ -102,6 +102,8 @@ cargo fmt --all --check
 
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The first command's build: the local shop without the release tool.
+cargo clippy -p cloudshop --no-default-features --all-targets --locked -- -D warnings
 
 step "dependency gate (cargo deny)"
 scripts/setup-advisory-db.sh
