@@ -180,9 +180,8 @@ impl Cluster {
             Origin::Initdb => self.initdb(&self.data_dir(), &[])?,
             Origin::Template => {
                 let template = self.template()?;
-                copy_tree(&template, &self.data_dir()).with_context(|| {
-                    format!("copying the PostgreSQL template {}", template.display())
-                })?;
+                copy_tree(&template, &self.data_dir())
+                    .with_context(|| format!("copying the PostgreSQL template {}", template.display()))?;
             }
         }
         // Only the superuser on the local socket, and TLS with a password on TCP.
@@ -239,8 +238,7 @@ impl Cluster {
         if template.join("PG_VERSION").is_file() {
             return Ok(template);
         }
-        fs::create_dir_all(&root)
-            .with_context(|| format!("creating {}", root.display()))?;
+        fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
         let staging = tempfile::Builder::new()
             .prefix(".staging-")
             .tempdir_in(&root)
@@ -509,8 +507,7 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
         if entry.file_type()?.is_dir() {
             copy_tree(&entry.path(), &target)?;
         } else {
-            fs::copy(entry.path(), &target)
-                .with_context(|| format!("copying {}", entry.path().display()))?;
+            fs::copy(entry.path(), &target).with_context(|| format!("copying {}", entry.path().display()))?;
         }
     }
     Ok(())
