@@ -684,6 +684,10 @@ async fn tampered_image(fixture: &Fixture) -> String {
         .expect("digest")
 }
 
+/// The one test of the run that builds the static binaries again instead of
+/// sharing the first build (release, compose, bench and cluster tests share
+/// it through cargo's cache): reproducibility needs an independent build from
+/// nothing, in another folder.
 #[tokio::test]
 async fn a_second_clean_build_elsewhere_gives_identical_binaries_and_images() {
     let fixture = fixture();
