@@ -15,10 +15,12 @@ step() {
   current="$*" started=$SECONDS
   printf '\n==> %s\n' "$*"
 }
-prefetch=""
+prefetch="" dist_build=""
 report() {
   local status=$?
+  # Background work still running when a step fails: stopped by its id.
   [ -z "$prefetch" ] || kill "$prefetch" 2>/dev/null || true
+  [ -z "$dist_build" ] || kill -- "-$dist_build" 2>/dev/null || true
   [ -z "$current" ] || printf '%6d s  %s%s\n' "$((SECONDS - started))" "$current" \
     "$([ "$status" = 0 ] || echo '  (FAILED)')" >>"$times"
   # cargo test: "Running <source> (<binary>)" then "test result: ... finished in Ns".
@@ -154,11 +156,33 @@ if [ "${CI:-}" = true ]; then
   go clean -cache # the Go tools are installed; their build cache is not needed
 fi
 
-step "fuzz (short run)"
+step "test binaries (cargo test --no-run)"
+cargo test --workspace --locked --no-run
+
+# The shipped static binaries (fat LTO, one codegen unit per service, one
+# service after another: long stretches on one core) build in the background
+# while the fuzz targets build and run, into cargo's cache in target/, where
+# the release, compose, bench and cluster tests find them. Their own
+# `cloudshop build` then only copies; a failure here fails the run.
+step "fuzz (short run), the shipped binaries building meanwhile"
+dist_dir="$(mktemp -d)" dist_log="$dist_dir/build.log"
+setsid -w "${CARGO_TARGET_DIR:-target}/debug/cloudshop" build --workspace . --dist "$dist_dir/dist" >"$dist_log" 2>&1 &
+dist_build=$!
 scripts/fuzz.sh
 if [ "${CI:-}" = true ]; then
-  rm -rf fuzz/target # sanitizer builds of every target: gigabytes, built again on each run anyway
+  rm -rf fuzz/target # instrumented builds of every target: gigabytes, built again on each run anyway
 fi
+
+step "the shipped binaries (cloudshop build, since the fuzz step)"
+if ! wait "$dist_build"; then
+  dist_build=""
+  tail -n 80 "$dist_log"
+  echo "cloudshop build failed (the log's end is above)" >&2
+  exit 1
+fi
+dist_build=""
+grep -E '^(==>|    )' "$dist_log" || true # its steps and each binary's size
+rm -rf "$dist_dir"
 
 step "tests"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
