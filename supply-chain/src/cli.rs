@@ -377,7 +377,11 @@ fn do_pin(dir: &std::path::Path, record: &std::path::Path) -> anyhow::Result<()>
 fn do_build(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Value> {
     step(
         "build",
-        format!("cargo auditable build --release --target {}", crate::TARGET),
+        format!(
+            "cargo auditable build --profile {} --target {}",
+            crate::build::PROFILE,
+            crate::TARGET
+        ),
     );
     let record = release::build(workspace, services)?;
     for binary in &record.binaries {

@@ -1,6 +1,6 @@
 //! CloudShop's release pipeline, run by `cloudshop release` and its steps.
 //!
-//! 1. [`build`]: each service with `cargo auditable build --release --locked`
+//! 1. [`build`]: each service with `cargo auditable build --profile dist --locked`
 //!    for `x86_64-unknown-linux-musl`, fully static and reproducible (paths
 //!    remapped, `SOURCE_DATE_EPOCH` from the commit).
 //! 2. [`sbom`]: one CycloneDX JSON SBOM per service, read from the dependency
