@@ -4,7 +4,8 @@
 # shows its pinned version: kube-apiserver, kube-controller-manager and
 # kube-scheduler (tools/kubernetes), etcd (tools/etcd), Kyverno's admission
 # controller (tools/kyverno, beside its CLI) and kwok. `cloudshop cluster up`
-# runs them. A cold build takes about 15 minutes on 2 cores.
+# runs them. A cold build took 546 s on 2 cores in the test command (modules
+# fetched ahead, the Kyverno CLI built just before); alone, about 15 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
