@@ -288,6 +288,84 @@ async fn binaries_are_static_stripped_and_carry_their_dependency_list() {
     assert!(err.to_string().contains("interpreter"), "{err}");
 }
 
+/// The provenance says what was done: the `dist` profile, the musl target,
+/// each service's own package, the commit and `Cargo.lock` that were built,
+/// the compiler, the binary's digest, and a build type whose document exists.
+#[tokio::test]
+async fn provenance_states_how_each_binary_was_built() {
+    let fixture = fixture();
+    let root = &fixture.workspace.root;
+    let dist = &fixture.workspace.dist;
+    let head = Command::new("git")
+        .current_dir(root)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .expect("git rev-parse");
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    let rustc = Command::new("rustc")
+        .current_dir(root)
+        .arg("--version")
+        .output()
+        .expect("rustc --version");
+    let rustc = String::from_utf8_lossy(&rustc.stdout).trim().to_owned();
+    let lock = cloudshop_supply_chain::file_digest(&root.join("Cargo.lock")).expect("Cargo.lock");
+    for service in SERVICES.iter() {
+        let path = dist
+            .join("predicates")
+            .join(format!("{}.provenance.json", service.name));
+        let provenance: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("provenance")).expect("json");
+        let definition = &provenance["buildDefinition"];
+        let build_type = definition["buildType"].as_str().expect("buildType");
+        let (document, section) = build_type
+            .strip_prefix("https://github.com/cloudshop/cloudshop/blob/main/")
+            .and_then(|rest| rest.split_once('#'))
+            .unwrap_or_else(|| panic!("{build_type} is not a document of this repository"));
+        let text = std::fs::read_to_string(root.join(document))
+            .unwrap_or_else(|e| panic!("{build_type}: {document} cannot be read: {e}"));
+        assert!(
+            text.lines().any(|line| line == format!("## {section}")),
+            "{document} has no section `## {section}`"
+        );
+        let parameters = &definition["externalParameters"];
+        assert_eq!(parameters["profile"], build::PROFILE, "{}", service.name);
+        assert_eq!(parameters["profile"], "dist");
+        assert_eq!(parameters["target"], cloudshop_supply_chain::TARGET);
+        assert_eq!(parameters["package"], service.package);
+        assert_eq!(parameters["source"]["digest"]["gitCommit"], head.as_str());
+        assert_eq!(definition["internalParameters"]["rustc"], rustc.as_str());
+        let dependencies = definition["resolvedDependencies"]
+            .as_array()
+            .expect("dependencies");
+        let cargo_lock = dependencies
+            .iter()
+            .find(|d| d["name"] == "Cargo.lock")
+            .expect("Cargo.lock in resolvedDependencies");
+        assert_eq!(
+            format!(
+                "sha256:{}",
+                cargo_lock["digest"]["sha256"].as_str().expect("digest")
+            ),
+            lock
+        );
+        let byproducts = provenance["runDetails"]["byproducts"]
+            .as_array()
+            .expect("byproducts");
+        assert_eq!(byproducts.len(), 1, "{}", service.name);
+        assert_eq!(byproducts[0]["name"], format!("bin/{}", service.name));
+        let binary = cloudshop_supply_chain::file_digest(&fixture.workspace.binary(service)).expect("binary");
+        assert_eq!(
+            format!(
+                "sha256:{}",
+                byproducts[0]["digest"]["sha256"].as_str().expect("digest")
+            ),
+            binary,
+            "{}: the provenance names another binary than dist/bin holds",
+            service.name
+        );
+    }
+}
+
 #[tokio::test]
 async fn images_are_small_non_root_scratch_images_with_labels_and_healthcheck() {
     let fixture = fixture();
