@@ -135,13 +135,13 @@ step "GitHub workflows (actionlint)"
 actionlint .github/workflows/*.yml
 
 step "Go modules fetched in the background (since the tools step)"
-if wait "$prefetch"; then
-  cat "$prefetch_log"
-else
-  cat "$prefetch_log"
+fetched=0
+wait "$prefetch" || fetched=$?
+prefetch=""
+cat "$prefetch_log"
+if [ "$fetched" != 0 ]; then
   echo "warning: fetching the Go modules ahead failed; the builds below fetch what they need" >&2
 fi
-prefetch=""
 
 step "kubernetes, policies, rules (scripts/test-k8s.sh)"
 scripts/test-k8s.sh

@@ -225,7 +225,7 @@ impl Cluster {
         let root = std::env::temp_dir().join("cloudshop-postgres-templates");
         let uid = match self.owner {
             Some(owner) => owner.uid,
-            None => fs::metadata("/proc/self")?.uid(),
+            None => current_uid()?,
         };
         let build: String = self
             .bin
@@ -469,7 +469,12 @@ fn quote_literal(value: &str) -> String {
 }
 
 fn running_as_root() -> bool {
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    current_uid().map(|uid| uid == 0).unwrap_or(false)
+}
+
+/// This process's user: the owner of its `/proc/self`.
+fn current_uid() -> std::io::Result<u32> {
+    fs::metadata("/proc/self").map(|m| m.uid())
 }
 
 fn postgres_user() -> Option<Owner> {
