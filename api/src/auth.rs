@@ -1,0 +1,151 @@
+//! Accounts and tokens: `/api/auth/...`.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A password in a request body: a secret (zeroized, redacted in `Debug`),
+/// written out only when the client sends it.
+#[derive(Clone)]
+pub struct Password(SecretString);
+
+impl Password {
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(SecretString::from(password.into()))
+    }
+    pub fn into_secret(self) -> SecretString {
+        self.0
+    }
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+}
+
+impl From<SecretString> for Password {
+    fn from(secret: SecretString) -> Self {
+        Self(secret)
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([REDACTED])")
+    }
+}
+
+impl Serialize for Password {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.expose_secret())
+    }
+}
+
+impl<'de> Deserialize<'de> for Password {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        SecretString::deserialize(deserializer).map(Self)
+    }
+}
+
+/// `POST /api/auth/register`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    #[schema(format = Email, max_length = 254)]
+    pub email: String,
+    /// At least 12 characters, not guessable (zxcvbn score 3 or more).
+    #[schema(value_type = String, min_length = 12, max_length = 128, write_only)]
+    pub password: Password,
+}
+
+/// `POST /api/auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub email: String,
+    #[schema(value_type = String, write_only)]
+    pub password: Password,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type))]
+#[cfg_attr(feature = "sqlx", sqlx(type_name = "text", rename_all = "lowercase"))]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Customer,
+    Admin,
+}
+
+/// An account, as register and `/api/auth/me` return it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Account {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+}
+
+/// What login returns: a short-lived EdDSA-signed JWT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AccessToken {
+    pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(pattern = "^Bearer$")]
+    pub token_type: String,
+    /// Seconds until the token expires.
+    #[schema(minimum = 1)]
+    pub expires_in: u64,
+}
+
+/// `GET /api/auth/.well-known/jwks.json`: the public keys that verify tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// An Ed25519 public key (RFC 8037): `kty` `OKP`, `crv` `Ed25519`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Jwk {
+    #[schema(pattern = "^OKP$")]
+    pub kty: String,
+    #[schema(pattern = "^Ed25519$")]
+    pub crv: String,
+    #[schema(pattern = "^EdDSA$")]
+    pub alg: String,
+    #[serde(rename = "use")]
+    #[schema(pattern = "^sig$")]
+    pub use_: String,
+    /// The `kid` header of the tokens this key verifies.
+    pub kid: String,
+    /// The public key, base64url without padding.
+    pub x: String,
+}
+
+impl Jwk {
+    pub fn ed25519(kid: impl Into<String>, x: impl Into<String>) -> Self {
+        Self {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+            kid: kid.into(),
+            x: x.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_debug_and_travel_in_bodies() {
+        let login = Credentials {
+            email: "a@example.com".into(),
+            password: Password::new("correct horse battery"),
+        };
+        assert!(!format!("{login:?}").contains("horse"));
+        let json = serde_json::to_value(&login).expect("json");
+        assert_eq!(json["password"], "correct horse battery");
+        let back: Credentials = serde_json::from_value(json).expect("parse");
+        assert_eq!(back.password.secret().expose_secret(), "correct horse battery");
+    }
+}
