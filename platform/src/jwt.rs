@@ -47,13 +47,7 @@ impl Default for JwtSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
-#[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum Role {
-    Customer,
-    Admin,
-}
+pub use cloudshop_api::auth::Role;
 
 /// The claims of a valid access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]

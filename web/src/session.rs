@@ -20,11 +20,8 @@ const FLASH: &str = "flash";
 pub const MAX_CART_LINES: usize = 50;
 pub const MAX_CART_QUANTITY: i32 = 99;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CartLine {
-    pub product_id: i64,
-    pub quantity: i32,
-}
+/// A cart line is the line of the order it becomes.
+pub use cloudshop_api::orders::Line as CartLine;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cart {

@@ -15,7 +15,6 @@ use cloudshop_platform::tls::ClientAuth;
 use secrecy::ExposeSecret;
 
 use crate::controllers::AppState;
-use crate::gateway::Gateway;
 use crate::router;
 use crate::session::CookiePolicy;
 use crate::settings::Settings;
@@ -33,7 +32,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
     let key = Key::try_from(key.expose_secret().as_bytes()).context("setting `cookie_key_file`")?;
     let https = settings.serve_tls || settings.public_https;
     let state = AppState {
-        gateway: Gateway::new(
+        gateway: crate::gateway::connect(
             host.tls(),
             &settings.gateway_url,
             Duration::from_millis(settings.gateway_timeout_ms),

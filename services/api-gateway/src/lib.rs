@@ -14,5 +14,10 @@ pub mod routes;
 pub mod settings;
 pub mod startup;
 
-/// The OpenAPI 3.1 document of the public API, served at `/api/openapi.json`.
-pub const OPENAPI: &str = include_str!("../openapi.json");
+/// The OpenAPI 3.1 document of the public API, served at `/api/openapi.json`:
+/// generated from the types of `cloudshop-api`, once per process.
+pub fn openapi() -> &'static str {
+    static DOCUMENT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(cloudshop_api::openapi::document_json);
+    &DOCUMENT
+}

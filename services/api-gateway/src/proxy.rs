@@ -128,7 +128,7 @@ impl Upstreams {
                     tracing::warn!(backend = backend.name(), "backend timed out");
                     return ApiError::new(
                         http::StatusCode::GATEWAY_TIMEOUT,
-                        "timeout",
+                        cloudshop_platform::error::ErrorCode::Timeout,
                         format!("the {} service did not answer in time", backend.name()),
                     )
                     .into_response();

@@ -26,7 +26,7 @@ pub struct Gateway {
 }
 
 pub fn router(gateway: Gateway, edge: EdgeState) -> Router {
-    let mut api = Router::new().route("/api/openapi.json", get(openapi));
+    let mut api = Router::new().route(cloudshop_api::paths::OPENAPI, get(openapi));
     for route in ROUTES {
         api = api
             .route(route.public, any(proxy))
@@ -34,18 +34,18 @@ pub fn router(gateway: Gateway, edge: EdgeState) -> Router {
     }
     let api = api.route_layer(middleware::from_fn_with_state(edge, rate_limit));
     Router::new()
-        .route("/health", get(health))
+        .route(cloudshop_api::paths::HEALTH, get(health))
         .merge(api)
         .layer(middleware::from_fn(security_headers))
         .with_state(gateway)
 }
 
 async fn health() -> impl IntoResponse {
-    axum::Json(serde_json::json!({"status": "ok"}))
+    axum::Json(cloudshop_api::Health { status: "ok".into() })
 }
 
 async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], crate::OPENAPI)
+    ([(header::CONTENT_TYPE, "application/json")], crate::openapi())
 }
 
 async fn proxy(State(gateway): State<Gateway>, request: Request) -> Response {
@@ -76,7 +76,7 @@ async fn forward(gateway: &Gateway, request: Request) -> Result<Response, ApiErr
         .map_err(|_| {
             ApiError::new(
                 http::StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                cloudshop_platform::error::ErrorCode::PayloadTooLarge,
                 format!("request bodies are limited to {} bytes", gateway.body_limit),
             )
         })?;

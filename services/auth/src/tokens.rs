@@ -37,12 +37,8 @@ impl std::fmt::Debug for TokenIssuer {
 }
 
 /// What `POST /login` returns.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct AccessToken {
-    pub access_token: String,
-    pub token_type: String,
-    pub expires_in: u64,
-}
+pub use cloudshop_api::auth::AccessToken;
+use cloudshop_api::auth::{Jwk, Jwks};
 
 impl TokenIssuer {
     pub fn from_settings(settings: &TokenSettings) -> Result<Self, TokenError> {
@@ -84,17 +80,13 @@ impl TokenIssuer {
     }
 
     /// The JSON Web Key Set with the verifying key.
-    pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({
-            "keys": [{
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "alg": "EdDSA",
-                "use": "sig",
-                "kid": self.kid,
-                "x": URL_SAFE_NO_PAD.encode(&self.public_key),
-            }]
-        })
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: vec![Jwk::ed25519(
+                self.kid.clone(),
+                URL_SAFE_NO_PAD.encode(&self.public_key),
+            )],
+        }
     }
 
     /// A verifier for the tokens this issuer signs (for `/me`).

@@ -1,28 +1,12 @@
 //! A validated order request and its idempotency key.
 
 use base64::Engine;
+pub use cloudshop_api::orders::{Line, MAX_LINES, MAX_QUANTITY, OrderRequest};
 use serde::{Deserialize, Serialize};
-
-pub const MAX_LINES: usize = 100;
-pub const MAX_QUANTITY: i32 = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidOrder(pub String);
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Line {
-    pub product_id: i64,
-    pub quantity: i32,
-}
-
-/// `POST /orders` body as received.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OrderRequest {
-    pub lines: Vec<Line>,
-}
 
 /// The lines of an order: 1 to 100 products, each once (repeats merged),
 /// quantities 1 to 1000, sorted by product.

@@ -3,41 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cloudshop_api::error::{ErrorBody, ErrorEnvelope};
+use cloudshop_api::orders::Line;
+pub use cloudshop_api::reservations::ReservedLine;
+use cloudshop_api::reservations::{Reservation, ReserveRequest, release_path, reserve_path};
 use cloudshop_platform::tls::TlsMaterial;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-use crate::domain::Line;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ReservedLine {
-    pub product_id: i64,
-    pub quantity: i32,
-    pub name: String,
-    pub unit_price_cents: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct Reservation {
-    lines: Vec<ReservedLine>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Debug, Deserialize)]
-struct ErrorDetail {
-    code: String,
-    message: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StockError {
-    /// A definite no: out of stock, unknown product, already released.
-    #[error("{message}")]
-    Refused { code: String, message: String },
+    /// A definite no: out of stock, unknown product, already released; the
+    /// products service's error, with its details.
+    #[error("{}", .0.message)]
+    Refused(ErrorBody),
     /// No answer to rely on (down, timed out, 5xx): try again later.
     #[error("products service unavailable: {0}")]
     Unavailable(String),
@@ -70,25 +48,27 @@ impl StockClient {
         lines: &[Line],
         request_id: &str,
     ) -> Result<Vec<ReservedLine>, StockError> {
-        let url = format!("{}/internal/reservations/{order_id}", self.base);
-        self.call(url, Some(serde_json::json!({ "lines": lines })), request_id)
-            .await
+        let url = format!("{}{}", self.base, reserve_path(order_id));
+        let request = ReserveRequest {
+            lines: lines.to_vec(),
+        };
+        self.call(url, Some(&request), request_id).await
     }
 
     pub async fn release(&self, order_id: Uuid, request_id: &str) -> Result<Vec<ReservedLine>, StockError> {
-        let url = format!("{}/internal/reservations/{order_id}/release", self.base);
+        let url = format!("{}{}", self.base, release_path(order_id));
         self.call(url, None, request_id).await
     }
 
     async fn call(
         &self,
         url: String,
-        body: Option<serde_json::Value>,
+        body: Option<&ReserveRequest>,
         request_id: &str,
     ) -> Result<Vec<ReservedLine>, StockError> {
         let mut request = self.client.post(url).header("x-request-id", request_id);
         if let Some(body) = body {
-            request = request.json(&body);
+            request = request.json(body);
         }
         let response = request
             .send()
@@ -103,14 +83,11 @@ impl StockClient {
             return Ok(reservation.lines);
         }
         if status == reqwest::StatusCode::CONFLICT || status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
-            let body: ErrorBody = response
+            let body: ErrorEnvelope = response
                 .json()
                 .await
                 .map_err(|e| StockError::Unavailable(e.to_string()))?;
-            return Err(StockError::Refused {
-                code: body.error.code,
-                message: body.error.message,
-            });
+            return Err(StockError::Refused(body.error));
         }
         Err(StockError::Unavailable(format!("status {status}")))
     }

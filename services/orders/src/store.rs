@@ -2,7 +2,9 @@
 //! on the status it leaves, so two paths racing on one order (a retried
 //! request and the reconciler, say) cannot both apply.
 
-use serde::Serialize;
+use cloudshop_api::error::ErrorBody;
+use cloudshop_api::orders::OrderLine;
+pub use cloudshop_api::orders::OrderStatus as Status;
 use sqlx::PgPool;
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -10,17 +12,6 @@ use uuid::Uuid;
 
 use crate::domain::OrderLines;
 use crate::stock::ReservedLine;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
-#[sqlx(type_name = "text", rename_all = "UPPERCASE")]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Status {
-    Pending,
-    Confirmed,
-    Rejected,
-    Cancelled,
-    Shipped,
-}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Order {
@@ -31,35 +22,17 @@ pub struct Order {
     pub total_cents: i64,
     pub request_hash: String,
     pub requested: Json<OrderLines>,
+    /// The products service's refusal, for a REJECTED order.
+    pub rejection: Option<Json<ErrorBody>>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
-}
-
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct LineView {
-    pub product_id: i64,
-    pub name: String,
-    pub quantity: i32,
-    pub unit_price_cents: i64,
 }
 
 /// An order as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct OrderView {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub status: Status,
-    pub reason: Option<String>,
-    pub total_cents: i64,
-    pub lines: Vec<LineView>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-}
+pub type OrderView = cloudshop_api::orders::Order;
 
 const COLUMNS: &str =
-    "id, user_id, status, reason, total_cents, request_hash, requested, created_at, updated_at";
+    "id, user_id, status, reason, total_cents, request_hash, requested, rejection, created_at, updated_at";
 
 /// Whether `insert_pending` created the order or found it under the same key.
 #[derive(Debug)]
@@ -166,14 +139,24 @@ pub async fn transition(
     Ok(updated > 0)
 }
 
-pub async fn view(pool: &PgPool, order: Order) -> Result<OrderView, sqlx::Error> {
-    let lines = sqlx::query_as(
-        "SELECT product_id, name, quantity, unit_price_cents FROM order_lines WHERE order_id = $1 ORDER BY product_id",
+/// PENDING → REJECTED with the products service's refusal; false when the
+/// order had already left PENDING.
+pub async fn reject(pool: &PgPool, id: Uuid, refusal: &ErrorBody) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE orders SET status = 'REJECTED', reason = $2, rejection = $3, updated_at = now() \
+         WHERE id = $1 AND status = 'PENDING'",
     )
-    .bind(order.id)
-    .fetch_all(pool)
-    .await?;
-    Ok(OrderView {
+    .bind(id)
+    .bind(&refusal.message)
+    .bind(Json(refusal))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(updated > 0)
+}
+
+fn to_view(order: Order, lines: Vec<OrderLine>) -> OrderView {
+    OrderView {
         id: order.id,
         user_id: order.user_id,
         status: order.status,
@@ -182,30 +165,62 @@ pub async fn view(pool: &PgPool, order: Order) -> Result<OrderView, sqlx::Error>
         lines,
         created_at: order.created_at,
         updated_at: order.updated_at,
-    })
+    }
 }
 
-/// A page of orders, newest first: the user's, or everyone's when `user` is None.
+pub async fn view(pool: &PgPool, order: Order) -> Result<OrderView, sqlx::Error> {
+    let lines = sqlx::query_as(
+        "SELECT product_id, name, quantity, unit_price_cents FROM order_lines WHERE order_id = $1 ORDER BY product_id",
+    )
+    .bind(order.id)
+    .fetch_all(pool)
+    .await?;
+    Ok(to_view(order, lines))
+}
+
+/// An order with its lines, as one row of the list query.
+#[derive(sqlx::FromRow)]
+struct ListedOrder {
+    #[sqlx(flatten)]
+    order: Order,
+    lines: Json<Vec<OrderLine>>,
+    total: i64,
+}
+
+/// A page of orders with their lines, newest first, and the count of all:
+/// the user's, or everyone's when `user` is None. One query for the page.
 pub async fn list(
     pool: &PgPool,
     user: Option<Uuid>,
-    page: u32,
-    per_page: u32,
-) -> Result<(Vec<Order>, i64), sqlx::Error> {
-    let total: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM orders WHERE ($1::uuid IS NULL OR user_id = $1)")
-            .bind(user)
-            .fetch_one(pool)
-            .await?;
-    let orders = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM orders WHERE ($1::uuid IS NULL OR user_id = $1) \
+    paging: cloudshop_api::paging::Paging,
+) -> Result<(Vec<OrderView>, i64), sqlx::Error> {
+    let rows: Vec<ListedOrder> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, count(*) OVER () AS total, \
+         COALESCE((SELECT json_agg(json_build_object('product_id', l.product_id, 'name', l.name, \
+         'quantity', l.quantity, 'unit_price_cents', l.unit_price_cents) ORDER BY l.product_id) \
+         FROM order_lines l WHERE l.order_id = orders.id), '[]'::json) AS lines \
+         FROM orders WHERE ($1::uuid IS NULL OR user_id = $1) \
          ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
     ))
     .bind(user)
-    .bind(i64::from(per_page))
-    .bind(i64::from(page - 1) * i64::from(per_page))
+    .bind(paging.limit())
+    .bind(paging.offset())
     .fetch_all(pool)
     .await?;
+    let total = match rows.first() {
+        Some(row) => row.total,
+        // An empty page: past the end, or nothing at all.
+        None => {
+            sqlx::query_scalar("SELECT count(*) FROM orders WHERE ($1::uuid IS NULL OR user_id = $1)")
+                .bind(user)
+                .fetch_one(pool)
+                .await?
+        }
+    };
+    let orders = rows
+        .into_iter()
+        .map(|row| to_view(row.order, row.lines.0))
+        .collect();
     Ok((orders, total))
 }
 
@@ -228,17 +243,24 @@ pub async fn lock(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<(Uuid,
         .await
 }
 
+/// Moves the order, locked by `tx`, from `from` to `to` with a reason; false
+/// when it was not in `from` (conditional like every other change).
 pub async fn mark(
     tx: &mut sqlx::PgConnection,
     id: Uuid,
-    status: Status,
+    from: Status,
+    to: Status,
     reason: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE orders SET status = $2, reason = $3, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(status)
-        .bind(reason)
-        .execute(tx)
-        .await?;
-    Ok(())
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE orders SET status = $3, reason = $4, updated_at = now() WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(reason)
+    .execute(tx)
+    .await?
+    .rows_affected();
+    Ok(updated > 0)
 }

@@ -39,8 +39,8 @@ pub async fn advance(
                 }
             }
         }
-        Err(StockError::Refused { message, .. }) => {
-            store::transition(pool, order.id, Status::Pending, Status::Rejected, Some(&message)).await?;
+        Err(StockError::Refused(refusal)) => {
+            store::reject(pool, order.id, &refusal).await?;
         }
         Err(StockError::Unavailable(reason)) => {
             tracing::warn!(order_id = %order.id, %reason, "order left pending: products unavailable");
@@ -123,7 +123,10 @@ pub async fn cancel(
         tracing::warn!(order_id = %id, error = %err, "cancel: stock not released");
         ApiError::service_unavailable("the order could not be cancelled now; retry later")
     })?;
-    store::mark(&mut tx, id, Status::Cancelled, "cancelled").await?;
+    // The row is locked: it is still CONFIRMED.
+    if !store::mark(&mut tx, id, Status::Confirmed, Status::Cancelled, "cancelled").await? {
+        return Err(ApiError::internal("a locked order changed status"));
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -1,13 +1,16 @@
 //! The `products` and `categories` tables.
 
-use serde::Serialize;
+use cloudshop_api::paths;
+pub use cloudshop_api::products::Category;
+use cloudshop_api::products::{ProductInput, ProductPage};
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
 use crate::cache::CHANNEL;
-use crate::domain::{ProductInput, Search};
+use crate::domain::{InvalidInput, Search};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A row of `products`.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Product {
     pub id: i64,
     pub sku: String,
@@ -16,39 +19,28 @@ pub struct Product {
     pub category: String,
     pub price_cents: i64,
     pub stock: i32,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
 /// A product as the API shows it: with the address of its picture.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProductView {
-    #[serde(flatten)]
-    pub product: Product,
-    pub image_url: String,
-}
+pub type ProductView = cloudshop_api::products::Product;
 
 impl From<Product> for ProductView {
-    fn from(product: Product) -> Self {
-        let image_url = format!("/api/products/{}/image.svg", product.id);
-        Self { product, image_url }
+    fn from(row: Product) -> Self {
+        Self {
+            image_url: paths::product_image(row.id),
+            id: row.id,
+            sku: row.sku,
+            name: row.name,
+            description: row.description,
+            category: row.category,
+            price_cents: row.price_cents,
+            stock: row.stock,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
     }
-}
-
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct Category {
-    pub slug: String,
-    pub name: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Page {
-    pub items: Vec<ProductView>,
-    pub page: u32,
-    pub per_page: u32,
-    pub total: i64,
 }
 
 const COLUMNS: &str = "id, sku, name, description, category, price_cents, stock, created_at, updated_at";
@@ -84,7 +76,7 @@ pub async fn notify_change(tx: &mut Transaction<'_, Postgres>) -> Result<(), sql
     Ok(())
 }
 
-pub async fn search(pool: &PgPool, search: &Search) -> Result<Page, sqlx::Error> {
+pub async fn search(pool: &PgPool, search: &Search) -> Result<ProductPage, sqlx::Error> {
     let filter = "($1::text IS NULL OR name ILIKE $1 ESCAPE '\\' OR description ILIKE $1 ESCAPE '\\') \
                   AND ($2::text IS NULL OR category = $2)";
     let pattern = search.pattern();
@@ -98,14 +90,14 @@ pub async fn search(pool: &PgPool, search: &Search) -> Result<Page, sqlx::Error>
     ))
     .bind(&pattern)
     .bind(&search.category)
-    .bind(i64::from(search.per_page))
-    .bind(search.offset())
+    .bind(search.paging.limit())
+    .bind(search.paging.offset())
     .fetch_all(pool)
     .await?;
-    Ok(Page {
+    Ok(ProductPage {
         items: items.into_iter().map(ProductView::from).collect(),
-        page: search.page,
-        per_page: search.per_page,
+        page: search.paging.page,
+        per_page: search.paging.per_page,
         total,
     })
 }
@@ -178,8 +170,8 @@ pub async fn replace(pool: &PgPool, id: i64, input: &ProductInput) -> Result<Opt
 pub async fn patch(
     pool: &PgPool,
     id: i64,
-    change: impl FnOnce(ProductInput) -> Result<ProductInput, crate::domain::InvalidInput>,
-) -> Result<Option<Result<Product, crate::domain::InvalidInput>>, WriteError> {
+    change: impl FnOnce(ProductInput) -> Result<ProductInput, InvalidInput>,
+) -> Result<Option<Result<Product, InvalidInput>>, WriteError> {
     let mut tx = pool.begin().await?;
     let current: Option<Product> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM products WHERE id = $1 FOR UPDATE"

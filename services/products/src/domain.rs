@@ -1,13 +1,9 @@
 //! Validated input: products as an admin writes them, and catalogue searches.
 
-use serde::Deserialize;
-
-/// Highest price: 1,000,000.00 in cents.
-pub const MAX_PRICE_CENTS: i64 = 100_000_000;
-pub const MAX_STOCK: i32 = 1_000_000;
-pub const MAX_PER_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 100_000;
-const MAX_QUERY_CHARS: usize = 100;
+use cloudshop_api::paging::Paging;
+pub use cloudshop_api::products::{
+    MAX_PRICE_CENTS, MAX_QUERY_CHARS, MAX_STOCK, ProductInput, ProductPatch, ProductQuery,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -17,55 +13,6 @@ fn invalid(message: impl Into<String>) -> InvalidInput {
     InvalidInput(message.into())
 }
 
-/// A complete product, as created with `POST` or replaced with `PUT`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProductInput {
-    pub sku: String,
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    pub category: String,
-    pub price_cents: i64,
-    pub stock: i32,
-}
-
-/// A partial update (`PATCH`): only the fields present change.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProductPatch {
-    pub sku: Option<String>,
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub category: Option<String>,
-    pub price_cents: Option<i64>,
-    pub stock: Option<i32>,
-}
-
-impl ProductPatch {
-    pub fn apply(self, mut product: ProductInput) -> ProductInput {
-        if let Some(sku) = self.sku {
-            product.sku = sku;
-        }
-        if let Some(name) = self.name {
-            product.name = name;
-        }
-        if let Some(description) = self.description {
-            product.description = description;
-        }
-        if let Some(category) = self.category {
-            product.category = category;
-        }
-        if let Some(price) = self.price_cents {
-            product.price_cents = price;
-        }
-        if let Some(stock) = self.stock {
-            product.stock = stock;
-        }
-        product
-    }
-}
-
 pub fn is_category_slug(slug: &str) -> bool {
     (1..=50).contains(&slug.len())
         && slug
@@ -73,9 +20,14 @@ pub fn is_category_slug(slug: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-impl ProductInput {
+/// A product as written, checked.
+pub trait Validate: Sized {
     /// Trims the text fields and checks every range.
-    pub fn validate(mut self) -> Result<Self, InvalidInput> {
+    fn validate(self) -> Result<Self, InvalidInput>;
+}
+
+impl Validate for ProductInput {
+    fn validate(mut self) -> Result<Self, InvalidInput> {
         self.sku = self.sku.trim().to_owned();
         self.name = self.name.trim().to_owned();
         self.description = self.description.trim().to_owned();
@@ -122,27 +74,17 @@ impl ProductInput {
     }
 }
 
-/// `GET /products` query parameters, as received.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ListParams {
-    pub q: Option<String>,
-    pub category: Option<String>,
-    pub page: Option<u32>,
-    pub per_page: Option<u32>,
-}
-
 /// A validated search: `pattern` matches the words literally (`%`, `_` and
 /// `\` are escaped for `ILIKE ... ESCAPE '\'`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Search {
     pub text: Option<String>,
     pub category: Option<String>,
-    pub page: u32,
-    pub per_page: u32,
+    pub paging: Paging,
 }
 
 impl Search {
-    pub fn parse(params: ListParams) -> Result<Self, InvalidInput> {
+    pub fn parse(params: ProductQuery) -> Result<Self, InvalidInput> {
         let text = params.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
         if text.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
             return Err(invalid(format!("q must be at most {MAX_QUERY_CHARS} characters")));
@@ -154,19 +96,11 @@ impl Search {
         if category.as_deref().is_some_and(|c| !is_category_slug(c)) {
             return Err(invalid("category must be a category slug"));
         }
-        let page = params.page.unwrap_or(1);
-        if !(1..=MAX_PAGE).contains(&page) {
-            return Err(invalid(format!("page must be between 1 and {MAX_PAGE}")));
-        }
-        let per_page = params.per_page.unwrap_or(20);
-        if !(1..=MAX_PER_PAGE).contains(&per_page) {
-            return Err(invalid(format!("per_page must be between 1 and {MAX_PER_PAGE}")));
-        }
+        let paging = Paging::parse(params.page, params.per_page).map_err(|e| invalid(e.to_string()))?;
         Ok(Self {
             text,
             category,
-            page,
-            per_page,
+            paging,
         })
     }
 
@@ -177,10 +111,6 @@ impl Search {
             format!("%{escaped}%")
         })
     }
-
-    pub fn offset(&self) -> i64 {
-        i64::from(self.page - 1) * i64::from(self.per_page)
-    }
 }
 
 #[cfg(test)]
@@ -188,9 +118,9 @@ mod tests {
     use super::*;
 
     fn search(q: &str) -> Search {
-        Search::parse(ListParams {
+        Search::parse(ProductQuery {
             q: Some(q.into()),
-            ..ListParams::default()
+            ..ProductQuery::default()
         })
         .expect("valid")
     }
@@ -207,9 +137,9 @@ mod tests {
     #[test]
     fn control_characters_are_refused_where_postgres_or_pages_cannot_take_them() {
         let query = |q: &str| {
-            Search::parse(ListParams {
+            Search::parse(ProductQuery {
                 q: Some(q.into()),
-                ..ListParams::default()
+                ..ProductQuery::default()
             })
         };
         assert!(query("mug\0").is_err());
@@ -234,15 +164,15 @@ mod tests {
 
     #[test]
     fn paging_is_bounded() {
-        let params = |page, per_page| ListParams {
+        let params = |page, per_page| ProductQuery {
             page: Some(page),
             per_page: Some(per_page),
-            ..ListParams::default()
+            ..ProductQuery::default()
         };
         assert!(Search::parse(params(0, 10)).is_err());
         assert!(Search::parse(params(1, 0)).is_err());
         assert!(Search::parse(params(1, 101)).is_err());
-        assert_eq!(Search::parse(params(3, 10)).map(|s| s.offset()), Ok(20));
+        assert_eq!(Search::parse(params(3, 10)).map(|s| s.paging.offset()), Ok(20));
     }
 
     #[test]

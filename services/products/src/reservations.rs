@@ -8,39 +8,14 @@
 //! `release` returns exactly what was reserved, once; a release that arrives
 //! before its reservation leaves a tombstone, so a late reserve is refused.
 
-use serde::{Deserialize, Serialize};
+/// Lines per reservation, and quantity per line, at most: an order's bounds.
+pub use cloudshop_api::orders::{Line as LineRequest, MAX_LINES, MAX_QUANTITY};
+pub use cloudshop_api::products::Shortage;
+pub use cloudshop_api::reservations::ReservedLine;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::catalogue::notify_change;
-
-/// Lines per reservation, and quantity per line, at most.
-pub const MAX_LINES: usize = 100;
-pub const MAX_QUANTITY: i32 = 1_000;
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct LineRequest {
-    pub product_id: i64,
-    pub quantity: i32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, sqlx::FromRow)]
-pub struct ReservedLine {
-    pub product_id: i64,
-    pub quantity: i32,
-    pub name: String,
-    pub unit_price_cents: i64,
-}
-
-/// A line that could not be reserved.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Shortage {
-    pub product_id: i64,
-    pub name: Option<String>,
-    pub requested: i32,
-    pub available: i32,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReserveError {

@@ -3,6 +3,11 @@
 //! schema in a fresh database, talking mutual TLS with certificates from the
 //! test CA.
 
+use cloudshop_api::auth::{Credentials, Password, Registration};
+use cloudshop_api::client::{Caller, Client};
+use cloudshop_api::orders::IDEMPOTENCY_KEY;
+use cloudshop_api::paths;
+use cloudshop_api::products::ProductInput;
 use cloudshop_devkit::testing::{TestEnv, capture_logs, env, public_client};
 use cloudshop_platform::server::Service;
 use cloudshop_platform::settings::HttpSettings;
@@ -24,6 +29,8 @@ pub struct Backend {
     pub readiness: Vec<(&'static str, String)>,
     /// A client on the internet: trusts the CA, presents no certificate.
     pub client: reqwest::Client,
+    /// The typed client of the API, over `client`.
+    pub api: Client,
     orders_shutdown: CancellationToken,
     products_settings: cloudshop_products::settings::Settings,
     products_shutdown: CancellationToken,
@@ -159,9 +166,12 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
         .expect("gateway starts"));
     drop(wiring); // it borrows `database`, which the backend keeps
 
+    let client = public_client();
     Backend {
         env,
         database,
+        api: Client::new(client.clone(), &gateway_url),
+        client,
         gateway: gateway_url,
         products: products_url,
         orders: orders_url,
@@ -170,7 +180,6 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
             ("products", products_ready),
             ("orders", orders_ready),
         ],
-        client: public_client(),
         orders_shutdown,
         products_settings: products,
         products_shutdown,
@@ -220,29 +229,27 @@ impl Backend {
     }
 
     async fn login(&self, email: &str, password: &str) -> String {
-        let login = self
-            .client
-            .post(self.url("/api/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(login.status(), 200, "login of {email}");
-        let body: Value = login.json().await.expect("json");
-        body["access_token"].as_str().expect("token").to_owned()
+        let credentials = Credentials {
+            email: email.to_owned(),
+            password: Password::new(password),
+        };
+        let token = self.api.login(Caller::anonymous(), &credentials).await;
+        token
+            .unwrap_or_else(|err| panic!("login of {email}: {err}"))
+            .access_token
     }
 
     /// Registers and logs in a fresh customer; their access token.
     pub async fn customer(&self) -> String {
         let email = format!("shopper-{}@example.com", uuid::Uuid::new_v4().simple());
-        let registered = self
-            .client
-            .post(self.url("/api/auth/register"))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
+        let registration = Registration {
+            email: email.clone(),
+            password: Password::new(PASSWORD),
+        };
+        self.api
+            .register(Caller::anonymous(), &registration)
             .await
             .expect("register");
-        assert_eq!(registered.status(), 201);
         self.login(&email, PASSWORD).await
     }
 
@@ -257,34 +264,21 @@ impl Backend {
     /// Creates a product (as admin) with `stock`; its id.
     pub async fn product(&self, admin: &str, price_cents: i64, stock: i32) -> i64 {
         let sku = format!("T-{}", uuid::Uuid::new_v4().simple()).to_uppercase()[..20].to_owned();
-        let created = self
-            .client
-            .post(self.url("/api/products"))
-            .bearer_auth(admin)
-            .json(
-                &json!({"sku": sku, "name": format!("Test product {sku}"), "category": "desk",
-                          "price_cents": price_cents, "stock": stock}),
-            )
-            .send()
-            .await
-            .expect("create product");
-        assert_eq!(created.status(), 201);
-        created.json::<Value>().await.expect("json")["id"]
-            .as_i64()
-            .expect("id")
+        let product = ProductInput {
+            name: format!("Test product {sku}"),
+            sku,
+            description: String::new(),
+            category: "desk".into(),
+            price_cents,
+            stock,
+        };
+        let created = self.api.create_product(Caller::with_token(admin), &product).await;
+        created.expect("create product").id
     }
 
     pub async fn stock(&self, product: i64) -> i64 {
-        let response = self
-            .client
-            .get(self.url(&format!("/api/products/{product}")))
-            .send()
-            .await
-            .expect("get");
-        assert_eq!(response.status(), 200);
-        response.json::<Value>().await.expect("json")["stock"]
-            .as_i64()
-            .expect("stock")
+        let product = self.api.product(Caller::anonymous(), product).await;
+        i64::from(product.expect("get product").stock)
     }
 
     /// Places an order; the response.
@@ -316,7 +310,7 @@ impl Backend {
     pub fn orders_client(&self) -> OrdersClient {
         OrdersClient {
             client: self.client.clone(),
-            url: self.url("/api/orders"),
+            url: self.url(paths::ORDERS),
         }
     }
 }
@@ -333,7 +327,7 @@ impl OrdersClient {
         self.client
             .post(&self.url)
             .bearer_auth(token)
-            .header("idempotency-key", key)
+            .header(IDEMPOTENCY_KEY, key)
             .json(&json!({ "lines": lines }))
             .send()
             .await

@@ -73,7 +73,7 @@ async fn orders_survive_a_database_outage_and_the_shop_recovers() {
                 let (kind, response) = if n % 2 == 0 {
                     let response = backend
                         .client
-                        .get(backend.url("/api/products?page_size=12"))
+                        .get(backend.url("/api/products?per_page=12"))
                         .timeout(Duration::from_secs(30))
                         .send()
                         .await;

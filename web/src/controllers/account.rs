@@ -3,13 +3,12 @@
 use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
+use cloudshop_api::auth::{Credentials as Login, Password, Registration};
 use http::StatusCode;
-use reqwest::Method;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Deserialize;
 
 use super::{AppState, Shopper, capitalise};
-use crate::gateway::ApiError;
+use crate::gateway::{ClientError, refusal};
 use crate::pages::account;
 use crate::session::{cleared, with_session};
 
@@ -21,17 +20,6 @@ pub struct Credentials {
     email: String,
     #[serde(default)]
     password: secrecy::SecretString,
-}
-
-#[derive(Debug, Serialize)]
-struct Body<'a> {
-    email: &'a str,
-    password: &'a str,
-}
-
-#[derive(Debug, Deserialize)]
-struct Token {
-    access_token: String,
 }
 
 pub async fn login_form(shopper: Shopper) -> Response {
@@ -49,22 +37,12 @@ async fn log_in(
     shopper: &Shopper,
     email: &str,
     password: &secrecy::SecretString,
-) -> Result<String, ApiError> {
-    use secrecy::ExposeSecret;
-    let body = Body {
-        email,
-        password: password.expose_secret(),
+) -> Result<String, ClientError> {
+    let login = Login {
+        email: email.to_owned(),
+        password: Password::from(password.clone()),
     };
-    let token: Token = state
-        .gateway
-        .send(
-            shopper.caller(),
-            Method::POST,
-            "/api/auth/login",
-            Some(&body),
-            None,
-        )
-        .await?;
+    let token = state.gateway.login(shopper.caller(), &login).await?;
     Ok(token.access_token)
 }
 
@@ -81,11 +59,18 @@ pub async fn login(
         Ok(token) => shopper
             .map_jar(|jar, policy| with_session(jar, policy, token))
             .redirect("/", Some("Welcome back!")),
-        Err(ApiError::Refused { status, .. }) if status == 401 || status == 422 || status == 400 => {
+        Err(err)
+            if [
+                StatusCode::UNAUTHORIZED,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::BAD_REQUEST,
+            ]
+            .contains(&err.status()) =>
+        {
             let markup = account::login(&shopper.visitor, &form.email, Some("Wrong email or password."));
             shopper.render_status(StatusCode::UNAUTHORIZED, markup)
         }
-        Err(ApiError::Refused { status: 429, .. }) => {
+        Err(err) if err.status() == StatusCode::TOO_MANY_REQUESTS => {
             let markup = account::login(
                 &shopper.visitor,
                 &form.email,
@@ -102,22 +87,15 @@ pub async fn register(
     shopper: Shopper,
     Form(form): Form<Credentials>,
 ) -> Response {
-    use secrecy::ExposeSecret;
     let shopper = match shopper.check_csrf(&form.csrf) {
         Ok(shopper) => shopper,
         Err(refused) => return refused,
     };
-    let body = json!({"email": form.email, "password": form.password.expose_secret()});
-    let created = state
-        .gateway
-        .send::<Value, _>(
-            shopper.caller(),
-            Method::POST,
-            "/api/auth/register",
-            Some(&body),
-            None,
-        )
-        .await;
+    let registration = Registration {
+        email: form.email.clone(),
+        password: Password::from(form.password.clone()),
+    };
+    let created = state.gateway.register(shopper.caller(), &registration).await;
     match created {
         Ok(_) => match log_in(&state, &shopper, &form.email, &form.password).await {
             Ok(token) => shopper
@@ -125,11 +103,13 @@ pub async fn register(
                 .redirect("/", Some("Welcome to CloudShop! Your account is ready.")),
             Err(err) => shopper.failure(err),
         },
-        Err(ApiError::Refused { status, message, .. }) if (400..500).contains(&status) && status != 429 => {
-            let markup = account::register(&shopper.visitor, &form.email, Some(&capitalise(&message)));
-            shopper.render_status(StatusCode::UNPROCESSABLE_ENTITY, markup)
-        }
-        Err(err) => shopper.failure(err),
+        Err(err) => match refusal(&err) {
+            Some((_, message)) => {
+                let markup = account::register(&shopper.visitor, &form.email, Some(&capitalise(message)));
+                shopper.render_status(StatusCode::UNPROCESSABLE_ENTITY, markup)
+            }
+            None => shopper.failure(err),
+        },
     }
 }
 

@@ -7,15 +7,16 @@
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use cloudshop_api::orders::OrderQuery;
+use cloudshop_api::paging::MAX_PER_PAGE;
+use cloudshop_api::products::{ProductInput, ProductPatch, ProductQuery};
 use http::StatusCode;
-use reqwest::Method;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::account::Plain;
 use super::{AppState, Shopper, capitalise, number};
-use crate::gateway::ApiError;
-use crate::pages::{Category, OrderPage, Product, ProductPage, admin};
+use crate::gateway::{ClientError, refusal};
+use crate::pages::{Category, Product, admin};
 
 #[derive(Debug, Deserialize)]
 pub struct ProductForm {
@@ -36,35 +37,39 @@ pub struct ProductForm {
 }
 
 impl ProductForm {
-    fn body(&self) -> Result<Value, String> {
-        let price_cents: i64 = number("Price", &self.price_cents)?;
-        let stock: i32 = number("Stock", &self.stock)?;
-        Ok(json!({
-            "sku": self.sku.trim(), "name": self.name.trim(), "description": self.description.trim(),
-            "category": self.category, "price_cents": price_cents, "stock": stock,
-        }))
+    fn body(&self) -> Result<ProductInput, String> {
+        Ok(ProductInput {
+            sku: self.sku.trim().to_owned(),
+            name: self.name.trim().to_owned(),
+            description: self.description.trim().to_owned(),
+            category: self.category.clone(),
+            price_cents: number("Price", &self.price_cents)?,
+            stock: number("Stock", &self.stock)?,
+        })
     }
 }
 
-async fn catalogue(state: &AppState, shopper: &Shopper) -> Result<(Vec<Product>, Vec<Category>), ApiError> {
+async fn catalogue(
+    state: &AppState,
+    shopper: &Shopper,
+) -> Result<(Vec<Product>, Vec<Category>), ClientError> {
     let mut products = Vec::new();
     let mut page = 1;
     loop {
-        let batch: ProductPage = state
-            .gateway
-            .get(
-                shopper.caller(),
-                &format!("/api/products?per_page=100&page={page}"),
-            )
-            .await?;
-        let done = batch.items.len() < 100;
+        let query = ProductQuery {
+            page: Some(page),
+            per_page: Some(MAX_PER_PAGE),
+            ..ProductQuery::default()
+        };
+        let batch = state.gateway.products(shopper.caller(), &query).await?;
+        let done = batch.items.len() < MAX_PER_PAGE as usize;
         products.extend(batch.items);
         if done || page >= 50 {
             break;
         }
         page += 1;
     }
-    let categories = state.gateway.get(shopper.caller(), "/api/categories").await?;
+    let categories = state.gateway.categories(shopper.caller()).await?;
     Ok((products, categories))
 }
 
@@ -95,13 +100,12 @@ fn guard(shopper: Shopper, csrf: &str) -> Result<Shopper, Response> {
 }
 
 /// Shows an API refusal on the admin page instead of losing the form.
-async fn refused(state: &AppState, shopper: Shopper, err: ApiError) -> Response {
-    match err {
-        ApiError::Refused { status, message, .. } if (400..500).contains(&status) && status != 401 => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            products_page(state, shopper, status, Some(&capitalise(&message))).await
+async fn refused(state: &AppState, shopper: Shopper, err: ClientError) -> Response {
+    match refusal(&err) {
+        Some((status, message)) if status != StatusCode::UNAUTHORIZED => {
+            products_page(state, shopper, status, Some(&capitalise(message))).await
         }
-        err => shopper.failure(err),
+        _ => shopper.failure(err),
     }
 }
 
@@ -120,11 +124,7 @@ pub async fn create(
             return products_page(&state, shopper, StatusCode::UNPROCESSABLE_ENTITY, Some(&message)).await;
         }
     };
-    match state
-        .gateway
-        .send::<Product, _>(shopper.caller(), Method::POST, "/api/products", Some(&body), None)
-        .await
-    {
+    match state.gateway.create_product(shopper.caller(), &body).await {
         Ok(product) => shopper.redirect("/admin/products", Some(&format!("Created {}.", product.name))),
         Err(err) => refused(&state, shopper, err).await,
     }
@@ -135,14 +135,8 @@ pub async fn edit(State(state): State<AppState>, shopper: Shopper, Path(id): Pat
         Ok(shopper) => shopper,
         Err(refused) => return refused,
     };
-    let product = state
-        .gateway
-        .get::<Product>(shopper.caller(), &format!("/api/products/{id}"))
-        .await;
-    let categories = state
-        .gateway
-        .get::<Vec<Category>>(shopper.caller(), "/api/categories")
-        .await;
+    let product = state.gateway.product(shopper.caller(), id).await;
+    let categories = state.gateway.categories(shopper.caller()).await;
     match (product, categories) {
         (Ok(product), Ok(categories)) => {
             let markup = admin::edit(&shopper.visitor, &product, &categories, None);
@@ -168,12 +162,7 @@ pub async fn update(
             return products_page(&state, shopper, StatusCode::UNPROCESSABLE_ENTITY, Some(&message)).await;
         }
     };
-    let path = format!("/api/products/{id}");
-    match state
-        .gateway
-        .send::<Product, _>(shopper.caller(), Method::PUT, &path, Some(&body), None)
-        .await
-    {
+    match state.gateway.replace_product(shopper.caller(), id, &body).await {
         Ok(product) => shopper.redirect("/admin/products", Some(&format!("Saved {}.", product.name))),
         Err(err) => refused(&state, shopper, err).await,
     }
@@ -203,13 +192,11 @@ pub async fn stock(
             return products_page(&state, shopper, StatusCode::UNPROCESSABLE_ENTITY, Some(&message)).await;
         }
     };
-    let path = format!("/api/products/{id}");
-    let body = json!({ "stock": stock });
-    match state
-        .gateway
-        .send::<Product, _>(shopper.caller(), Method::PATCH, &path, Some(&body), None)
-        .await
-    {
+    let patch = ProductPatch {
+        stock: Some(stock),
+        ..ProductPatch::default()
+    };
+    match state.gateway.patch_product(shopper.caller(), id, &patch).await {
         Ok(product) => shopper.redirect(
             "/admin/products",
             Some(&format!("{} now has {} in stock.", product.name, product.stock)),
@@ -228,12 +215,7 @@ pub async fn delete(
         Ok(shopper) => shopper,
         Err(refused) => return refused,
     };
-    let path = format!("/api/products/{id}");
-    match state
-        .gateway
-        .send::<Value, ()>(shopper.caller(), Method::DELETE, &path, None, None)
-        .await
-    {
+    match state.gateway.delete_product(shopper.caller(), id).await {
         Ok(_) => shopper.redirect("/admin/products", Some("Product deleted.")),
         Err(err) => refused(&state, shopper, err).await,
     }
@@ -244,11 +226,12 @@ pub async fn orders(State(state): State<AppState>, shopper: Shopper) -> Response
         Ok(shopper) => shopper,
         Err(refused) => return refused,
     };
-    match state
-        .gateway
-        .get::<OrderPage>(shopper.caller(), "/api/orders?all=true&per_page=100")
-        .await
-    {
+    let query = OrderQuery {
+        all: Some(true),
+        per_page: Some(MAX_PER_PAGE),
+        ..OrderQuery::default()
+    };
+    match state.gateway.orders(shopper.caller(), &query).await {
         Ok(page) => {
             let markup = admin::orders(&shopper.visitor, &page);
             shopper.render(markup)
@@ -267,12 +250,7 @@ pub async fn ship(
         Ok(shopper) => shopper,
         Err(refused) => return refused,
     };
-    let path = format!("/api/orders/{id}/ship");
-    match state
-        .gateway
-        .send::<Value, ()>(shopper.caller(), Method::POST, &path, None, None)
-        .await
-    {
+    match state.gateway.ship_order(shopper.caller(), id).await {
         Ok(_) => shopper.redirect("/admin/orders", Some("Order shipped.")),
         Err(err) => shopper.failure(err),
     }

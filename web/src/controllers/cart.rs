@@ -3,32 +3,26 @@
 use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
+use cloudshop_api::orders::OrderRequest;
 use http::StatusCode;
-use reqwest::Method;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{AppState, Shopper, capitalise, number};
-use crate::gateway::ApiError;
+use crate::gateway::ClientError;
 use crate::pages::catalogue::{self, CartRow};
-use crate::pages::{Order, Product};
 use crate::session::{Cart, MAX_CART_QUANTITY, with_cart};
 
 pub async fn show(State(state): State<AppState>, shopper: Shopper) -> Response {
     let mut rows = Vec::new();
     let mut cart = shopper.visitor.cart.clone();
     for line in &shopper.visitor.cart.lines {
-        match state
-            .gateway
-            .get::<Product>(shopper.caller(), &format!("/api/products/{}", line.product_id))
-            .await
-        {
+        match state.gateway.product(shopper.caller(), line.product_id).await {
             Ok(product) => rows.push(CartRow {
                 product,
                 quantity: line.quantity,
             }),
             // A product deleted since it was added leaves the cart.
-            Err(ApiError::Refused { status: 404, .. }) => cart.set(line.product_id, 0),
+            Err(err) if err.status() == StatusCode::NOT_FOUND => cart.set(line.product_id, 0),
             Err(err) => return shopper.failure(err),
         }
     }
@@ -146,37 +140,33 @@ pub async fn checkout(
             "Please reload the cart and try again.",
         );
     }
-    let body = json!({ "lines": cart.lines });
+    let order = OrderRequest {
+        lines: cart.lines.clone(),
+    };
     let placed = state
         .gateway
-        .send::<Order, _>(
-            shopper.caller(),
-            Method::POST,
-            "/api/orders",
-            Some(&body),
-            Some(&form.checkout_key),
-        )
+        .place_order(shopper.caller(), &form.checkout_key, &order)
         .await;
     match placed {
-        Ok(order) => shopper
+        Ok(placed) => shopper
             .map_jar(|jar, policy| with_cart(jar, policy, &Cart::default()))
             .redirect(
-                &format!("/orders/{}", order.id),
+                &format!("/orders/{}", placed.order.id),
                 Some("Thank you! Your order is confirmed."),
             ),
-        Err(ApiError::Refused {
-            status: 409, message, ..
-        }) => shopper.redirect(
+        Err(ClientError::Rejected(rejection)) => shopper.redirect(
             "/cart",
-            Some(&format!("We could not place your order: {message}.")),
+            Some(&format!(
+                "We could not place your order: {}.",
+                rejection.error.message
+            )),
         ),
-        Err(ApiError::Refused {
-            status: 422, message, ..
-        }) => shopper.message(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Cannot place the order",
-            &capitalise(&message),
-        ),
+        Err(ClientError::Refused { status, error }) if status == StatusCode::UNPROCESSABLE_ENTITY => shopper
+            .message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Cannot place the order",
+                &capitalise(&error.message),
+            ),
         Err(err) => shopper.failure(err),
     }
 }

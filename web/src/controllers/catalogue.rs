@@ -10,8 +10,10 @@ use http::StatusCode;
 use serde::Deserialize;
 
 use super::{AppState, Shopper};
+use cloudshop_api::products::ProductQuery;
+
 use crate::gateway::Caller;
-use crate::pages::{Category, Product, ProductPage, catalogue, urlencode};
+use crate::pages::catalogue;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Browse {
@@ -28,16 +30,14 @@ pub async fn home(State(state): State<AppState>, shopper: Shopper, Query(browse)
         .and_then(|p| p.parse().ok())
         .filter(|p| *p >= 1)
         .unwrap_or(1);
-    let path = format!(
-        "/api/products?per_page=12&page={page}&q={}&category={}",
-        urlencode(&q),
-        urlencode(&category)
-    );
-    let products = state.gateway.get::<ProductPage>(shopper.caller(), &path).await;
-    let categories = state
-        .gateway
-        .get::<Vec<Category>>(shopper.caller(), "/api/categories")
-        .await;
+    let query = ProductQuery {
+        q: Some(q.clone()),
+        category: Some(category.clone()),
+        page: Some(page),
+        per_page: Some(12),
+    };
+    let products = state.gateway.products(shopper.caller(), &query).await;
+    let categories = state.gateway.categories(shopper.caller()).await;
     match (products, categories) {
         (Ok(products), Ok(categories)) => {
             let markup = catalogue::home(&shopper.visitor, &products, &categories, &q, &category);
@@ -51,11 +51,7 @@ pub async fn product(State(state): State<AppState>, shopper: Shopper, Path(id): 
     let Ok(id) = id.parse::<i64>() else {
         return shopper.message(StatusCode::NOT_FOUND, "Not found", "There is no such product.");
     };
-    match state
-        .gateway
-        .get::<Product>(shopper.caller(), &format!("/api/products/{id}"))
-        .await
-    {
+    match state.gateway.product(shopper.caller(), id).await {
         Ok(product) => {
             let markup = catalogue::product(&shopper.visitor, &product);
             shopper.render(markup)
@@ -81,22 +77,16 @@ pub async fn picture(
         address: Some(peer.ip()),
         request_id: request_id.as_ref().map(|id| id.as_str()),
     };
-    match state
-        .gateway
-        .bytes(caller, &format!("/api/products/{id}/image.svg"))
-        .await
-    {
-        Ok((content_type, bytes)) if content_type.starts_with("image/svg+xml") => (
+    match state.gateway.product_image(caller, id).await {
+        Ok(picture) if picture.content_type.starts_with("image/svg+xml") => (
             [
                 (http::header::CONTENT_TYPE, "image/svg+xml"),
                 (http::header::CACHE_CONTROL, "public, max-age=300"),
             ],
-            bytes,
+            picture.bytes,
         )
             .into_response(),
         Ok(_) => StatusCode::BAD_GATEWAY.into_response(),
-        Err(err) => StatusCode::from_u16(err.status())
-            .unwrap_or(StatusCode::BAD_GATEWAY)
-            .into_response(),
+        Err(err) => err.status().into_response(),
     }
 }

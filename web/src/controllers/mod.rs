@@ -22,7 +22,7 @@ use cloudshop_platform::jwt::JwtVerifier;
 use http::StatusCode;
 use maud::Markup;
 
-use crate::gateway::{ApiError, Caller, Gateway};
+use crate::gateway::{Caller, ClientError, Gateway};
 use crate::pages::layout;
 use crate::session::{CookiePolicy, Visitor, with_flash};
 
@@ -156,22 +156,29 @@ impl Shopper {
     }
 
     /// The page for an API failure: an outage, an expired session, a refusal.
-    pub fn failure(self, err: ApiError) -> Response {
-        match err {
-            ApiError::Unavailable => self.message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable",
-                "We cannot reach the shop's services right now. Please try again in a moment.",
-            ),
-            ApiError::Refused { status: 401, .. } => self
+    pub fn failure(self, err: ClientError) -> Response {
+        match err.status() {
+            StatusCode::UNAUTHORIZED => self
                 .map_jar(|jar, _| crate::session::cleared(jar))
                 .redirect("/login", Some("Your session has ended. Please log in again.")),
-            ApiError::Refused { status: 404, .. } => self.not_found(),
-            ApiError::Refused { status, message, .. } => self.message(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-                "Something is not right",
-                &capitalise(&message),
-            ),
+            StatusCode::NOT_FOUND => self.not_found(),
+            status if status.is_client_error() => {
+                let message = match &err {
+                    ClientError::Refused { error, .. } => error.message.clone(),
+                    ClientError::Rejected(rejection) => rejection.error.message.clone(),
+                    ClientError::Unavailable(_) => String::new(),
+                };
+                self.message(status, "Something is not right", &capitalise(&message))
+            }
+            // Down, slow, or an answer that is not the API's: an outage to the shopper.
+            _ => {
+                tracing::warn!(error = %err, "gateway call failed");
+                self.message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service unavailable",
+                    "We cannot reach the shop's services right now. Please try again in a moment.",
+                )
+            }
         }
     }
 }

@@ -3,22 +3,22 @@
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use reqwest::Method;
+use cloudshop_api::orders::OrderQuery;
 
 use super::account::Plain;
 use super::{AppState, Shopper};
-use crate::pages::{Order, OrderPage, orders};
+use crate::pages::orders;
 
 pub async fn list(State(state): State<AppState>, shopper: Shopper) -> Response {
     let shopper = match shopper.require_login() {
         Ok(shopper) => shopper,
         Err(redirect) => return redirect,
     };
-    match state
-        .gateway
-        .get::<OrderPage>(shopper.caller(), "/api/orders?per_page=50")
-        .await
-    {
+    let query = OrderQuery {
+        per_page: Some(50),
+        ..OrderQuery::default()
+    };
+    match state.gateway.orders(shopper.caller(), &query).await {
         Ok(page) => {
             let markup = orders::list(&shopper.visitor, &page);
             shopper.render(markup)
@@ -27,21 +27,15 @@ pub async fn list(State(state): State<AppState>, shopper: Shopper) -> Response {
     }
 }
 
-fn order_path(id: &str) -> Option<String> {
-    uuid::Uuid::parse_str(id)
-        .ok()
-        .map(|id| format!("/api/orders/{id}"))
-}
-
 pub async fn show(State(state): State<AppState>, shopper: Shopper, Path(id): Path<String>) -> Response {
     let shopper = match shopper.require_login() {
         Ok(shopper) => shopper,
         Err(redirect) => return redirect,
     };
-    let Some(path) = order_path(&id) else {
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
         return shopper.not_found();
     };
-    match state.gateway.get::<Order>(shopper.caller(), &path).await {
+    match state.gateway.order(shopper.caller(), id).await {
         Ok(order) => {
             let markup = orders::detail(&shopper.visitor, &order);
             shopper.render(markup)
@@ -60,19 +54,10 @@ pub async fn cancel(
         Ok(shopper) => shopper,
         Err(refused) => return refused,
     };
-    let Some(path) = order_path(&id) else {
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
         return shopper.redirect("/orders", None);
     };
-    let cancelled = state
-        .gateway
-        .send::<Order, ()>(
-            shopper.caller(),
-            Method::POST,
-            &format!("{path}/cancel"),
-            None,
-            None,
-        )
-        .await;
+    let cancelled = state.gateway.cancel_order(shopper.caller(), id).await;
     match cancelled {
         Ok(order) => shopper.redirect(&format!("/orders/{}", order.id), Some("Your order is cancelled.")),
         Err(err) => shopper.failure(err),

@@ -4,7 +4,7 @@ use maud::{Markup, html};
 
 use super::layout::{csrf, page};
 use super::orders::status;
-use super::{Category, OrderPage, Product, money};
+use super::{Category, OrderPage, Product, money, short_id};
 use crate::session::Visitor;
 
 fn product_fields(product: Option<&Product>, categories: &[Category]) -> Markup {
@@ -103,12 +103,12 @@ pub fn orders(visitor: &Visitor, orders: &OrderPage) -> Markup {
                 tbody {
                     @for order in &orders.items {
                         tr {
-                            td { (order.id.get(..8).unwrap_or(&order.id)) }
-                            td { (order.user_id.get(..8).unwrap_or(&order.user_id)) }
+                            td { (short_id(&order.id)) }
+                            td { (short_id(&order.user_id)) }
                             td { (status(order)) }
                             td { (money(order.total_cents)) }
                             td {
-                                @if order.status == "CONFIRMED" {
+                                @if order.status.is_open() {
                                     form.inline method="post" action={ "/admin/orders/" (order.id) "/ship" } {
                                         (csrf(visitor))
                                         button type="submit" { "Ship" }

@@ -7,59 +7,15 @@ pub mod catalogue;
 pub mod layout;
 pub mod orders;
 
-use serde::Deserialize;
+/// The API's bodies, as the pages show them.
+pub use cloudshop_api::orders::{Order, OrderLine, OrderPage, OrderStatus};
+pub use cloudshop_api::products::{Category, Product, ProductPage};
 
-/// A product as the API returns it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Product {
-    pub id: i64,
-    pub sku: String,
-    pub name: String,
-    pub description: String,
-    pub category: String,
-    pub price_cents: i64,
-    pub stock: i32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProductPage {
-    pub items: Vec<Product>,
-    pub page: u32,
-    pub per_page: u32,
-    pub total: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Category {
-    pub slug: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct OrderLine {
-    pub product_id: i64,
-    pub name: String,
-    pub quantity: i32,
-    pub unit_price_cents: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Order {
-    pub id: String,
-    pub user_id: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub total_cents: i64,
-    pub lines: Vec<OrderLine>,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct OrderPage {
-    pub items: Vec<Order>,
-    pub page: u32,
-    pub per_page: u32,
-    pub total: i64,
+/// The first eight characters of an id: enough to tell orders apart on a page.
+pub fn short_id(id: &uuid::Uuid) -> String {
+    let mut text = id.to_string();
+    text.truncate(8);
+    text
 }
 
 /// Percent-encodes a query-string value.

@@ -3,11 +3,11 @@
 use maud::{Markup, html};
 
 use super::layout::{csrf, page};
-use super::{Order, OrderPage, money};
+use super::{Order, OrderPage, money, short_id};
 use crate::session::Visitor;
 
 pub fn status(order: &Order) -> Markup {
-    html! { span class={ "status " (order.status.to_lowercase()) } { (order.status) } }
+    html! { span class={ "status " (order.status.as_str().to_lowercase()) } { (order.status) } }
 }
 
 pub fn list(visitor: &Visitor, orders: &OrderPage) -> Markup {
@@ -24,8 +24,8 @@ pub fn list(visitor: &Visitor, orders: &OrderPage) -> Markup {
                     tbody {
                         @for order in &orders.items {
                             tr {
-                                td { a href={ "/orders/" (order.id) } { (order.id.get(..8).unwrap_or(&order.id)) } }
-                                td { (order.created_at.get(..10).unwrap_or(&order.created_at)) }
+                                td { a href={ "/orders/" (order.id) } { (short_id(&order.id)) } }
+                                td { (order.created_at.date()) }
                                 td { (status(order)) }
                                 td { (money(order.total_cents)) }
                             }
@@ -42,7 +42,7 @@ pub fn detail(visitor: &Visitor, order: &Order) -> Markup {
         "Order",
         visitor,
         html! {
-            h1 { "Order " (order.id.get(..8).unwrap_or(&order.id)) }
+            h1 { "Order " (short_id(&order.id)) }
             p { "Status: " (status(order)) }
             @if let Some(reason) = &order.reason {
                 p.reason { (reason) }
@@ -61,7 +61,7 @@ pub fn detail(visitor: &Visitor, order: &Order) -> Markup {
                 }
                 tfoot { tr { th colspan="3" { "Total" } th { (money(order.total_cents)) } } }
             }
-            @if order.status == "CONFIRMED" {
+            @if order.status.is_open() {
                 form method="post" action={ "/orders/" (order.id) "/cancel" } {
                     (csrf(visitor))
                     button type="submit" { "Cancel order" }

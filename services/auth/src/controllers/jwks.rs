@@ -5,6 +5,6 @@ use cloudshop_platform::error::Json;
 
 use super::AppState;
 
-pub async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
+pub async fn jwks(State(state): State<AppState>) -> Json<cloudshop_api::auth::Jwks> {
     Json(state.tokens.jwks())
 }

@@ -6,23 +6,16 @@
 
 use axum::extract::State;
 use axum::http::request::Parts;
+use cloudshop_api::auth::Credentials;
 use cloudshop_platform::error::{ApiError, ApiResult, Json};
 use cloudshop_platform::http::client_address;
 use secrecy::SecretString;
-use serde::Deserialize;
 
 use super::AppState;
 use crate::domain::Email;
 use crate::passwords::Verification;
 use crate::tokens::AccessToken;
 use crate::users;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    email: String,
-    password: SecretString,
-}
 
 pub async fn login(
     State(state): State<AppState>,
@@ -42,7 +35,7 @@ pub async fn login(
         Err(_) => None,
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let password = credentials.password;
+    let password = credentials.password.into_secret();
     let verification = state.hasher.verify(stored, password.clone()).await;
     let (Verification::Valid { needs_rehash }, Some(user)) = (verification, user) else {
         state.metrics.failed_logins.inc();

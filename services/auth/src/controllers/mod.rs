@@ -64,12 +64,7 @@ impl FromRef<AppState> for Arc<JwtVerifier> {
 }
 
 /// An account as the API shows it.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct Account {
-    pub id: uuid::Uuid,
-    pub email: String,
-    pub role: cloudshop_platform::jwt::Role,
-}
+pub use cloudshop_api::auth::Account;
 
 impl From<crate::users::User> for Account {
     fn from(user: crate::users::User) -> Self {

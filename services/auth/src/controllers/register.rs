@@ -2,29 +2,21 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use cloudshop_api::auth::Registration;
 use cloudshop_platform::error::{ApiError, ApiResult, Json};
 use cloudshop_platform::jwt::Role;
-use secrecy::SecretString;
-use serde::Deserialize;
 
 use super::{Account, AppState};
 use crate::domain::{Email, NewPassword};
 use crate::users::{self, CreateError};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Registration {
-    email: String,
-    password: SecretString,
-}
 
 pub async fn register(
     State(state): State<AppState>,
     Json(form): Json<Registration>,
 ) -> ApiResult<(StatusCode, Json<Account>)> {
     let email = Email::parse(&form.email).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let password =
-        NewPassword::parse(form.password, &email).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let password = NewPassword::parse(form.password.into_secret(), &email)
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let hash = state
         .hasher
         .hash(password.into_secret())

@@ -10,10 +10,11 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use cloudshop_api::error::{ErrorBody, ErrorCode};
+use cloudshop_api::orders::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, Rejection};
 use cloudshop_platform::error::{ApiError, ApiResult, Enveloped, Json};
 use cloudshop_platform::http::RequestId;
 use cloudshop_platform::jwt::Claims;
-use serde_json::json;
 
 use super::{AppState, request_id, user_id};
 use crate::domain::{IdempotencyKey, OrderLines, OrderRequest};
@@ -27,7 +28,7 @@ pub async fn create(
     headers: HeaderMap,
     Json(request): Json<OrderRequest>,
 ) -> ApiResult<Response> {
-    let key = IdempotencyKey::parse(headers.get("idempotency-key"))
+    let key = IdempotencyKey::parse(headers.get(IDEMPOTENCY_KEY))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let lines = OrderLines::parse(request).map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let user = user_id(&claims)?;
@@ -53,17 +54,22 @@ pub async fn create(
         }
     }
     let status = order.status;
-    let reason = order.reason.clone();
+    // The products service's refusal as it was recorded; an order rejected
+    // before that was recorded has only its reason.
+    let refusal = match (&order.rejection, &order.reason) {
+        (Some(recorded), _) => recorded.0.clone(),
+        (None, reason) => ErrorBody::new(
+            ErrorCode::Rejected,
+            reason.clone().unwrap_or_else(|| "rejected".into()),
+        ),
+    };
     let view = store::view(&state.pool, order).await?;
     tracing::info!(order_id = %view.id, status = ?status, replayed, "order placed");
     let mut response = if status == Status::Rejected {
-        let reason = reason.unwrap_or_else(|| "rejected".into());
-        let code = if reason.starts_with("out of stock") {
-            "out_of_stock"
-        } else {
-            "rejected"
+        let body = Rejection {
+            error: refusal,
+            order: view,
         };
-        let body = json!({"error": {"code": code, "message": reason}, "order": view});
         let mut response = (StatusCode::CONFLICT, Json(body)).into_response();
         response.extensions_mut().insert(Enveloped);
         response
@@ -73,7 +79,7 @@ pub async fn create(
     if replayed {
         response
             .headers_mut()
-            .insert("idempotent-replayed", http::HeaderValue::from_static("true"));
+            .insert(IDEMPOTENT_REPLAYED, http::HeaderValue::from_static("true"));
     }
     Ok(response)
 }

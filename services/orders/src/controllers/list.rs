@@ -1,43 +1,33 @@
 //! `GET /orders?page=&per_page=`: the caller's orders, newest first;
-//! `?all=true` (admin): everyone's.
+//! `?all=true` (admin): everyone's. Unknown parameters are refused (400).
 
 use axum::extract::State;
-use cloudshop_platform::error::{ApiResult, Json, Query};
+use cloudshop_api::orders::{OrderPage, OrderQuery};
+use cloudshop_api::paging::Paging;
+use cloudshop_platform::error::{ApiError, ApiResult, Json, Query};
 use cloudshop_platform::jwt::Claims;
-use serde::Serialize;
 
-use super::{AppState, Paging, user_id};
-use crate::store::{self, OrderView};
-
-#[derive(Debug, Serialize)]
-pub struct OrderPage {
-    pub items: Vec<OrderView>,
-    pub page: u32,
-    pub per_page: u32,
-    pub total: i64,
-}
+use super::{AppState, user_id};
+use crate::store;
 
 pub async fn list(
     State(state): State<AppState>,
     claims: Claims,
-    Query(paging): Query<Paging>,
+    Query(query): Query<OrderQuery>,
 ) -> ApiResult<Json<OrderPage>> {
-    let (page, per_page) = paging.checked()?;
-    let user = if paging.all == Some(true) {
+    let paging =
+        Paging::parse(query.page, query.per_page).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let user = if query.all == Some(true) {
         claims.require_admin()?;
         None
     } else {
         Some(user_id(&claims)?)
     };
-    let (orders, total) = store::list(&state.pool, user, page, per_page).await?;
-    let mut items = Vec::with_capacity(orders.len());
-    for order in orders {
-        items.push(store::view(&state.pool, order).await?);
-    }
+    let (items, total) = store::list(&state.pool, user, paging).await?;
     Ok(Json(OrderPage {
         items,
-        page,
-        per_page,
+        page: paging.page,
+        per_page: paging.per_page,
         total,
     }))
 }

@@ -77,24 +77,3 @@ pub fn order_id(raw: &str) -> Result<Uuid, ApiError> {
 pub fn request_id(id: Option<&axum::Extension<RequestId>>) -> String {
     id.map(|id| id.as_str().to_owned()).unwrap_or_default()
 }
-
-/// `page` and `per_page` query parameters, checked.
-#[derive(Debug, Clone, Copy, serde::Deserialize)]
-pub struct Paging {
-    pub page: Option<u32>,
-    pub per_page: Option<u32>,
-    pub all: Option<bool>,
-}
-
-impl Paging {
-    pub fn checked(self) -> Result<(u32, u32), ApiError> {
-        let page = self.page.unwrap_or(1);
-        let per_page = self.per_page.unwrap_or(20);
-        if !(1..=100_000).contains(&page) || !(1..=100).contains(&per_page) {
-            return Err(ApiError::bad_request(
-                "page must be 1 to 100000 and per_page 1 to 100",
-            ));
-        }
-        Ok((page, per_page))
-    }
-}

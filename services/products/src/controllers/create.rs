@@ -7,7 +7,7 @@ use cloudshop_platform::jwt::Claims;
 
 use super::AppState;
 use crate::catalogue::{self, ProductView};
-use crate::domain::ProductInput;
+use crate::domain::{ProductInput, Validate};
 
 pub async fn create(
     State(state): State<AppState>,

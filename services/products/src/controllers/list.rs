@@ -7,9 +7,9 @@ use cloudshop_platform::error::{ApiError, ApiResult, Query};
 
 use super::{AppState, cached};
 use crate::catalogue;
-use crate::domain::{ListParams, Search};
+use crate::domain::{ProductQuery, Search};
 
-pub async fn list(State(state): State<AppState>, Query(params): Query<ListParams>) -> ApiResult<Response> {
+pub async fn list(State(state): State<AppState>, Query(params): Query<ProductQuery>) -> ApiResult<Response> {
     let search = Search::parse(params).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let key = format!("list:{search:?}");
     cached(&state, key, async {

@@ -6,8 +6,8 @@ use cloudshop_platform::error::{ApiResult, Json};
 use uuid::Uuid;
 
 use super::AppState;
-use super::reserve::Reservation;
 use crate::reservations;
+use cloudshop_api::reservations::Reservation;
 
 pub async fn release(
     State(state): State<AppState>,

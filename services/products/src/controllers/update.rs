@@ -7,7 +7,7 @@ use cloudshop_platform::jwt::Claims;
 
 use super::{AppState, product_id};
 use crate::catalogue::{self, ProductView};
-use crate::domain::{ProductInput, ProductPatch};
+use crate::domain::{ProductInput, ProductPatch, Validate};
 
 pub async fn replace(
     State(state): State<AppState>,

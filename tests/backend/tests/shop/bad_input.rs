@@ -59,6 +59,35 @@ async fn bad_orders_get_a_4xx_and_take_no_stock() {
     );
 }
 
+/// A misspelt parameter (`page_size` for `per_page`) is an error, not a
+/// silently ignored one, on every list.
+#[tokio::test]
+async fn unknown_query_parameters_get_a_400_naming_them() {
+    let shop = spawn_backend().await;
+    let customer = shop.customer().await;
+    for (path, token) in [
+        ("/api/products?page_size=12", None),
+        ("/api/products?q=mug&sort=price", None),
+        ("/api/orders?page_size=12", Some(&customer)),
+    ] {
+        let mut request = shop.client.get(shop.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("sent");
+        assert_eq!(response.status(), 400, "{path}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "bad_request", "{path}: {body}");
+        let message = body["error"]["message"].as_str().expect("message");
+        let name = if path.contains("sort") {
+            "sort"
+        } else {
+            "page_size"
+        };
+        assert!(message.contains(name), "{path}: {message}");
+    }
+}
+
 #[tokio::test]
 async fn bad_catalogue_queries_get_a_400() {
     let shop = spawn_backend().await;

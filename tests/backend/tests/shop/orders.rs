@@ -114,6 +114,51 @@ async fn out_of_stock_orders_are_rejected_with_the_items_named() {
     );
     assert_eq!(body["order"]["status"], "REJECTED");
     assert_eq!(shop.stock(scarce).await, 1);
+    // The shortage as data, not only as text; and a replay of the same
+    // request answers with the same error, recorded with the order.
+    let shortage = json!({"product_id": scarce, "requested": 3, "available": 1});
+    assert_eq!(
+        body["error"]["details"]["shortages"][0]["product_id"],
+        shortage["product_id"]
+    );
+    assert_eq!(body["error"]["details"]["shortages"][0]["requested"], 3);
+    assert_eq!(body["error"]["details"]["shortages"][0]["available"], 1);
+    let request = cloudshop_api::orders::OrderRequest {
+        lines: vec![cloudshop_api::orders::Line {
+            product_id: scarce,
+            quantity: 3,
+        }],
+    };
+    let replay = shop
+        .api
+        .place_order(
+            cloudshop_api::client::Caller::with_token(&customer),
+            "greedy",
+            &request,
+        )
+        .await;
+    let Err(cloudshop_api::client::ClientError::Rejected(rejection)) = replay else {
+        panic!("a replay of a rejected order is rejected again: {replay:?}");
+    };
+    assert_eq!(rejection.error.code, cloudshop_api::error::ErrorCode::OutOfStock);
+    let details = rejection.error.details.expect("details");
+    assert_eq!(details.shortages.len(), 1);
+    assert_eq!(
+        (
+            details.shortages[0].product_id,
+            details.shortages[0].requested,
+            details.shortages[0].available
+        ),
+        (scarce, 3, 1)
+    );
+    assert_eq!(
+        rejection.order.status,
+        cloudshop_api::orders::OrderStatus::Rejected
+    );
+    assert_eq!(
+        rejection.order.id.to_string(),
+        body["order"]["id"].as_str().expect("id")
+    );
 }
 
 #[tokio::test]
