@@ -36,6 +36,8 @@ pub enum Access {
 enum Body {
     /// JSON of the named component schema.
     Schema(&'static str),
+    /// Any JSON object (this document itself).
+    Object,
     /// Bytes of a media type (pictures).
     Media(&'static str),
     None,
@@ -151,7 +153,7 @@ pub fn operations() -> Vec<Endpoint> {
             .replies(200, "Up", "Status")
             .errors(&[]),
         Endpoint {
-            success: (200, "This document", Body::Media(JSON)),
+            success: (200, "This document", Body::Object),
             ..endpoint(Get, paths::OPENAPI, "openapi", "This document").errors(&[429])
         },
         endpoint(Post, paths::REGISTER, "register", "Create a customer account")
@@ -311,6 +313,12 @@ impl Endpoint {
         let success = ResponseBuilder::new().description(description);
         let success = match body {
             Body::Schema(name) => success.content(JSON, json_content(name)),
+            Body::Object => success.content(
+                JSON,
+                ContentBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
+                    .build(),
+            ),
             Body::Media(media) => success.content(
                 media,
                 ContentBuilder::new()
@@ -490,6 +498,10 @@ mod tests {
         assert_eq!(names, ["q", "category", "page", "per_page"]);
         let status = &doc["components"]["schemas"]["OrderStatus"]["enum"];
         assert!(status.to_string().contains("CONFIRMED"), "{status}");
+        // The document describes itself as the JSON object it is.
+        let itself =
+            &doc["paths"]["/api/openapi.json"]["get"]["responses"]["200"]["content"]["application/json"];
+        assert_eq!(itself["schema"]["type"], "object", "{itself}");
         let code = &doc["components"]["schemas"]["ErrorCode"]["enum"];
         assert!(
             code.as_array()
