@@ -42,6 +42,15 @@ impl ClientError {
         }
     }
 
+    /// The envelope's message, when the API answered with one.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Self::Refused { error, .. } => Some(&error.message),
+            Self::Rejected(rejection) => Some(&rejection.error.message),
+            Self::Unavailable(_) => None,
+        }
+    }
+
     /// The envelope's code, when the API answered with one.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {

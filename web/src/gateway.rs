@@ -24,15 +24,9 @@ pub fn connect(tls: &Arc<TlsMaterial>, base: &str, timeout: Duration) -> anyhow:
 /// A refusal the shopper can act on (a 4xx other than 429), with the API's
 /// message.
 pub fn refusal(err: &ClientError) -> Option<(http::StatusCode, &str)> {
-    match err {
-        ClientError::Refused { status, error }
-            if status.is_client_error() && *status != http::StatusCode::TOO_MANY_REQUESTS =>
-        {
-            Some((*status, error.message.as_str()))
-        }
-        ClientError::Rejected(rejection) => {
-            Some((http::StatusCode::CONFLICT, rejection.error.message.as_str()))
-        }
-        _ => None,
+    let status = err.status();
+    if !status.is_client_error() || status == http::StatusCode::TOO_MANY_REQUESTS {
+        return None;
     }
+    err.message().map(|message| (status, message))
 }

@@ -163,12 +163,8 @@ impl Shopper {
                 .redirect("/login", Some("Your session has ended. Please log in again.")),
             StatusCode::NOT_FOUND => self.not_found(),
             status if status.is_client_error() => {
-                let message = match &err {
-                    ClientError::Refused { error, .. } => error.message.clone(),
-                    ClientError::Rejected(rejection) => rejection.error.message.clone(),
-                    ClientError::Unavailable(_) => String::new(),
-                };
-                self.message(status, "Something is not right", &capitalise(&message))
+                let message = capitalise(err.message().unwrap_or_default());
+                self.message(status, "Something is not right", &message)
             }
             // Down, slow, or an answer that is not the API's: an outage to the shopper.
             _ => {
