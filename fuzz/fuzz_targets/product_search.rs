@@ -15,8 +15,9 @@ use std::sync::LazyLock;
 
 use axum::extract::FromRequestParts;
 use axum::response::IntoResponse;
+use cloudshop_api::paging::{MAX_PAGE, MAX_PER_PAGE};
 use cloudshop_platform::error::Query;
-use cloudshop_products::domain::{ListParams, MAX_PER_PAGE, Search, is_category_slug};
+use cloudshop_products::domain::{ProductQuery, Search, is_category_slug};
 use http::{Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
 
@@ -28,9 +29,9 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 
 fuzz_target!(|data: &[u8]| {
     let words = String::from_utf8_lossy(data).into_owned();
-    check_search(Search::parse(ListParams {
+    check_search(Search::parse(ProductQuery {
         q: Some(words),
-        ..ListParams::default()
+        ..ProductQuery::default()
     }));
 
     // Bytes that are no valid request target never reach the service.
@@ -41,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (mut parts, ()) = request.into_parts();
-    match RUNTIME.block_on(Query::<ListParams>::from_request_parts(&mut parts, &())) {
+    match RUNTIME.block_on(Query::<ProductQuery>::from_request_parts(&mut parts, &())) {
         Ok(Query(params)) => check_search(Search::parse(params)),
         Err(rejection) => assert_eq!(rejection.into_response().status(), StatusCode::BAD_REQUEST),
     }
@@ -51,9 +52,9 @@ fn check_search(search: Result<Search, impl std::fmt::Debug>) {
     let Ok(search) = search else {
         return;
     };
-    assert!((1..=100_000).contains(&search.page), "{search:?}");
-    assert!((1..=MAX_PER_PAGE).contains(&search.per_page), "{search:?}");
-    assert!(search.offset() >= 0, "{search:?}");
+    assert!((1..=MAX_PAGE).contains(&search.paging.page), "{search:?}");
+    assert!((1..=MAX_PER_PAGE).contains(&search.paging.per_page), "{search:?}");
+    assert!(search.paging.offset() >= 0, "{search:?}");
     if let Some(category) = &search.category {
         assert!(is_category_slug(category), "{search:?}");
     }
