@@ -134,12 +134,18 @@ impl Visitor {
     pub fn is_admin(&self) -> bool {
         self.claims.as_ref().is_some_and(Claims::is_admin)
     }
+}
 
-    /// Whether a submitted form's token matches the cookie's.
-    pub fn csrf_ok(&self, submitted: &str) -> bool {
-        let (a, b) = (self.csrf.as_bytes(), submitted.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
+/// The CSRF token the browser holds, when its cookie is there and signed.
+pub fn csrf_token(jar: &SignedCookieJar) -> Option<String> {
+    jar.get(CSRF).map(|cookie| cookie.value().to_owned())
+}
+
+/// Whether a submitted form's token equals the cookie's, compared in
+/// constant time. An empty token matches nothing.
+pub fn tokens_match(cookie: &str, submitted: &str) -> bool {
+    let (a, b) = (cookie.as_bytes(), submitted.as_bytes());
+    !a.is_empty() && a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 pub fn with_cart(jar: SignedCookieJar, policy: CookiePolicy, cart: &Cart) -> SignedCookieJar {

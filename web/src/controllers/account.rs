@@ -1,21 +1,18 @@
 //! Register, log in, log out.
 
-use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
 use cloudshop_api::auth::{Credentials as Login, Password, Registration};
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::{AppState, Shopper, capitalise};
+use super::{AppState, CsrfForm, Shopper, capitalise};
 use crate::gateway::{ClientError, refusal};
 use crate::pages::account;
 use crate::session::{cleared, with_session};
 
 #[derive(Debug, Deserialize)]
 pub struct Credentials {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -49,12 +46,8 @@ async fn log_in(
 pub async fn login(
     State(state): State<AppState>,
     shopper: Shopper,
-    Form(form): Form<Credentials>,
+    CsrfForm(form): CsrfForm<Credentials>,
 ) -> Response {
-    let shopper = match shopper.check_csrf(&form.csrf) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
     match log_in(&state, &shopper, &form.email, &form.password).await {
         Ok(token) => shopper
             .map_jar(|jar, policy| with_session(jar, policy, token))
@@ -85,12 +78,8 @@ pub async fn login(
 pub async fn register(
     State(state): State<AppState>,
     shopper: Shopper,
-    Form(form): Form<Credentials>,
+    CsrfForm(form): CsrfForm<Credentials>,
 ) -> Response {
-    let shopper = match shopper.check_csrf(&form.csrf) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
     let registration = Registration {
         email: form.email.clone(),
         password: Password::from(form.password.clone()),
@@ -113,24 +102,7 @@ pub async fn register(
     }
 }
 
-/// A form with nothing but its CSRF token.
-#[derive(Debug, Deserialize)]
-pub struct Plain {
-    #[serde(default)]
-    csrf: String,
-}
-
-impl Plain {
-    pub fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-pub async fn logout(shopper: Shopper, Form(form): Form<Plain>) -> Response {
-    let shopper = match shopper.check_csrf(&form.csrf) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
+pub async fn logout(shopper: Shopper, CsrfForm(()): CsrfForm) -> Response {
     shopper
         .map_jar(|jar, _| cleared(jar))
         .redirect("/", Some("You are logged out."))

@@ -1,10 +1,6 @@
 //! Admin pages: products (create, edit, stock, delete) and all orders (ship).
 //! Only admins see them; the API enforces the role again.
 
-// Guards return the page to send as their error; handlers send it at once.
-#![allow(clippy::result_large_err)]
-
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use cloudshop_api::orders::OrderQuery;
@@ -13,15 +9,12 @@ use cloudshop_api::products::{ProductInput, ProductPatch, ProductQuery};
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::account::Plain;
-use super::{AppState, Shopper, capitalise, number};
+use super::{Admin, AppState, CsrfForm, Shopper, capitalise, number};
 use crate::gateway::{ClientError, refusal};
 use crate::pages::{Category, Product, admin};
 
 #[derive(Debug, Deserialize)]
 pub struct ProductForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     sku: String,
     #[serde(default)]
@@ -88,15 +81,8 @@ async fn products_page(
     }
 }
 
-pub async fn products(State(state): State<AppState>, shopper: Shopper) -> Response {
-    match shopper.require_admin() {
-        Ok(shopper) => products_page(&state, shopper, StatusCode::OK, None).await,
-        Err(refused) => refused,
-    }
-}
-
-fn guard(shopper: Shopper, csrf: &str) -> Result<Shopper, Response> {
-    shopper.require_admin()?.check_csrf(csrf)
+pub async fn products(State(state): State<AppState>, Admin(shopper): Admin) -> Response {
+    products_page(&state, shopper, StatusCode::OK, None).await
 }
 
 /// Shows an API refusal on the admin page instead of losing the form.
@@ -111,13 +97,9 @@ async fn refused(state: &AppState, shopper: Shopper, err: ClientError) -> Respon
 
 pub async fn create(
     State(state): State<AppState>,
-    shopper: Shopper,
-    Form(form): Form<ProductForm>,
+    Admin(shopper): Admin,
+    CsrfForm(form): CsrfForm<ProductForm>,
 ) -> Response {
-    let shopper = match guard(shopper, &form.csrf) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
     let body = match form.body() {
         Ok(body) => body,
         Err(message) => {
@@ -130,11 +112,7 @@ pub async fn create(
     }
 }
 
-pub async fn edit(State(state): State<AppState>, shopper: Shopper, Path(id): Path<i64>) -> Response {
-    let shopper = match shopper.require_admin() {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
+pub async fn edit(State(state): State<AppState>, Admin(shopper): Admin, Path(id): Path<i64>) -> Response {
     let product = state.gateway.product(shopper.caller(), id).await;
     let categories = state.gateway.categories(shopper.caller()).await;
     match (product, categories) {
@@ -148,14 +126,10 @@ pub async fn edit(State(state): State<AppState>, shopper: Shopper, Path(id): Pat
 
 pub async fn update(
     State(state): State<AppState>,
-    shopper: Shopper,
+    Admin(shopper): Admin,
     Path(id): Path<i64>,
-    Form(form): Form<ProductForm>,
+    CsrfForm(form): CsrfForm<ProductForm>,
 ) -> Response {
-    let shopper = match guard(shopper, &form.csrf) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
     let body = match form.body() {
         Ok(body) => body,
         Err(message) => {
@@ -171,21 +145,15 @@ pub async fn update(
 #[derive(Debug, Deserialize)]
 pub struct StockForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     stock: String,
 }
 
 pub async fn stock(
     State(state): State<AppState>,
-    shopper: Shopper,
+    Admin(shopper): Admin,
     Path(id): Path<i64>,
-    Form(form): Form<StockForm>,
+    CsrfForm(form): CsrfForm<StockForm>,
 ) -> Response {
-    let shopper = match guard(shopper, &form.csrf) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
     let stock: i32 = match number("Stock", &form.stock) {
         Ok(stock) => stock,
         Err(message) => {
@@ -207,25 +175,17 @@ pub async fn stock(
 
 pub async fn delete(
     State(state): State<AppState>,
-    shopper: Shopper,
+    Admin(shopper): Admin,
     Path(id): Path<i64>,
-    Form(form): Form<Plain>,
+    CsrfForm(()): CsrfForm,
 ) -> Response {
-    let shopper = match guard(shopper, form.csrf()) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
     match state.gateway.delete_product(shopper.caller(), id).await {
         Ok(_) => shopper.redirect("/admin/products", Some("Product deleted.")),
         Err(err) => refused(&state, shopper, err).await,
     }
 }
 
-pub async fn orders(State(state): State<AppState>, shopper: Shopper) -> Response {
-    let shopper = match shopper.require_admin() {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
+pub async fn orders(State(state): State<AppState>, Admin(shopper): Admin) -> Response {
     let query = OrderQuery {
         all: Some(true),
         per_page: Some(MAX_PER_PAGE),
@@ -242,14 +202,10 @@ pub async fn orders(State(state): State<AppState>, shopper: Shopper) -> Response
 
 pub async fn ship(
     State(state): State<AppState>,
-    shopper: Shopper,
+    Admin(shopper): Admin,
     Path(id): Path<uuid::Uuid>,
-    Form(form): Form<Plain>,
+    CsrfForm(()): CsrfForm,
 ) -> Response {
-    let shopper = match guard(shopper, form.csrf()) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
     match state.gateway.ship_order(shopper.caller(), id).await {
         Ok(_) => shopper.redirect("/admin/orders", Some("Order shipped.")),
         Err(err) => shopper.failure(err),

@@ -1,13 +1,12 @@
 //! The cart (a signed cookie) and checkout.
 
-use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
 use cloudshop_api::orders::OrderRequest;
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::{AppState, Shopper, capitalise, number};
+use super::{AppState, CsrfForm, LoggedIn, Shopper, capitalise, number};
 use crate::gateway::ClientError;
 use crate::pages::catalogue::{self, CartRow};
 use crate::session::{Cart, MAX_CART_QUANTITY, with_cart};
@@ -35,8 +34,6 @@ pub async fn show(State(state): State<AppState>, shopper: Shopper) -> Response {
 
 #[derive(Debug, Deserialize)]
 pub struct LineForm {
-    #[serde(default)]
-    csrf: String,
     product_id: String,
     #[serde(default)]
     quantity: String,
@@ -59,11 +56,7 @@ fn store(shopper: Shopper, cart: &Cart, flash: &str) -> Response {
         .redirect("/cart", Some(flash))
 }
 
-pub async fn add(shopper: Shopper, Form(form): Form<LineForm>) -> Response {
-    let shopper = match shopper.check_csrf(&form.csrf) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
+pub async fn add(shopper: Shopper, CsrfForm(form): CsrfForm<LineForm>) -> Response {
     match parse_line(&form, 1) {
         Ok((product_id, quantity)) => {
             let mut cart = shopper.visitor.cart.clone();
@@ -74,11 +67,7 @@ pub async fn add(shopper: Shopper, Form(form): Form<LineForm>) -> Response {
     }
 }
 
-pub async fn update(shopper: Shopper, Form(form): Form<LineForm>) -> Response {
-    let shopper = match shopper.check_csrf(&form.csrf) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
+pub async fn update(shopper: Shopper, CsrfForm(form): CsrfForm<LineForm>) -> Response {
     match parse_line(&form, 0) {
         Ok((product_id, quantity)) => {
             let mut cart = shopper.visitor.cart.clone();
@@ -93,11 +82,7 @@ pub async fn update(shopper: Shopper, Form(form): Form<LineForm>) -> Response {
     }
 }
 
-pub async fn remove(shopper: Shopper, Form(form): Form<LineForm>) -> Response {
-    let shopper = match shopper.check_csrf(&form.csrf) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
+pub async fn remove(shopper: Shopper, CsrfForm(form): CsrfForm<LineForm>) -> Response {
     let Ok(product_id) = number::<i64>("product", &form.product_id) else {
         return shopper.message(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -113,8 +98,6 @@ pub async fn remove(shopper: Shopper, Form(form): Form<LineForm>) -> Response {
 #[derive(Debug, Deserialize)]
 pub struct CheckoutForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     checkout_key: String,
 }
 
@@ -122,13 +105,9 @@ pub struct CheckoutForm {
 /// page was rendered, so a double-submitted form places one order.
 pub async fn checkout(
     State(state): State<AppState>,
-    shopper: Shopper,
-    Form(form): Form<CheckoutForm>,
+    LoggedIn(shopper): LoggedIn,
+    CsrfForm(form): CsrfForm<CheckoutForm>,
 ) -> Response {
-    let shopper = match shopper.check_csrf(&form.csrf).and_then(Shopper::require_login) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
     let cart = shopper.visitor.cart.clone();
     if cart.lines.is_empty() {
         return shopper.redirect("/cart", Some("Your cart is empty."));

@@ -1,8 +1,7 @@
 //! What each page and form does. Every handler takes a [`Shopper`] (the
-//! cookies, read and verified) and answers with a whole page or a redirect.
-
-// Guards return the page to send as their error; handlers send it at once.
-#![allow(clippy::result_large_err)]
+//! cookies, read and verified), or a guard that refuses before the handler
+//! runs ([`LoggedIn`], [`Admin`]), and a submitted form only as a
+//! [`CsrfForm`]; it answers with a whole page or a redirect.
 
 pub mod account;
 pub mod admin;
@@ -13,7 +12,8 @@ pub mod orders;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts};
+use axum::Form;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::SignedCookieJar;
 use axum_extra::extract::cookie::Key;
@@ -21,10 +21,12 @@ use cloudshop_platform::http::RequestId;
 use cloudshop_platform::jwt::JwtVerifier;
 use http::StatusCode;
 use maud::Markup;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::gateway::{Caller, ClientError, Gateway};
 use crate::pages::layout;
-use crate::session::{CookiePolicy, Visitor, with_flash};
+use crate::session::{self, CookiePolicy, Visitor, with_flash};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -50,6 +52,39 @@ pub struct Shopper {
     request_id: Option<String>,
 }
 
+/// What a request carries before anything is verified: the signed cookies,
+/// the shopper's address and the request id.
+struct Arrival {
+    jar: SignedCookieJar,
+    address: Option<IpAddr>,
+    request_id: Option<String>,
+}
+
+impl Arrival {
+    fn read(parts: &http::request::Parts, state: &AppState) -> Self {
+        Self {
+            jar: SignedCookieJar::from_headers(&parts.headers, state.key.clone()),
+            address: cloudshop_platform::http::client_address(parts, &[]),
+            request_id: parts
+                .extensions
+                .get::<RequestId>()
+                .map(|id| id.as_str().to_owned()),
+        }
+    }
+
+    /// Reads the cookies (verifying the session's token).
+    fn shopper(self, state: &AppState) -> Shopper {
+        let (jar, visitor) = Visitor::load(self.jar, &state.verifier, state.policy);
+        Shopper {
+            jar,
+            visitor,
+            policy: state.policy,
+            address: self.address,
+            request_id: self.request_id,
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Shopper {
     type Rejection = std::convert::Infallible;
 
@@ -57,18 +92,94 @@ impl FromRequestParts<AppState> for Shopper {
         parts: &mut http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let jar = SignedCookieJar::from_request_parts(parts, state).await?;
-        let (jar, visitor) = Visitor::load(jar, &state.verifier, state.policy);
-        Ok(Self {
-            jar,
-            visitor,
-            policy: state.policy,
-            address: cloudshop_platform::http::client_address(parts, &[]),
-            request_id: parts
-                .extensions
-                .get::<RequestId>()
-                .map(|id| id.as_str().to_owned()),
-        })
+        Ok(Arrival::read(parts, state).shopper(state))
+    }
+}
+
+/// A logged-in shopper. Anyone else is sent to the login page.
+#[derive(Debug)]
+pub struct LoggedIn(pub Shopper);
+
+impl FromRequestParts<AppState> for LoggedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let shopper = Arrival::read(parts, state).shopper(state);
+        if shopper.visitor.claims.is_some() {
+            Ok(Self(shopper))
+        } else {
+            Err(shopper.redirect("/login", Some("Please log in first.")))
+        }
+    }
+}
+
+/// An admin. Admin pages exist only for admins (a 403 page for anyone
+/// else); the API checks the role again.
+#[derive(Debug)]
+pub struct Admin(pub Shopper);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let shopper = Arrival::read(parts, state).shopper(state);
+        if shopper.visitor.is_admin() {
+            Ok(Self(shopper))
+        } else {
+            Err(shopper.message(
+                StatusCode::FORBIDDEN,
+                "Admins only",
+                "This page is for shop administrators.",
+            ))
+        }
+    }
+}
+
+/// A submitted form whose `csrf` field equals the CSRF cookie (double
+/// submit, compared in constant time); `T` is the rest of its fields
+/// (`()` for a form that is only a button).
+///
+/// A missing or wrong token is a 403 "This form has expired" page and the
+/// form is not acted on; a body that is no form is the 4xx page of
+/// [`axum::Form`]'s rejection. As the body, it is the handler's last
+/// argument, so a guard before it ([`LoggedIn`], [`Admin`]) refuses first.
+#[derive(Debug)]
+pub struct CsrfForm<T = ()>(pub T);
+
+#[derive(Deserialize)]
+struct Submitted<T> {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    fields: T,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let arrival = Arrival::read(&parts, state);
+        let request = Request::from_parts(parts, body);
+        let Form(submitted) = Form::<Submitted<T>>::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let cookie = session::csrf_token(&arrival.jar);
+        if cookie.is_some_and(|cookie| session::tokens_match(&cookie, &submitted.csrf)) {
+            return Ok(Self(submitted.fields));
+        }
+        tracing::warn!("form refused: CSRF token missing or wrong");
+        Err(arrival.shopper(state).message(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Please go back, reload the page and try again.",
+        ))
     }
 }
 
@@ -117,42 +228,6 @@ impl Shopper {
             "Not found",
             "We could not find what you were looking for.",
         )
-    }
-
-    /// Refuses a form whose CSRF token is missing or wrong.
-    pub fn check_csrf(self, submitted: &str) -> Result<Self, Response> {
-        if self.visitor.csrf_ok(submitted) {
-            Ok(self)
-        } else {
-            tracing::warn!("form refused: CSRF token missing or wrong");
-            Err(self.message(
-                StatusCode::FORBIDDEN,
-                "This form has expired",
-                "Please go back, reload the page and try again.",
-            ))
-        }
-    }
-
-    /// Pages that need a logged-in shopper send others to the login page.
-    pub fn require_login(self) -> Result<Self, Response> {
-        if self.visitor.claims.is_some() {
-            Ok(self)
-        } else {
-            Err(self.redirect("/login", Some("Please log in first.")))
-        }
-    }
-
-    /// Admin pages exist only for admins; the API checks again.
-    pub fn require_admin(self) -> Result<Self, Response> {
-        if self.visitor.is_admin() {
-            Ok(self)
-        } else {
-            Err(self.message(
-                StatusCode::FORBIDDEN,
-                "Admins only",
-                "This page is for shop administrators.",
-            ))
-        }
     }
 
     /// The page for an API failure: an outage, an expired session, a refusal.

@@ -1,19 +1,13 @@
 //! Order history, order detail, cancel.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use cloudshop_api::orders::OrderQuery;
 
-use super::account::Plain;
-use super::{AppState, Shopper};
+use super::{AppState, CsrfForm, LoggedIn};
 use crate::pages::orders;
 
-pub async fn list(State(state): State<AppState>, shopper: Shopper) -> Response {
-    let shopper = match shopper.require_login() {
-        Ok(shopper) => shopper,
-        Err(redirect) => return redirect,
-    };
+pub async fn list(State(state): State<AppState>, LoggedIn(shopper): LoggedIn) -> Response {
     let query = OrderQuery {
         per_page: Some(50),
         ..OrderQuery::default()
@@ -27,11 +21,11 @@ pub async fn list(State(state): State<AppState>, shopper: Shopper) -> Response {
     }
 }
 
-pub async fn show(State(state): State<AppState>, shopper: Shopper, Path(id): Path<String>) -> Response {
-    let shopper = match shopper.require_login() {
-        Ok(shopper) => shopper,
-        Err(redirect) => return redirect,
-    };
+pub async fn show(
+    State(state): State<AppState>,
+    LoggedIn(shopper): LoggedIn,
+    Path(id): Path<String>,
+) -> Response {
     let Ok(id) = uuid::Uuid::parse_str(&id) else {
         return shopper.not_found();
     };
@@ -46,14 +40,10 @@ pub async fn show(State(state): State<AppState>, shopper: Shopper, Path(id): Pat
 
 pub async fn cancel(
     State(state): State<AppState>,
-    shopper: Shopper,
+    LoggedIn(shopper): LoggedIn,
     Path(id): Path<String>,
-    Form(form): Form<Plain>,
+    CsrfForm(()): CsrfForm,
 ) -> Response {
-    let shopper = match shopper.check_csrf(form.csrf()).and_then(Shopper::require_login) {
-        Ok(shopper) => shopper,
-        Err(refused) => return refused,
-    };
     let Ok(id) = uuid::Uuid::parse_str(&id) else {
         return shopper.redirect("/orders", None);
     };
