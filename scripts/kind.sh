@@ -153,8 +153,9 @@ up() {
   kubectl apply -f "$state/cloudshop.yaml"
   kubectl -n cloudshop-prod wait --for=condition=Ready certificate --all --timeout=180s
   kubectl -n cloudshop-prod rollout status statefulset/postgres --timeout=300s
-  for d in auth products orders api-gateway storefront; do
-    kubectl -n cloudshop-prod rollout status "deployment/$d" --timeout=300s
+  # Every deployment the manifests made (one per service), not a copy of the list.
+  for d in $(kubectl -n cloudshop-prod get deployments -o name); do
+    kubectl -n cloudshop-prod rollout status "$d" --timeout=300s
   done
   kubectl -n cloudshop-prod port-forward svc/storefront 3000:3000 >"$state/port-forward-storefront.log" 2>&1 &
   echo $! >"$state/port-forward-storefront.pid"

@@ -24,12 +24,11 @@ use cloudshop_devkit::postgres::{Cluster, Durability, Running};
 use cloudshop_loadgen::journey::{CATALOGUE, LOGIN};
 use cloudshop_loadgen::{Journey, Mix, Report, Shop, closed_loop, open_loop};
 use cloudshop_platform::db::DatabaseSettings;
+use cloudshop_topology::NAMES;
 use cloudshop_wiring::{FixedPorts, Wiring, without_login_throttle};
 use serde::Serialize;
 
 const DATABASE: &str = "cloudshop";
-/// Start order; each service's index into the port list.
-const SERVICES: [&str; 5] = ["auth", "products", "orders", "api-gateway", "storefront"];
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -81,6 +80,21 @@ struct Processes {
 }
 
 impl Processes {
+    /// Starts `service` and waits until its admin port answers ready.
+    async fn start(
+        &mut self,
+        bin: &Path,
+        service: &'static str,
+        config: &Path,
+        ports: &FixedPorts,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let (_, admin) = ports.of(service)?;
+        self.children
+            .push((service, spawn(bin, service, config, &self.dir)?));
+        wait_ready(service, admin, timeout).await
+    }
+
     fn stop_services(&mut self) {
         for (_, child) in &mut self.children {
             let _ = Command::new("kill")
@@ -105,7 +119,7 @@ impl Drop for Processes {
 
 pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let bin = args.dist.join("bin");
-    for service in SERVICES {
+    for service in NAMES {
         if !bin.join(service).is_file() {
             bail!(
                 "{} is missing: run `cloudshop build` first (or pass --dist)",
@@ -116,8 +130,8 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("cloudshop-bench-{}", std::process::id()));
     let files = ShopFiles::new(&dir);
     files.ensure()?;
-    let ports = ports::reserve(11).context("free ports")?;
-    let cluster = Cluster::new(&files, ports[10])?;
+    let ports = FixedPorts::reserve().context("free ports")?;
+    let cluster = Cluster::new(&files, ports::reserve_one().context("a free port")?)?;
     cluster.init_from_template(&files)?;
     let postgres = cluster.spawn(Durability::Ephemeral)?;
     let mut processes = Processes {
@@ -128,36 +142,43 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     };
     cluster.provision_roles(&files)?;
     cluster.create_database(DATABASE)?;
-    let configs = write_configs(&files, &dir, &ports)?;
-    let admin = |index: usize| ports[index + 5];
+    let configs = write_configs(&files, &dir, &ports, cluster.port())?;
 
     // First start: migrations and the seeded catalogue.
     progress("first start (migrations, seed)");
-    for (index, service) in SERVICES.iter().enumerate() {
+    for (service, config) in &configs {
         processes
-            .children
-            .push((service, spawn(&bin, service, &configs[index], &dir)?));
-        wait_ready(service, admin(index), Duration::from_secs(60)).await?;
+            .start(&bin, service, config, &ports, Duration::from_secs(60))
+            .await?;
     }
     processes.stop_services();
 
     // Start to ready, one at a time, on a migrated database.
     progress("start to ready");
-    let mut ready_ms = Vec::new();
-    for (index, service) in SERVICES.iter().enumerate() {
+    let mut figures = Vec::new();
+    for (service, config) in &configs {
         let started = Instant::now();
         processes
-            .children
-            .push((service, spawn(&bin, service, &configs[index], &dir)?));
-        wait_ready(service, admin(index), Duration::from_secs(30)).await?;
-        ready_ms.push(started.elapsed().as_secs_f64() * 1e3);
+            .start(&bin, service, config, &ports, Duration::from_secs(30))
+            .await?;
+        figures.push(ServiceFigures {
+            service,
+            image_mb: image_mb(service),
+            ready_ms: started.elapsed().as_secs_f64() * 1e3,
+            idle_rss_mb: 0.0,
+            peak_rss_mb: 0.0,
+        });
     }
+    // Idle memory once the start-up allocations have settled.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pids: Vec<u32> = processes.children.iter().map(|(_, child)| child.id()).collect();
-    let idle: Vec<f64> = pids.iter().map(|pid| rss_mb(*pid)).collect();
+    for (figure, pid) in figures.iter_mut().zip(&pids) {
+        figure.idle_rss_mb = rss_mb(*pid);
+        figure.peak_rss_mb = figure.idle_rss_mb;
+    }
 
-    let gateway = format!("https://localhost:{}", ports[3]);
-    let storefront = format!("http://127.0.0.1:{}", ports[4]);
+    let gateway = format!("https://localhost:{}", ports.gateway.0);
+    let storefront = format!("http://127.0.0.1:{}", ports.storefront.0);
     let admin_email = std::fs::read_to_string(files.admin_email().path())?;
     let admin_password = std::fs::read_to_string(files.admin_password().path())?;
     progress("preparing shoppers");
@@ -173,141 +194,53 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     );
 
     // Peak memory while the workloads run.
-    let sampling = Arc::new(std::sync::Mutex::new(idle.clone()));
+    let peaks = Arc::new(std::sync::Mutex::new(vec![0.0_f64; pids.len()]));
     let sampler = tokio::spawn({
-        let (pids, sampling) = (pids.clone(), Arc::clone(&sampling));
+        let (pids, peaks) = (pids.clone(), Arc::clone(&peaks));
         async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(250)).await;
-                let mut peak = sampling.lock().unwrap_or_else(|e| e.into_inner());
-                for (i, pid) in pids.iter().enumerate() {
-                    peak[i] = peak[i].max(rss_mb(*pid));
+                let mut peak = peaks.lock().unwrap_or_else(|e| e.into_inner());
+                for (peak, pid) in peak.iter_mut().zip(&pids) {
+                    *peak = peak.max(rss_mb(*pid));
                 }
             }
         }
     });
-
-    let seconds = Duration::from_secs(args.seconds);
-    let mut workloads = Vec::new();
-    let step = |label: &str| progress(&format!("{label} ({} s)", args.seconds));
-    step("catalogue, 8 users, idle baseline");
-    let baseline = closed_loop(
-        Arc::clone(&shop),
-        Mix::only(Journey::Browse),
-        8,
-        seconds,
-        "catalogue, 8 users",
-    )
-    .await;
-    step("catalogue, 64 users");
-    workloads.push(
-        closed_loop(
-            Arc::clone(&shop),
-            Mix::only(Journey::Browse),
-            64,
-            seconds,
-            "catalogue, 64 users",
-        )
-        .await,
-    );
-    step("storefront home, 64 users");
-    workloads.push(
-        closed_loop(
-            Arc::clone(&shop),
-            Mix::only(Journey::StorefrontHome),
-            64,
-            seconds,
-            "storefront home, 64 users",
-        )
-        .await,
-    );
-    step("login, 8 users");
-    workloads.push(
-        closed_loop(
-            Arc::clone(&shop),
-            Mix::only(Journey::Login),
-            8,
-            seconds,
-            "login, 8 users",
-        )
-        .await,
-    );
-    step("order creation, 32 users");
-    workloads.push(
-        closed_loop(
-            Arc::clone(&shop),
-            Mix::only(Journey::Order),
-            32,
-            seconds,
-            "orders, 32 users",
-        )
-        .await,
-    );
-    step("login flood (16 users) with catalogue reads (8 users)");
-    let (flood, during) = tokio::join!(
-        closed_loop(
-            Arc::clone(&shop),
-            Mix::only(Journey::Login),
-            16,
-            seconds,
-            "login flood, 16 users"
-        ),
-        closed_loop(
-            Arc::clone(&shop),
-            Mix::only(Journey::Browse),
-            8,
-            seconds,
-            "catalogue during the flood, 8 users"
-        ),
-    );
-    step(&format!("shopper mix, open loop at {}/s", args.rate));
-    let label = format!("shopper mix, open loop {}/s", args.rate);
-    let mix = open_loop(
-        Arc::clone(&shop),
-        Mix::shoppers(),
-        args.rate,
-        seconds,
-        1024,
-        &label,
-    )
-    .await;
-    workloads.insert(0, baseline);
-    workloads.push(flood);
-    workloads.push(during);
-    workloads.push(mix);
+    let workloads = Workloads {
+        shop,
+        seconds: Duration::from_secs(args.seconds),
+    };
+    let measured = workloads.run_all(args.rate).await;
     sampler.abort();
-    let peak = sampling.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (figure, peak) in figures
+        .iter_mut()
+        .zip(peaks.lock().unwrap_or_else(|e| e.into_inner()).iter())
+    {
+        figure.peak_rss_mb = figure.peak_rss_mb.max(*peak);
+    }
 
     let argon2 = argon2_median_ms().await?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let p99 = |report: &Report, endpoint: &str| {
-        report
-            .endpoints
-            .iter()
-            .find(|e| e.endpoint == endpoint)
-            .map_or(0.0, |e| e.p99_ms)
-    };
-    let sizes = image_sizes();
-    let services = SERVICES
-        .iter()
-        .enumerate()
-        .map(|(i, service)| ServiceFigures {
-            service,
-            image_mb: sizes.get(i).copied().flatten(),
-            ready_ms: ready_ms[i],
-            idle_rss_mb: idle[i],
-            peak_rss_mb: peak[i],
-        })
-        .collect();
+    let login_per_s = measured
+        .login
+        .endpoint(LOGIN)
+        .map_or(0.0, |e| e.requests_per_second);
     let results = Results {
         date: date(),
         cores,
         argon2_median_ms: argon2,
         login_ceiling_per_s: cores as f64 * 1e3 / argon2,
-        catalogue_p99_idle_ms: p99(&workloads[0], CATALOGUE),
-        catalogue_p99_during_login_flood_ms: p99(&workloads[workloads.len() - 2], CATALOGUE),
-        services,
-        workloads,
+        catalogue_p99_idle_ms: measured
+            .catalogue_idle
+            .endpoint(CATALOGUE)
+            .map_or(0.0, |e| e.p99_ms),
+        catalogue_p99_during_login_flood_ms: measured
+            .catalogue_during_flood
+            .endpoint(CATALOGUE)
+            .map_or(0.0, |e| e.p99_ms),
+        services: figures,
+        workloads: measured.into_reports(),
     };
     drop(processes);
 
@@ -324,24 +257,143 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&results)?)?;
         progress(&format!("JSON: {}", path.display()));
     }
-    let login = results
-        .workloads
-        .iter()
-        .find(|r| r.label.starts_with("login, "))
-        .and_then(|r| r.endpoints.iter().find(|e| e.endpoint == LOGIN))
-        .map_or(0.0, |e| e.requests_per_second);
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "\nlogin: {login:.0}/s = {:.0} % of the ceiling ({cores} cores / {:.1} ms per argon2id hash = {:.0}/s); \
+        "\nlogin: {login_per_s:.0}/s = {:.0} % of the ceiling ({cores} cores / {:.1} ms per argon2id hash = {:.0}/s); \
          catalogue p99 {:.2} ms idle, {:.2} ms during the login flood",
-        100.0 * login / results.login_ceiling_per_s,
+        100.0 * login_per_s / results.login_ceiling_per_s,
         results.argon2_median_ms,
         results.login_ceiling_per_s,
         results.catalogue_p99_idle_ms,
         results.catalogue_p99_during_login_flood_ms,
     )?;
     Ok(())
+}
+
+/// The load generator's workloads against one shop, each for `seconds`, one
+/// after another (the login flood and its catalogue readers together).
+struct Workloads {
+    shop: Arc<Shop>,
+    seconds: Duration,
+}
+
+/// Every workload's report, by name.
+struct Measured {
+    catalogue_idle: Report,
+    catalogue: Report,
+    storefront_home: Report,
+    login: Report,
+    orders: Report,
+    login_flood: Report,
+    catalogue_during_flood: Report,
+    shopper_mix: Report,
+}
+
+impl Measured {
+    /// The reports in the order the table, the chart and the JSON list them.
+    fn into_reports(self) -> Vec<Report> {
+        vec![
+            self.catalogue_idle,
+            self.catalogue,
+            self.storefront_home,
+            self.login,
+            self.orders,
+            self.login_flood,
+            self.catalogue_during_flood,
+            self.shopper_mix,
+        ]
+    }
+}
+
+impl Workloads {
+    async fn run_all(&self, rate: f64) -> Measured {
+        let catalogue_idle = self.catalogue_idle().await;
+        let catalogue = self.catalogue().await;
+        let storefront_home = self.storefront_home().await;
+        let login = self.login().await;
+        let orders = self.orders().await;
+        let (login_flood, catalogue_during_flood) = self.login_flood().await;
+        let shopper_mix = self.shopper_mix(rate).await;
+        Measured {
+            catalogue_idle,
+            catalogue,
+            storefront_home,
+            login,
+            orders,
+            login_flood,
+            catalogue_during_flood,
+            shopper_mix,
+        }
+    }
+
+    fn step(&self, what: &str) {
+        progress(&format!("{what} ({} s)", self.seconds.as_secs()));
+    }
+
+    async fn closed(&self, journey: Journey, users: usize, label: &str) -> Report {
+        closed_loop(
+            Arc::clone(&self.shop),
+            Mix::only(journey),
+            users,
+            self.seconds,
+            label,
+        )
+        .await
+    }
+
+    /// The catalogue's latency with little else going on: the baseline.
+    async fn catalogue_idle(&self) -> Report {
+        self.step("catalogue, 8 users, idle baseline");
+        self.closed(Journey::Browse, 8, "catalogue, 8 users").await
+    }
+
+    async fn catalogue(&self) -> Report {
+        self.step("catalogue, 64 users");
+        self.closed(Journey::Browse, 64, "catalogue, 64 users").await
+    }
+
+    async fn storefront_home(&self) -> Report {
+        self.step("storefront home, 64 users");
+        self.closed(Journey::StorefrontHome, 64, "storefront home, 64 users")
+            .await
+    }
+
+    /// Full argon2id verifications: bound by the cores.
+    async fn login(&self) -> Report {
+        self.step("login, 8 users");
+        self.closed(Journey::Login, 8, "login, 8 users").await
+    }
+
+    async fn orders(&self) -> Report {
+        self.step("order creation, 32 users");
+        self.closed(Journey::Order, 32, "orders, 32 users").await
+    }
+
+    /// Logins saturating auth while shoppers read the catalogue: whether
+    /// the hashing starves the rest of the shop.
+    async fn login_flood(&self) -> (Report, Report) {
+        self.step("login flood (16 users) with catalogue reads (8 users)");
+        tokio::join!(
+            self.closed(Journey::Login, 16, "login flood, 16 users"),
+            self.closed(Journey::Browse, 8, "catalogue during the flood, 8 users"),
+        )
+    }
+
+    /// Shoppers arriving at `rate` journeys per second, whatever the latency.
+    async fn shopper_mix(&self, rate: f64) -> Report {
+        self.step(&format!("shopper mix, open loop at {rate}/s"));
+        let label = format!("shopper mix, open loop {rate}/s");
+        open_loop(
+            Arc::clone(&self.shop),
+            Mix::shoppers(),
+            rate,
+            self.seconds,
+            1024,
+            &label,
+        )
+        .await
+    }
 }
 
 fn progress(message: &str) {
@@ -372,24 +424,22 @@ fn print_results(results: &Results) -> anyhow::Result<()> {
 }
 
 /// Writes each service's settings (TOML, what CLOUDSHOP_CONFIG names) for
-/// this machine, in the order of [`SERVICES`]: ports from `ports` (API 0..5,
-/// admin 5..10, PostgreSQL 10).
-fn write_configs(files: &ShopFiles, dir: &Path, ports: &[u16]) -> anyhow::Result<Vec<PathBuf>> {
+/// this machine, on `ports` and PostgreSQL at `postgres`: each service's
+/// name and file, in the order of [`SERVICES`](cloudshop_topology::SERVICES).
+fn write_configs(
+    files: &ShopFiles,
+    dir: &Path,
+    ports: &FixedPorts,
+    postgres: u16,
+) -> anyhow::Result<Vec<(&'static str, PathBuf)>> {
     let wiring = Wiring::new(files, |role| DatabaseSettings {
-        port: ports[10],
+        port: postgres,
         name: DATABASE.into(),
         password_file: files.db_password(role),
         ca_file: files.ca_cert(),
         ..DatabaseSettings::for_service(role)
     });
-    let pair = |i: usize| (ports[i], ports[i + 5]);
-    let mut shop = wiring.fixed(&FixedPorts {
-        auth: pair(0),
-        products: pair(1),
-        orders: pair(2),
-        gateway: pair(3),
-        storefront: pair(4),
-    });
+    let mut shop = wiring.fixed(ports);
     // Logins measure argon2id, and the catalogue the gateway, not the
     // brute-force throttle or the per-address rate limit.
     without_login_throttle(&mut shop.auth);
@@ -398,10 +448,9 @@ fn write_configs(files: &ShopFiles, dir: &Path, ports: &[u16]) -> anyhow::Result
     std::fs::create_dir_all(dir.join("config"))?;
     let mut paths = Vec::new();
     for (service, text) in shop.to_toml()? {
-        debug_assert_eq!(SERVICES[paths.len()], service);
         let path = dir.join("config").join(format!("{service}.toml"));
         std::fs::write(&path, text)?;
-        paths.push(path);
+        paths.push((service, path));
     }
     Ok(paths)
 }
@@ -467,24 +516,19 @@ async fn argon2_median_ms() -> anyhow::Result<f64> {
     Ok(samples[samples.len() / 2])
 }
 
-/// Each service's local image size in MB, when `cloudshop images` built it.
-fn image_sizes() -> Vec<Option<f64>> {
-    let version = env!("CARGO_PKG_VERSION");
-    SERVICES
-        .iter()
-        .map(|service| {
-            ["podman", "docker"].iter().find_map(|engine| {
-                let output = Command::new(engine)
-                    .args(["image", "inspect", "--format", "{{.Size}}"])
-                    .arg(format!("cloudshop/{service}:{version}"))
-                    .stderr(Stdio::null())
-                    .output()
-                    .ok()?;
-                let bytes: f64 = String::from_utf8_lossy(&output.stdout).trim().parse().ok()?;
-                Some(bytes / 1e6)
-            })
-        })
-        .collect()
+/// A service's local image size in MB, when `cloudshop images` built it.
+fn image_mb(service: &str) -> Option<f64> {
+    let image = format!("cloudshop/{service}:{}", env!("CARGO_PKG_VERSION"));
+    ["podman", "docker"].iter().find_map(|engine| {
+        let output = Command::new(engine)
+            .args(["image", "inspect", "--format", "{{.Size}}"])
+            .arg(&image)
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let bytes: f64 = String::from_utf8_lossy(&output.stdout).trim().parse().ok()?;
+        Some(bytes / 1e6)
+    })
 }
 
 fn date() -> String {

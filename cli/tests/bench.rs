@@ -5,9 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use cloudshop_topology::NAMES;
 use serde_json::Value;
-
-const SERVICES: [&str; 5] = ["auth", "products", "orders", "api-gateway", "storefront"];
 
 #[test]
 fn bench_runs_every_workload_and_reports_the_services() {
@@ -29,7 +28,7 @@ fn bench_runs_every_workload_and_reports_the_services() {
         "cloudshop build: {}",
         String::from_utf8_lossy(&build.stderr)
     );
-    for service in SERVICES {
+    for service in NAMES {
         assert!(
             dist.join("bin").join(service).is_file(),
             "{service} was not built"

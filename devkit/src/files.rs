@@ -23,9 +23,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use cloudshop_platform::secret::SecretFile;
 use cloudshop_platform::settings::TlsSettings;
+use cloudshop_topology::{NAMES, database_roles};
 
 use crate::pki::{CertificateAuthority, LeafRequest};
-use crate::{DATABASE_ROLES, SERVICES, random_secret};
+use crate::random_secret;
 
 /// The local admin account's email.
 pub const ADMIN_EMAIL: &str = "admin@cloudshop.local";
@@ -115,12 +116,12 @@ impl ShopFiles {
             write_private(&self.ca_key(), ca.key_pem())?;
             ca
         };
-        for service in SERVICES.iter().chain(&["postgres"]) {
+        for service in NAMES.iter().chain(&["postgres"]) {
             if !self.cert(service).exists() || !self.key(service).exists() {
                 self.issue(&ca, &LeafRequest::local(service))?;
             }
         }
-        for role in DATABASE_ROLES {
+        for role in database_roles() {
             write_new_secret(self.db_password(role).path(), &random_secret(24)?)?;
         }
         if !self.jwt_signing_key().path().exists() {

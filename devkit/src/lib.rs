@@ -13,12 +13,6 @@ pub mod ports;
 pub mod postgres;
 pub mod testing;
 
-/// The five services, by the names their certificates carry.
-pub const SERVICES: [&str; 5] = ["storefront", "api-gateway", "auth", "products", "orders"];
-
-/// The services with a database role and schema of their own.
-pub const DATABASE_ROLES: [&str; 3] = ["auth", "products", "orders"];
-
 /// A random secret of `bytes` bytes, URL-safe base64 (no padding).
 pub fn random_secret(bytes: usize) -> anyhow::Result<String> {
     use base64::Engine;

@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use cloudshop_topology::database_roles;
 
-use crate::DATABASE_ROLES;
 use crate::files::ShopFiles;
 
 /// Where `initdb`, `postgres` and `psql` are.
@@ -420,7 +420,7 @@ rm -rf "$2""#;
     /// Creates each service's login role, or resets its password to the one in
     /// `files`.
     pub fn provision_roles(&self, files: &ShopFiles) -> anyhow::Result<()> {
-        for role in DATABASE_ROLES {
+        for role in database_roles() {
             let password = fs::read_to_string(files.db_password(role).path())?;
             let password = quote_literal(password.trim_end());
             let exists = self.psql(
@@ -452,7 +452,7 @@ rm -rf "$2""#;
         let mut sql = format!(
             "REVOKE ALL ON DATABASE \"{database}\" FROM PUBLIC; REVOKE ALL ON SCHEMA public FROM PUBLIC;"
         );
-        for role in DATABASE_ROLES {
+        for role in database_roles() {
             sql.push_str(&format!(
                 "GRANT CONNECT ON DATABASE \"{database}\" TO \"{role}\"; \
                  CREATE SCHEMA IF NOT EXISTS \"{role}\" AUTHORIZATION \"{role}\"; \

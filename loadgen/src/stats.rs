@@ -97,6 +97,11 @@ impl Report {
     /// The Markdown table header [`Report::rows`] fits under.
     pub const HEADER: &'static str = "| run | endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|---|---|---|";
 
+    /// The figures of one endpoint (e.g. [`crate::journey::LOGIN`]).
+    pub fn endpoint(&self, endpoint: &str) -> Option<&EndpointStats> {
+        self.endpoints.iter().find(|e| e.endpoint == endpoint)
+    }
+
     /// One Markdown row per endpoint.
     pub fn rows(&self) -> String {
         self.endpoints

@@ -143,6 +143,35 @@ pub struct FixedPorts {
     pub storefront: (u16, u16),
 }
 
+impl FixedPorts {
+    /// Two free ports on 127.0.0.1 for each service (reserved for this
+    /// process's lifetime, see [`cloudshop_devkit::ports`]).
+    pub fn reserve() -> anyhow::Result<Self> {
+        let ports = cloudshop_devkit::ports::reserve(10)?;
+        let pair = |i: usize| (ports[2 * i], ports[2 * i + 1]);
+        Ok(Self {
+            auth: pair(0),
+            products: pair(1),
+            orders: pair(2),
+            gateway: pair(3),
+            storefront: pair(4),
+        })
+    }
+
+    /// A service's (API, admin) ports, by its name in
+    /// [`cloudshop_topology::SERVICES`].
+    pub fn of(&self, service: &str) -> Result<(u16, u16), cloudshop_topology::UnknownService> {
+        let service = cloudshop_topology::Service::named(service)?;
+        Ok(match service.name {
+            "auth" => self.auth,
+            "products" => self.products,
+            "orders" => self.orders,
+            "api-gateway" => self.gateway,
+            _ => self.storefront,
+        })
+    }
+}
+
 /// The settings of all five services.
 #[derive(Debug, Clone)]
 pub struct ShopSettings {
@@ -155,7 +184,7 @@ pub struct ShopSettings {
 
 impl ShopSettings {
     /// Each service's settings as the TOML file `CLOUDSHOP_CONFIG` names,
-    /// by service name (as the images and `dist/bin/` name them).
+    /// by service name, in the order of [`cloudshop_topology::SERVICES`].
     pub fn to_toml(&self) -> Result<[(&'static str, String); 5], toml::ser::Error> {
         Ok([
             ("auth", toml::to_string(&self.auth)?),
@@ -219,6 +248,21 @@ mod tests {
         );
     }
 
+    #[test]
+    fn ports_are_found_by_service_name() {
+        let ports = FixedPorts::reserve().expect("free ports");
+        let mut all = Vec::new();
+        for name in cloudshop_topology::NAMES {
+            let (api, admin) = ports.of(name).expect("one of the five");
+            all.extend([api, admin]);
+        }
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 10);
+        assert_eq!(ports.of("api-gateway").ok(), Some(ports.gateway));
+        assert!(ports.of("payments").is_err());
+    }
+
     /// What `to_toml` writes is what each service reads back (its settings
     /// refuse unknown fields), and names no secret, only files.
     #[test]
@@ -226,7 +270,7 @@ mod tests {
         let shop = shop();
         let texts = shop.to_toml().expect("toml");
         let names: Vec<_> = texts.iter().map(|(name, _)| *name).collect();
-        assert_eq!(names, ["auth", "products", "orders", "api-gateway", "storefront"]);
+        assert_eq!(names, cloudshop_topology::NAMES);
         let [
             (_, auth),
             (_, products),

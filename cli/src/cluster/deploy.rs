@@ -106,7 +106,7 @@ pub fn secrets(plane: &ControlPlane, workspace: &Path) -> anyhow::Result<()> {
     let postgres = files.ensure_postgres_password()?;
     let ca = files.ca_cert();
     let mut items = Vec::new();
-    for service in cloudshop_devkit::SERVICES.iter().chain(&["postgres"]) {
+    for service in cloudshop_topology::NAMES.iter().chain(&["postgres"]) {
         items.push(secret(
             &format!("{service}-tls"),
             "kubernetes.io/tls",
