@@ -118,7 +118,7 @@ pub fn build(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Vec<
                 .join("target")
                 .join(TARGET)
                 .join(PROFILE)
-                .join(service.binary());
+                .join(service.name);
             let path = workspace.binary(service);
             std::fs::copy(&built, &path)
                 .with_context(|| format!("cannot copy {} to {}", built.display(), path.display()))?;

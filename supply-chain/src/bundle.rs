@@ -28,13 +28,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use crate::attest::{envelope, statement};
+use crate::dsse::{envelope, statement, statement_type};
 use crate::keys::KeyFiles;
 use crate::registry::{Layer, OCI_MANIFEST, Registry};
 
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-/// The predicate type of a signature in the bundle format (cosign v3).
-pub const COSIGN_SIGN_V1: &str = "https://sigstore.dev/cosign/sign/v1";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 const PREDICATE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
@@ -224,7 +222,7 @@ pub async fn verified_types(
             continue;
         }
         let envelope = serde_json::to_vec(&bundle["dsseEnvelope"])?;
-        if let Some(predicate_type) = crate::verify::statement_type(&envelope, digest, key) {
+        if let Some(predicate_type) = statement_type(&envelope, digest, key) {
             found.push(predicate_type);
         }
     }

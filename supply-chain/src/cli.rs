@@ -207,8 +207,8 @@ fn setup(common: &Common) -> anyhow::Result<(Workspace, Vec<Service>)> {
         common
             .services
             .iter()
-            .map(|s| Service::named(s))
-            .collect::<anyhow::Result<_>>()?
+            .map(|s| Service::named(s).copied())
+            .collect::<Result<_, _>>()?
     };
     Ok((workspace, services))
 }

@@ -192,7 +192,7 @@ fn build_context(workspace: &Workspace, service: &Service) -> anyhow::Result<Pat
     }
     std::fs::create_dir_all(context.join("bin"))?;
     let binary = workspace.binary(service);
-    std::fs::copy(&binary, context.join("bin").join(service.binary()))
+    std::fs::copy(&binary, context.join("bin").join(service.name))
         .with_context(|| format!("{} is missing: run `cloudshop build` first", binary.display()))?;
     Ok(context)
 }

@@ -9,8 +9,10 @@
 //! 3. [`images`]: `FROM scratch` images from `images/<service>.Dockerfile`,
 //!    built with podman or docker, pushed to a registry by digest.
 //! 4. [`sign`] and [`attest`]: cosign-format signatures made with the
-//!    `sigstore` crate, and in-toto statements (the SBOM and SLSA provenance
-//!    v1) in DSSE envelopes stored where cosign stores attestations.
+//!    `sigstore` crate, and in-toto statements (the SBOM and the SLSA
+//!    provenance v1 that [`provenance`] makes from the build record) in DSSE
+//!    envelopes ([`dsse`]) stored where cosign stores attestations; [`bundle`]
+//!    publishes the same as Sigstore bundles.
 //! 5. [`verify`]: signature and required attestations of every image against a
 //!    public key.
 //! 6. [`gate`]: `cargo deny` and hadolint.
@@ -21,11 +23,13 @@ pub mod attest;
 pub mod build;
 pub mod bundle;
 pub mod cli;
+pub mod dsse;
 pub mod elf;
 pub mod gate;
 pub mod images;
 pub mod keys;
 pub mod pin;
+pub mod provenance;
 pub mod registry;
 pub mod release;
 pub mod sbom;
@@ -37,71 +41,13 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-/// One shipped service: its image name, cargo package, binary and ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Service {
-    /// Image and certificate name (`cloudshop/<name>`).
-    pub name: &'static str,
-    /// Cargo package that builds it.
-    pub package: &'static str,
-    /// Its API (TLS) port and its plain-HTTP admin port.
-    pub ports: (u16, u16),
-}
-
-/// The five services, in the order the release handles them.
-pub const SERVICES: [Service; 5] = [
-    Service {
-        name: "storefront",
-        package: "cloudshop-storefront",
-        ports: (3000, 9000),
-    },
-    Service {
-        name: "api-gateway",
-        package: "cloudshop-api-gateway",
-        ports: (8080, 9080),
-    },
-    Service {
-        name: "auth",
-        package: "cloudshop-auth",
-        ports: (8081, 9081),
-    },
-    Service {
-        name: "products",
-        package: "cloudshop-products",
-        ports: (8082, 9082),
-    },
-    Service {
-        name: "orders",
-        package: "cloudshop-orders",
-        ports: (8083, 9083),
-    },
-];
+/// The five services, from the one table (`cloudshop-topology`): each
+/// service's name is its binary in `dist/bin/`, its image `cloudshop/<name>`
+/// and its certificate's name; the release handles them in that order.
+pub use cloudshop_topology::{SERVICES, Service};
 
 /// The Rust target every shipped binary is built for.
 pub const TARGET: &str = "x86_64-unknown-linux-musl";
-
-impl Service {
-    pub fn named(name: &str) -> anyhow::Result<Service> {
-        SERVICES
-            .iter()
-            .copied()
-            .find(|s| s.name == name)
-            .with_context(|| {
-                let names: Vec<_> = SERVICES.iter().map(|s| s.name).collect();
-                format!("no service named {name:?} (there are: {})", names.join(", "))
-            })
-    }
-
-    /// The binary's name inside the image and in `dist/bin/`.
-    pub fn binary(&self) -> &'static str {
-        self.name
-    }
-
-    /// The image repository below a registry: `cloudshop/<name>`.
-    pub fn repository(&self) -> String {
-        format!("cloudshop/{}", self.name)
-    }
-}
 
 /// Where the pipeline reads sources and writes what it makes.
 #[derive(Debug, Clone)]
@@ -134,7 +80,7 @@ impl Workspace {
     }
 
     pub fn binary(&self, service: &Service) -> PathBuf {
-        self.dist.join("bin").join(service.binary())
+        self.dist.join("bin").join(service.name)
     }
 
     pub fn sbom_dir(&self) -> PathBuf {

@@ -11,32 +11,12 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::attest::{CYCLONEDX, SLSA_PROVENANCE_V1};
+use crate::dsse::{COSIGN_SIGN_V1, CYCLONEDX, SLSA_PROVENANCE_V1};
 use crate::images::Engine;
 use crate::keys::KeyFiles;
+use crate::provenance::{Binary, BuildRecord};
 use crate::registry::Registry;
 use crate::{Service, Workspace, build, file_digest, images, output, sbom};
-
-/// How the binaries were built (`dist/build.json`), for the provenance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BuildRecord {
-    pub commit: String,
-    pub dirty: bool,
-    pub source_date_epoch: i64,
-    pub rustc: String,
-    pub cargo_auditable: String,
-    pub cargo_lock: String,
-    pub started_on: String,
-    pub finished_on: String,
-    pub binaries: Vec<Binary>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Binary {
-    pub service: String,
-    pub digest: String,
-    pub size: u64,
-}
 
 /// What was released (`dist/release.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -203,7 +183,7 @@ pub async fn sign(workspace: &Workspace, registry: &Registry, key: &KeyFiles) ->
             registry,
             &repository,
             &service.digest,
-            &[(crate::bundle::COSIGN_SIGN_V1, serde_json::json!({}))],
+            &[(COSIGN_SIGN_V1, serde_json::json!({}))],
             key,
         )
         .await?;
@@ -233,13 +213,13 @@ pub async fn attest(
     let mut release = load_release(workspace, registry)?;
     for service in &mut release.services {
         let named = Service::named(&service.name)?;
-        let sbom_path = workspace.sbom(&named);
+        let sbom_path = workspace.sbom(named);
         let sbom: serde_json::Value = read_json(&sbom_path, "run `cloudshop sbom` first")?;
         if file_digest(&sbom_path)? != service.sbom_digest {
             bail!("{} changed since the image was pushed", sbom_path.display());
         }
         let provenance =
-            crate::attest::provenance(&record, &service.name, &builder.repository_url, &builder.id);
+            crate::provenance::predicate(&record, &service.name, &builder.repository_url, &builder.id);
         write_json(
             &workspace
                 .dist
@@ -272,7 +252,7 @@ pub async fn verify(
         let repository = Service::named(&service.name)?.repository();
         // The bundle referrers: the signature and both attestations.
         let bundles = crate::bundle::verified_types(registry, &repository, &service.digest, &key).await?;
-        let missing: Vec<&str> = [crate::bundle::COSIGN_SIGN_V1, CYCLONEDX, SLSA_PROVENANCE_V1]
+        let missing: Vec<&str> = [COSIGN_SIGN_V1, CYCLONEDX, SLSA_PROVENANCE_V1]
             .into_iter()
             .filter(|t| !bundles.iter().any(|b| b == t))
             .collect();

@@ -7,15 +7,13 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use sigstore::cosign::verification_constraint::{PublicKeyVerifier, VerificationConstraintVec};
 use sigstore::cosign::{ClientBuilder, CosignCapabilities, verify_constraints};
-use sigstore::crypto::{CosignVerificationKey, Signature, SigningScheme};
+use sigstore::crypto::{CosignVerificationKey, SigningScheme};
 use sigstore::registry::{Auth, OciReference};
 
-use crate::attest::{DSSE_MEDIA_TYPE, IN_TOTO_PAYLOAD, pae};
+use crate::dsse::{DSSE_MEDIA_TYPE, statement_type};
 use crate::registry::{Registry, cosign_tag};
 
 /// What was verified for one image.
@@ -108,31 +106,4 @@ async fn verify_attestations(
         }
     }
     Ok(found)
-}
-
-/// The predicate type of a DSSE envelope whose signature verifies with `key`
-/// and whose statement's subject is `digest`; `None` otherwise.
-pub fn statement_type(envelope: &[u8], digest: &str, key: &CosignVerificationKey) -> Option<String> {
-    let envelope: Value = serde_json::from_slice(envelope).ok()?;
-    if envelope["payloadType"] != IN_TOTO_PAYLOAD {
-        return None;
-    }
-    let payload = STANDARD.decode(envelope["payload"].as_str()?).ok()?;
-    let message = pae(IN_TOTO_PAYLOAD, &payload);
-    let signed = envelope["signatures"].as_array()?.iter().any(|s| {
-        s["sig"].as_str().is_some_and(|sig| {
-            key.verify_signature(Signature::Base64Encoded(sig.as_bytes()), &message)
-                .is_ok()
-        })
-    });
-    if !signed {
-        return None;
-    }
-    let statement: Value = serde_json::from_slice(&payload).ok()?;
-    let hex = digest.strip_prefix("sha256:")?;
-    let about_image = statement["subject"]
-        .as_array()?
-        .iter()
-        .any(|s| s["digest"]["sha256"] == hex);
-    about_image.then(|| statement["predicateType"].as_str().map(str::to_owned))?
 }

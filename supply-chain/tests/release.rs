@@ -12,7 +12,12 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use clap::Parser;
-use cloudshop_supply_chain::attest::{CYCLONEDX, SLSA_PROVENANCE_V1};
+use cloudshop_api::auth::{Credentials, Password, Registration};
+use cloudshop_api::client::{Caller, Client};
+use cloudshop_api::orders::{Line, OrderRequest, OrderStatus};
+use cloudshop_api::paths;
+use cloudshop_api::products::ProductQuery;
+use cloudshop_supply_chain::dsse::{CYCLONEDX, SLSA_PROVENANCE_V1};
 use cloudshop_supply_chain::images::Engine;
 use cloudshop_supply_chain::keys::KeyFiles;
 use cloudshop_supply_chain::registry::{Registry, cosign_tag};
@@ -254,7 +259,7 @@ async fn release_records_every_service_by_digest_signed_and_attested() {
         );
         let sbom = fixture
             .workspace
-            .sbom(&Service::named(&service.name).expect("service"));
+            .sbom(Service::named(&service.name).expect("service"));
         assert_eq!(
             service.sbom_digest,
             cloudshop_supply_chain::file_digest(&sbom).expect("sbom digest")
@@ -409,8 +414,8 @@ async fn images_are_small_non_root_scratch_images_with_labels_and_healthcheck() 
         ]);
         let service = Service::named(&service.name).expect("service");
         assert!(
-            ports.contains(&format!("{}/tcp", service.ports.0))
-                && ports.contains(&format!("{}/tcp", service.ports.1))
+            ports.contains(&format!("{}/tcp", service.ports.api))
+                && ports.contains(&format!("{}/tcp", service.ports.admin))
         );
     }
 }
@@ -423,7 +428,7 @@ async fn sbom_lists_exactly_the_crates_syft_finds_in_each_image() {
             &std::fs::read_to_string(
                 fixture
                     .workspace
-                    .sbom(&Service::named(&service.name).expect("service")),
+                    .sbom(Service::named(&service.name).expect("service")),
             )
             .expect("sbom file"),
         )
@@ -575,7 +580,7 @@ async fn our_verify_accepts_what_cosign_signed_and_attested() {
     assert!(ok, "cosign sign: {out}");
     let sbom = fixture
         .workspace
-        .sbom(&Service::named("storefront").expect("service"))
+        .sbom(Service::named("storefront").expect("service"))
         .display()
         .to_string();
     let (ok, out) = cosign(
@@ -704,9 +709,11 @@ async fn verify_refuses_unsigned_tampered_wrong_key_and_unattested_images() {
     cloudshop_supply_chain::sign::sign(&registry, repository, &digest, &fixture.key)
         .await
         .expect("sign");
-    let sbom: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture.workspace.sbom(&SERVICES[2])).expect("sbom"))
-            .expect("json");
+    let sbom: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture.workspace.sbom(Service::named("auth").expect("auth")))
+            .expect("sbom"),
+    )
+    .expect("json");
     cloudshop_supply_chain::attest::attest(
         &registry,
         repository,
@@ -778,7 +785,7 @@ async fn a_second_clean_build_elsewhere_gives_identical_binaries_and_images() {
         .with_dist(copy.join("dist"));
     let services: Vec<Service> = reproducibility_services();
     let built = build::build(&second, &services).expect("second build");
-    let first: cloudshop_supply_chain::release::BuildRecord = serde_json::from_str(
+    let first: cloudshop_supply_chain::provenance::BuildRecord = serde_json::from_str(
         &std::fs::read_to_string(fixture.workspace.dist.join("build.json")).expect("build.json"),
     )
     .expect("build record");
@@ -834,9 +841,9 @@ fn reproducibility_services() -> Vec<Service> {
         Ok("all") => SERVICES.to_vec(),
         Ok(list) => list
             .split(',')
-            .map(|s| Service::named(s.trim()).expect("service name"))
+            .map(|s| *Service::named(s.trim()).expect("service name"))
             .collect(),
-        Err(_) => vec![Service::named("orders").expect("orders")],
+        Err(_) => vec![*Service::named("orders").expect("orders")],
     }
 }
 
@@ -947,31 +954,19 @@ async fn the_shop_works_from_its_images_read_only_without_capabilities() {
     let shop_dir = fixture.scratch.join("shop");
     std::fs::create_dir_all(&shop_dir).expect("dir");
     let files = readable_copy(env.files().root(), &shop_dir);
-    // API ports 0..5 and admin ports 5..10, in the order of SERVICES.
-    let ports = cloudshop_devkit::ports::reserve(10).expect("free ports");
-    let pair = |i: usize| (ports[i], ports[i + 5]);
-    let url = |i: usize| cloudshop_wiring::url(ports[i]);
+    let ports = cloudshop_wiring::FixedPorts::reserve().expect("free ports");
     let wiring = cloudshop_wiring::Wiring::new(&files, |role| cloudshop_platform::db::DatabaseSettings {
         password_file: files.db_password(role),
         ca_file: files.ca_cert(),
         ..env.database(role, &database)
     });
-    let shop = wiring.fixed(&cloudshop_wiring::FixedPorts {
-        storefront: pair(0),
-        gateway: pair(1),
-        auth: pair(2),
-        products: pair(3),
-        orders: pair(4),
-    });
+    let shop = wiring.fixed(&ports);
 
     let label = format!("cloudshop.test={}", fixture.scratch.display());
     let mut names = Vec::new();
     // Started in dependency order: auth, products, orders, the gateway, the storefront.
     for (service, config) in shop.to_toml().expect("settings as TOML") {
-        let index = SERVICES
-            .iter()
-            .position(|s| s.name == service)
-            .expect("a released service");
+        let (_, admin_port) = ports.of(service).expect("a released service");
         let config_path = shop_dir.join(format!("{service}.toml"));
         std::fs::write(&config_path, config).expect("config");
         let name = format!("cloudshop-test-{}-{service}", std::process::id());
@@ -1000,7 +995,7 @@ async fn the_shop_works_from_its_images_read_only_without_capabilities() {
             &config_env,
             &image,
         ]);
-        wait_ready(&name, ports[index + 5]).await;
+        wait_ready(&name, admin_port).await;
         names.push(name);
     }
 
@@ -1018,58 +1013,50 @@ async fn the_shop_works_from_its_images_read_only_without_capabilities() {
     }
 
     // Shop through them: the storefront's home page, then an order through the gateway.
-    let home = reqwest::get(format!("http://127.0.0.1:{}/", ports[0]))
+    let home = reqwest::get(format!("http://127.0.0.1:{}/", ports.storefront.0))
         .await
         .expect("storefront");
     assert_eq!(home.status(), 200);
     assert!(home.text().await.expect("page").contains("CloudShop"));
+    let gateway = cloudshop_wiring::url(ports.gateway.0);
     let client = cloudshop_devkit::testing::public_client();
     let health = client
-        .get(format!("{}/health", url(1)))
+        .get(format!("{gateway}{}", paths::HEALTH))
         .send()
         .await
         .expect("gateway health");
     assert_eq!(health.status(), 200);
-    let email = format!("container-{}@example.com", std::process::id());
-    let password = "tJ8#qv2!Lm9zRw-container";
-    let registered = client
-        .post(format!("{}/api/auth/register", url(1)))
-        .json(&serde_json::json!({"email": email, "password": password}))
-        .send()
+    let api = Client::new(client, &gateway);
+    let registration = Registration {
+        email: format!("container-{}@example.com", std::process::id()),
+        password: Password::new("tJ8#qv2!Lm9zRw-container"),
+    };
+    let account = api
+        .register(Caller::anonymous(), &registration)
         .await
         .expect("register");
-    assert_eq!(registered.status(), 201);
-    let login: serde_json::Value = client
-        .post(format!("{}/api/auth/login", url(1)))
-        .json(&serde_json::json!({"email": email, "password": password}))
-        .send()
+    assert_eq!(account.email, registration.email);
+    let login = Credentials {
+        email: registration.email.clone(),
+        password: registration.password.clone(),
+    };
+    let token = api.login(Caller::anonymous(), &login).await.expect("login");
+    let catalogue = api
+        .products(Caller::anonymous(), &ProductQuery::default())
         .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let token = login["access_token"].as_str().expect("token");
-    let catalogue: serde_json::Value = client
-        .get(format!("{}/api/products", url(1)))
-        .send()
-        .await
-        .expect("catalogue")
-        .json()
-        .await
-        .expect("json");
-    let product = catalogue["items"][0]["id"].clone();
-    let order = client
-        .post(format!("{}/api/orders", url(1)))
-        .bearer_auth(token)
-        .header("idempotency-key", format!("container-{}", std::process::id()))
-        .json(&serde_json::json!({"lines": [{"product_id": product, "quantity": 1}]}))
-        .send()
+        .expect("catalogue");
+    let order = OrderRequest {
+        lines: vec![Line {
+            product_id: catalogue.items.first().expect("a product").id,
+            quantity: 1,
+        }],
+    };
+    let key = format!("container-{}", std::process::id());
+    let placed = api
+        .place_order(Caller::with_token(&token.access_token), &key, &order)
         .await
         .expect("order");
-    let status = order.status();
-    let body: serde_json::Value = order.json().await.expect("order json");
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["status"], "CONFIRMED", "{body}");
+    assert_eq!(placed.order.status, OrderStatus::Confirmed, "{:?}", placed.order);
 
     for name in &names {
         podman(&["rm", "--force", name]);

@@ -29,8 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cloudshop_supply_chain::attest::{CYCLONEDX, SLSA_PROVENANCE_V1};
-use cloudshop_supply_chain::bundle::COSIGN_SIGN_V1;
+use cloudshop_supply_chain::dsse::{COSIGN_SIGN_V1, CYCLONEDX, SLSA_PROVENANCE_V1};
 use cloudshop_supply_chain::keys::KeyFiles;
 use cloudshop_supply_chain::registry::{Layer, Registry};
 use serde::Serialize;
