@@ -12,9 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use cloudshop_api::auth::{Credentials, Password, Registration, Role};
+use cloudshop_api::client::{Caller, Client};
+use cloudshop_api::orders::{Line, OrderQuery, OrderRequest, OrderStatus};
+use cloudshop_api::paths;
+use cloudshop_api::products::ProductQuery;
+use serde_json::Value;
 
-const SERVICES: [&str; 5] = ["storefront", "api-gateway", "auth", "products", "orders"];
+use cloudshop_topology::NAMES as SERVICES;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -112,9 +117,12 @@ impl Stack {
     /// products → PostgreSQL) and the gateway's catalogue answer 200; past
     /// the deadline, fails with the last answers and every container's log.
     async fn wait_serving(&self, api: &reqwest::Client) {
-        let paths = [self.storefront(), format!("{}/api/products", self.gateway())];
+        let urls = [
+            self.storefront(),
+            format!("{}{}", self.gateway(), paths::PRODUCTS),
+        ];
         let deadline = Instant::now() + Duration::from_secs(120);
-        for url in paths {
+        for url in urls {
             loop {
                 let answer = match api.get(&url).send().await {
                     Ok(response) if response.status() == 200 => break,
@@ -284,8 +292,11 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
 
     let storefront = stack.storefront();
     let gateway = stack.gateway();
-    let email = format!("compose-{}@example.com", std::process::id());
-    let password = "tJ8#qv2!Lm9zRw-compose";
+    let shop = Client::new(api.clone(), &gateway);
+    let credentials = Credentials {
+        email: format!("compose-{}@example.com", std::process::id()),
+        password: Password::new("tJ8#qv2!Lm9zRw-compose"),
+    };
     let order_id = runtime.block_on(async {
         // The seed's two checks.
         let home = api.get(&storefront).send().await.expect("storefront");
@@ -296,38 +307,43 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
                 .expect("html")
                 .contains("Single-origin espresso beans")
         );
-        let health = api.get(format!("{gateway}/health")).send().await.expect("health");
+        let health = api
+            .get(format!("{gateway}{}", paths::HEALTH))
+            .send()
+            .await
+            .expect("health");
         assert_eq!(health.status(), 200);
 
-        let registered = api
-            .post(format!("{gateway}/api/auth/register"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
+        let registration = Registration {
+            email: credentials.email.clone(),
+            password: credentials.password.clone(),
+        };
+        let account = shop
+            .register(Caller::anonymous(), &registration)
             .await
             .expect("register");
-        assert_eq!(registered.status(), 201);
-        let token = login(&api, &gateway, &email, password).await;
-        let catalogue: Value = api
-            .get(format!("{gateway}/api/products"))
-            .send()
+        assert_eq!(account.email, registration.email);
+        assert_eq!(account.role, Role::Customer);
+        let token = login(&shop, &credentials).await;
+        let catalogue = shop
+            .products(Caller::anonymous(), &ProductQuery::default())
             .await
-            .expect("catalogue")
-            .json()
-            .await
-            .expect("json");
-        let product = catalogue["items"][0]["id"].clone();
-        let order = api
-            .post(format!("{gateway}/api/orders"))
-            .bearer_auth(&token)
-            .header("idempotency-key", format!("compose-{}", std::process::id()))
-            .json(&json!({"lines": [{"product_id": product, "quantity": 1}]}))
-            .send()
+            .expect("catalogue");
+        let product = catalogue.items.first().expect("a product").id;
+        let order = OrderRequest {
+            lines: vec![Line {
+                product_id: product,
+                quantity: 1,
+            }],
+        };
+        let key = format!("compose-{}", std::process::id());
+        let placed = shop
+            .place_order(Caller::with_token(&token), &key, &order)
             .await
             .expect("order");
-        assert_eq!(order.status(), 201);
-        let body: Value = order.json().await.expect("order json");
-        assert_eq!(body["status"], "CONFIRMED", "{body}");
-        body["id"].clone()
+        assert!(!placed.replayed, "a new order");
+        assert_eq!(placed.order.status, OrderStatus::Confirmed, "{:?}", placed.order);
+        placed.order.id
     });
 
     // Down and up again: the account and the order are in the volume.
@@ -335,36 +351,21 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
     assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
     stack.up(&runtime, &api);
     runtime.block_on(async {
-        let token = login(&api, &gateway, &email, password).await;
-        let orders: Value = api
-            .get(format!("{gateway}/api/orders"))
-            .bearer_auth(&token)
-            .send()
+        let token = login(&shop, &credentials).await;
+        let orders = shop
+            .orders(Caller::with_token(&token), &OrderQuery::default())
             .await
-            .expect("orders")
-            .json()
-            .await
-            .expect("json");
-        let ids: Vec<&Value> = orders["items"]
-            .as_array()
-            .expect("order list")
-            .iter()
-            .map(|order| &order["id"])
-            .collect();
-        assert_eq!(ids, vec![&order_id], "{orders}");
+            .expect("orders");
+        let ids: Vec<_> = orders.items.iter().map(|order| order.id).collect();
+        assert_eq!(ids, vec![order_id], "{orders:?}");
     });
 }
 
-async fn login(api: &reqwest::Client, gateway: &str, email: &str, password: &str) -> String {
-    let login = api
-        .post(format!("{gateway}/api/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(login.status(), 200);
-    let body: Value = login.json().await.expect("json");
-    body["access_token"].as_str().expect("token").to_owned()
+async fn login(shop: &Client, credentials: &Credentials) -> String {
+    let token = shop.login(Caller::anonymous(), credentials).await;
+    token
+        .unwrap_or_else(|err| panic!("login of {}: {err}", credentials.email))
+        .access_token
 }
 
 /// compose.yaml's default images are the ones `cloudshop images` tags: this

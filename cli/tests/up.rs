@@ -6,7 +6,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use cloudshop_api::auth::{Credentials, Password, Registration};
+use cloudshop_api::client::{Caller, Client};
+use cloudshop_api::paths;
+use serde_json::Value;
 
 struct Shop {
     child: Option<Child>,
@@ -111,7 +114,7 @@ fn up_serves_the_shop_stops_on_ctrl_c_and_keeps_the_data() {
         );
         let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
         let health: Value = api
-            .get(format!("{}/health", shop.gateway))
+            .get(format!("{}{}", shop.gateway, paths::HEALTH))
             .send()
             .await
             .expect("health")
@@ -119,26 +122,31 @@ fn up_serves_the_shop_stops_on_ctrl_c_and_keeps_the_data() {
             .await
             .expect("json");
         assert_eq!(health["status"], "ok");
-        let registered = api
-            .post(format!("{}/api/auth/register", shop.gateway))
-            .json(&json!({"email": email, "password": password}))
-            .send()
+        let registration = Registration {
+            email: email.clone(),
+            password: Password::new(password),
+        };
+        let account = Client::new(api, &shop.gateway)
+            .register(Caller::anonymous(), &registration)
             .await
             .expect("register");
-        assert_eq!(registered.status(), 201);
+        assert_eq!(account.email, email);
     });
     stop(shop);
 
     // The second run finds the account the first one made.
     let shop = up(&shop_dir, ports);
     runtime.block_on(async {
-        let login = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"))
-            .post(format!("{}/api/auth/login", shop.gateway))
-            .json(&json!({"email": email, "password": password}))
-            .send()
+        let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
+        let login = Credentials {
+            email: email.clone(),
+            password: Password::new(password),
+        };
+        let token = Client::new(api, &shop.gateway)
+            .login(Caller::anonymous(), &login)
             .await
             .expect("login");
-        assert_eq!(login.status(), 200);
+        assert!(!token.access_token.is_empty());
     });
     stop(shop);
 
@@ -165,21 +173,21 @@ fn the_gateway_answers_schemathesis_within_its_openapi_document() {
     let email = std::fs::read_to_string(shop_dir.join("secrets/admin-email")).expect("email");
     let password = std::fs::read_to_string(shop_dir.join("secrets/admin-password")).expect("password");
     let token = runtime.block_on(async {
-        let login: Value = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"))
-            .post(format!("{}/api/auth/login", shop.gateway))
-            .json(&json!({"email": email.trim(), "password": password.trim()}))
-            .send()
+        let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
+        let login = Credentials {
+            email: email.trim().to_owned(),
+            password: Password::new(password.trim()),
+        };
+        let token = Client::new(api, &shop.gateway)
+            .login(Caller::anonymous(), &login)
             .await
-            .expect("login")
-            .json()
-            .await
-            .expect("json");
-        login["access_token"].as_str().expect("token").to_owned()
+            .expect("login");
+        token.access_token
     });
     let output = Command::new("schemathesis")
         .current_dir(dir.path())
         .arg("run")
-        .arg(format!("{}/api/openapi.json", shop.gateway))
+        .arg(format!("{}{}", shop.gateway, paths::OPENAPI))
         .args(["--url", &shop.gateway])
         .arg("--tls-verify")
         .arg(shop_dir.join("pki/ca.pem"))

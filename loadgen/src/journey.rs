@@ -6,7 +6,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use cloudshop_api::auth::{Credentials, Password, Registration};
+use cloudshop_api::client::{Caller, Client, ClientError};
+use cloudshop_api::orders::{Line, OrderRequest};
+use cloudshop_api::paths;
+use cloudshop_api::products::{ProductInput, ProductQuery};
+use reqwest::StatusCode;
 use tokio::task::JoinSet;
 
 use crate::stats::{Recorder, Report};
@@ -15,11 +20,10 @@ use crate::stats::{Recorder, Report};
 /// products to open and order.
 #[derive(Debug)]
 pub struct Shop {
-    gateway: String,
     storefront: String,
-    api: reqwest::Client,
+    api: Client,
     pages: reqwest::Client,
-    accounts: Vec<(String, String)>,
+    accounts: Vec<Credentials>,
     tokens: Vec<String>,
     products: Vec<i64>,
     /// The product orders buy (plenty of stock).
@@ -42,15 +46,14 @@ impl Shop {
         accounts: usize,
     ) -> anyhow::Result<Self> {
         let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-        let api = reqwest::Client::builder()
+        let http = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
             .pool_max_idle_per_host(1024)
             .build()?;
         let pages = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
         let mut shop = Self {
-            gateway: gateway.trim_end_matches('/').to_owned(),
             storefront: storefront.trim_end_matches('/').to_owned(),
-            api,
+            api: Client::new(http, gateway),
             pages,
             accounts: Vec::new(),
             tokens: Vec::new(),
@@ -61,74 +64,65 @@ impl Shop {
         let run = std::process::id();
         for n in 0..accounts {
             let email = format!("bench-{run}-{n}@example.com");
-            let registered = shop
-                .api
-                .post(shop.url("/api/auth/register"))
-                .json(&json!({"email": email, "password": PASSWORD}))
-                .send()
-                .await?;
-            if registered.status() != 201 && registered.status() != 409 {
-                bail!("registering {email}: {}", registered.status());
+            let registration = Registration {
+                email: email.clone(),
+                password: Password::new(PASSWORD),
+            };
+            match shop.api.register(Caller::anonymous(), &registration).await {
+                Ok(_) => {}
+                // Taken: registered by an earlier run, with the same password.
+                Err(err) if err.status() == StatusCode::CONFLICT => {}
+                Err(err) => bail!("registering {email}: {err}"),
             }
-            let token = shop.login(&email, PASSWORD).await?;
-            shop.accounts.push((email, PASSWORD.to_owned()));
-            shop.tokens.push(token);
+            let credentials = Credentials {
+                email,
+                password: registration.password,
+            };
+            shop.tokens.push(shop.login(&credentials).await?);
+            shop.accounts.push(credentials);
         }
-        let admin_token = shop.login(admin.0, admin.1).await?;
-        let sku = format!("BENCH-{run}");
+        let admin = Credentials {
+            email: admin.0.to_owned(),
+            password: Password::new(admin.1),
+        };
+        let admin_token = shop.login(&admin).await?;
+        let product = ProductInput {
+            sku: format!("BENCH-{run}"),
+            name: format!("Bench product {run}"),
+            description: String::new(),
+            category: "desk".into(),
+            price_cents: 100,
+            stock: 1_000_000,
+        };
         let created = shop
             .api
-            .post(shop.url("/api/products"))
-            .bearer_auth(&admin_token)
-            .json(
-                &json!({"sku": sku, "name": format!("Bench product {run}"), "category": "desk",
-                          "price_cents": 100, "stock": 1_000_000}),
-            )
-            .send()
-            .await?;
-        if created.status() != 201 {
-            bail!("creating the bench product: {}", created.status());
-        }
-        shop.stocked = created.json::<Value>().await?["id"]
-            .as_i64()
-            .context("product id")?;
-        let catalogue: Value = shop
+            .create_product(Caller::with_token(&admin_token), &product)
+            .await
+            .context("creating the bench product")?;
+        shop.stocked = created.id;
+        let query = ProductQuery {
+            per_page: Some(50),
+            ..ProductQuery::default()
+        };
+        let catalogue = shop
             .api
-            .get(shop.url("/api/products?per_page=50"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        shop.products = catalogue["items"]
-            .as_array()
-            .context("catalogue items")?
-            .iter()
-            .filter_map(|p| p["id"].as_i64())
-            .collect();
+            .products(Caller::anonymous(), &query)
+            .await
+            .context("reading the catalogue")?;
+        shop.products = catalogue.items.iter().map(|p| p.id).collect();
         if shop.products.is_empty() {
             bail!("the catalogue is empty");
         }
         Ok(shop)
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.gateway)
-    }
-
-    async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
-        let response = self
+    async fn login(&self, credentials: &Credentials) -> anyhow::Result<String> {
+        let token = self
             .api
-            .post(self.url("/api/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await?;
-        if response.status() != 200 {
-            bail!("login of {email}: {}", response.status());
-        }
-        Ok(response.json::<Value>().await?["access_token"]
-            .as_str()
-            .context("access token")?
-            .to_owned())
+            .login(Caller::anonymous(), credentials)
+            .await
+            .with_context(|| format!("login of {}", credentials.email))?;
+        Ok(token.access_token)
     }
 }
 
@@ -149,11 +143,39 @@ pub enum Journey {
     Order,
 }
 
+/// `"{method} {path}"` as a constant: the report names follow [`paths`].
+macro_rules! endpoint {
+    ($method:literal, $path:expr) => {{
+        const NAME: [u8; $method.len() + 1 + $path.len()] = join($method, $path);
+        match std::str::from_utf8(&NAME) {
+            Ok(name) => name,
+            Err(_) => panic!("endpoint names are UTF-8"),
+        }
+    }};
+}
+
+/// `method`, a space and `path`, in exactly `N` bytes.
+const fn join<const N: usize>(method: &str, path: &str) -> [u8; N] {
+    let (method, path) = (method.as_bytes(), path.as_bytes());
+    let mut name = [b' '; N];
+    let mut i = 0;
+    while i < method.len() {
+        name[i] = method[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < path.len() {
+        name[method.len() + 1 + j] = path[j];
+        j += 1;
+    }
+    name
+}
+
 /// The endpoint names in reports.
-pub const CATALOGUE: &str = "GET /api/products";
-pub const PRODUCT: &str = "GET /api/products/{id}";
-pub const LOGIN: &str = "POST /api/auth/login";
-pub const ORDER: &str = "POST /api/orders";
+pub const CATALOGUE: &str = endpoint!("GET", paths::PRODUCTS);
+pub const PRODUCT: &str = endpoint!("GET", paths::PRODUCT);
+pub const LOGIN: &str = endpoint!("POST", paths::LOGIN);
+pub const ORDER: &str = endpoint!("POST", paths::ORDERS);
 pub const HOME: &str = "GET / (storefront)";
 
 impl Journey {
@@ -163,18 +185,31 @@ impl Journey {
         let account = user % shop.accounts.len().max(1);
         match self {
             Journey::Browse => {
-                let page = n % 3 + 1;
-                let request = shop.api.get(shop.url(&format!("/api/products?page={page}")));
-                timed(recorder, CATALOGUE, due, request, 200).await;
+                let query = ProductQuery {
+                    page: Some((n % 3 + 1) as u32),
+                    ..ProductQuery::default()
+                };
+                timed(
+                    recorder,
+                    CATALOGUE,
+                    due,
+                    shop.api.products(Caller::anonymous(), &query),
+                )
+                .await;
             }
             Journey::OpenProduct => {
                 let id = shop.products[(n as usize) % shop.products.len()];
-                let request = shop.api.get(shop.url(&format!("/api/products/{id}")));
-                timed(recorder, PRODUCT, due, request, 200).await;
+                timed(recorder, PRODUCT, due, shop.api.product(Caller::anonymous(), id)).await;
             }
             Journey::StorefrontHome => {
-                let request = shop.pages.get(format!("{}/", shop.storefront));
-                timed(recorder, HOME, due, request, 200).await;
+                let ok = match shop.pages.get(format!("{}/", shop.storefront)).send().await {
+                    Ok(response) => {
+                        let status = response.status();
+                        response.bytes().await.is_ok() && status == StatusCode::OK
+                    }
+                    Err(_) => false,
+                };
+                recorder.record(HOME, due.elapsed(), ok);
             }
             Journey::Login => {
                 login(shop, account, due, recorder).await;
@@ -192,20 +227,9 @@ impl Journey {
 }
 
 async fn login(shop: &Shop, account: usize, due: Instant, recorder: &Recorder) -> Option<String> {
-    let (email, password) = &shop.accounts[account];
-    let response = shop
-        .api
-        .post(shop.url("/api/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await;
-    let ok = matches!(&response, Ok(r) if r.status() == 200);
-    recorder.record(LOGIN, due.elapsed(), ok);
-    if !ok {
-        return None;
-    }
-    let body: Value = response.ok()?.json().await.ok()?;
-    body["access_token"].as_str().map(str::to_owned)
+    let login = shop.api.login(Caller::anonymous(), &shop.accounts[account]);
+    let token = timed(recorder, LOGIN, due, login).await?;
+    Some(token.access_token)
 }
 
 async fn order(shop: &Shop, token: &str, due: Instant, recorder: &Recorder) {
@@ -214,31 +238,27 @@ async fn order(shop: &Shop, token: &str, due: Instant, recorder: &Recorder) {
         std::process::id(),
         shop.orders.fetch_add(1, Ordering::Relaxed)
     );
-    let request = shop
-        .api
-        .post(shop.url("/api/orders"))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(&json!({"lines": [{"product_id": shop.stocked, "quantity": 1}]}));
-    timed(recorder, ORDER, due, request, 201).await;
+    let request = OrderRequest {
+        lines: vec![Line {
+            product_id: shop.stocked,
+            quantity: 1,
+        }],
+    };
+    let placed = shop.api.place_order(Caller::with_token(token), &key, &request);
+    timed(recorder, ORDER, due, placed).await;
 }
 
-/// Sends `request`, reads the whole body, records the latency from `due`.
-async fn timed(
+/// Awaits `call` (the whole reply, read and parsed) and records its latency
+/// from `due`; anything but a success, a refusal included, is an error.
+async fn timed<T>(
     recorder: &Recorder,
     endpoint: &'static str,
     due: Instant,
-    request: reqwest::RequestBuilder,
-    expect: u16,
-) {
-    let ok = match request.send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            response.bytes().await.is_ok() && status == expect
-        }
-        Err(_) => false,
-    };
-    recorder.record(endpoint, due.elapsed(), ok);
+    call: impl Future<Output = Result<T, ClientError>>,
+) -> Option<T> {
+    let answer = call.await;
+    recorder.record(endpoint, due.elapsed(), answer.is_ok());
+    answer.ok()
 }
 
 /// Journeys with weights; [`Mix::pick`] chooses deterministically from a
@@ -352,6 +372,14 @@ pub async fn open_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_names_are_the_method_and_the_path_template() {
+        assert_eq!(CATALOGUE, "GET /api/products");
+        assert_eq!(PRODUCT, "GET /api/products/{id}");
+        assert_eq!(LOGIN, "POST /api/auth/login");
+        assert_eq!(ORDER, "POST /api/orders");
+    }
 
     #[test]
     fn the_shopper_mix_holds_its_proportions() {

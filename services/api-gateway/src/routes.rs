@@ -1,5 +1,8 @@
 //! The public API, as a table: which prefix goes to which service, under which
-//! upstream path, and what a caller needs to use it.
+//! upstream path, and what a caller needs to use it. The prefixes are paths
+//! of [`cloudshop_api::paths`], but for `/api/auth`, the parent of several.
+
+use cloudshop_api::paths;
 
 /// The services behind the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,11 +45,12 @@ pub struct Route {
 /// First match wins: specific prefixes come before general ones.
 pub const ROUTES: &[Route] = &[
     Route {
-        public: "/api/auth/me",
+        public: paths::ME,
         backend: Backend::Auth,
         upstream: "/me",
         access: Access::Bearer,
     },
+    // Register, login and the keys; `paths` names each, not their parent.
     Route {
         public: "/api/auth",
         backend: Backend::Auth,
@@ -54,19 +58,19 @@ pub const ROUTES: &[Route] = &[
         access: Access::Public,
     },
     Route {
-        public: "/api/products",
+        public: paths::PRODUCTS,
         backend: Backend::Products,
         upstream: "/products",
         access: Access::BearerForWrites,
     },
     Route {
-        public: "/api/categories",
+        public: paths::CATEGORIES,
         backend: Backend::Products,
         upstream: "/categories",
         access: Access::Public,
     },
     Route {
-        public: "/api/orders",
+        public: paths::ORDERS,
         backend: Backend::Orders,
         upstream: "/orders",
         access: Access::Bearer,
@@ -98,20 +102,17 @@ mod tests {
 
     #[test]
     fn prefixes_map_to_upstream_paths() {
+        let (product, cancel) = (paths::product(42), paths::fill(paths::ORDER_CANCEL, 7));
         let cases = [
-            ("/api/auth/login", Some((Backend::Auth, "/login"))),
-            ("/api/auth/me", Some((Backend::Auth, "/me"))),
-            (
-                "/api/auth/.well-known/jwks.json",
-                Some((Backend::Auth, "/.well-known/jwks.json")),
-            ),
-            ("/api/products", Some((Backend::Products, "/products"))),
-            ("/api/products/42", Some((Backend::Products, "/products/42"))),
-            ("/api/categories", Some((Backend::Products, "/categories"))),
-            (
-                "/api/orders/7/cancel",
-                Some((Backend::Orders, "/orders/7/cancel")),
-            ),
+            (paths::REGISTER, Some((Backend::Auth, "/register"))),
+            (paths::LOGIN, Some((Backend::Auth, "/login"))),
+            (paths::ME, Some((Backend::Auth, "/me"))),
+            (paths::JWKS, Some((Backend::Auth, "/.well-known/jwks.json"))),
+            (paths::PRODUCTS, Some((Backend::Products, "/products"))),
+            (&product, Some((Backend::Products, "/products/42"))),
+            (paths::CATEGORIES, Some((Backend::Products, "/categories"))),
+            (&cancel, Some((Backend::Orders, "/orders/7/cancel"))),
+            // Not public paths: a longer segment, an unknown one, no prefix.
             ("/api/productsx", None),
             ("/api/unknown", None),
             ("/products", None),
@@ -124,13 +125,7 @@ mod tests {
 
     #[test]
     fn me_needs_a_token_but_login_does_not() {
-        assert_eq!(
-            resolve("/api/auth/me").map(|(r, _)| r.access),
-            Some(Access::Bearer)
-        );
-        assert_eq!(
-            resolve("/api/auth/login").map(|(r, _)| r.access),
-            Some(Access::Public)
-        );
+        assert_eq!(resolve(paths::ME).map(|(r, _)| r.access), Some(Access::Bearer));
+        assert_eq!(resolve(paths::LOGIN).map(|(r, _)| r.access), Some(Access::Public));
     }
 }

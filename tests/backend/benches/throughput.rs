@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use cloudshop_api::client::Caller;
+use cloudshop_api::orders::{Line, OrderRequest};
+use cloudshop_api::products::ProductQuery;
 use cloudshop_backend_tests::{Backend, Options, spawn_backend_with};
-use serde_json::json;
 use tokio::task::JoinSet;
 
 const DURATION: Duration = Duration::from_secs(10);
@@ -87,16 +89,15 @@ where
 }
 
 async fn catalogue(shop: &Backend, connections: usize) -> Report {
-    let client = shop.client.clone();
-    let url = shop.url("/api/products?page=1&per_page=20");
+    let api = shop.api.clone();
+    let query = ProductQuery {
+        page: Some(1),
+        per_page: Some(20),
+        ..ProductQuery::default()
+    };
     run(connections, move |_| {
-        let request = client.get(&url);
-        async move {
-            match request.send().await {
-                Ok(response) => response.status() == 200 && response.bytes().await.is_ok(),
-                Err(_) => false,
-            }
-        }
+        let (api, query) = (api.clone(), query.clone());
+        async move { api.products(Caller::anonymous(), &query).await.is_ok() }
     })
     .await
 }
@@ -124,16 +125,22 @@ fn main() -> anyhow::Result<()> {
                 let admin = shop.admin().await;
                 let product = shop.product(&admin, 100, 1_000_000).await;
                 let token = shop.customer().await;
-                let client = shop.client.clone();
-                let url = shop.url("/api/orders");
+                let api = shop.api.clone();
                 let run_id = uuid::Uuid::new_v4().simple().to_string();
+                let one = OrderRequest {
+                    lines: vec![Line {
+                        product_id: product,
+                        quantity: 1,
+                    }],
+                };
                 let report = run(32, move |n| {
-                    let request = client
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .header("idempotency-key", format!("bench-{run_id}-{n}"))
-                        .json(&json!({"lines": [{"product_id": product, "quantity": 1}]}));
-                    async move { matches!(request.send().await, Ok(r) if r.status() == 201) }
+                    let (api, token, one) = (api.clone(), token.clone(), one.clone());
+                    let key = format!("bench-{run_id}-{n}");
+                    async move {
+                        api.place_order(Caller::with_token(&token), &key, &one)
+                            .await
+                            .is_ok()
+                    }
                 })
                 .await;
                 report.print("order creation", 32);

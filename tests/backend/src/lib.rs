@@ -12,7 +12,9 @@ use cloudshop_devkit::testing::{TestEnv, capture_logs, env, public_client};
 use cloudshop_platform::server::Service;
 use cloudshop_platform::settings::HttpSettings;
 use cloudshop_wiring::{Backends, Wiring, without_login_throttle};
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 pub const PASSWORD: &str = "tJ8#qv2!Lm9zRw-bright";
@@ -281,8 +283,14 @@ impl Backend {
         i64::from(product.expect("get product").stock)
     }
 
-    /// Places an order; the response.
-    pub async fn order(&self, token: &str, key: &str, lines: &Value) -> reqwest::Response {
+    /// Places an order of `lines` (typed, or any JSON for bad input); the
+    /// response, whatever its status.
+    pub async fn order(
+        &self,
+        token: &str,
+        key: &str,
+        lines: &(impl Serialize + ?Sized),
+    ) -> reqwest::Response {
         self.orders_client().place(token, key, lines).await
     }
 
@@ -309,8 +317,7 @@ impl Backend {
     /// An owned handle for placing orders from spawned tasks.
     pub fn orders_client(&self) -> OrdersClient {
         OrdersClient {
-            client: self.client.clone(),
-            url: self.url(paths::ORDERS),
+            api: self.api.clone(),
         }
     }
 }
@@ -318,15 +325,19 @@ impl Backend {
 /// Places orders through the gateway; cheap to clone into tasks.
 #[derive(Debug, Clone)]
 pub struct OrdersClient {
-    client: reqwest::Client,
-    url: String,
+    api: Client,
 }
 
 impl OrdersClient {
-    pub async fn place(&self, token: &str, key: &str, lines: &Value) -> reqwest::Response {
-        self.client
-            .post(&self.url)
-            .bearer_auth(token)
+    /// `POST` [`paths::ORDERS`] with `lines`; the response, whatever its status.
+    pub async fn place(
+        &self,
+        token: &str,
+        key: &str,
+        lines: &(impl Serialize + ?Sized),
+    ) -> reqwest::Response {
+        self.api
+            .request(Caller::with_token(token), Method::POST, paths::ORDERS)
             .header(IDEMPOTENCY_KEY, key)
             .json(&json!({ "lines": lines }))
             .send()

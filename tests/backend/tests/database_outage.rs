@@ -11,9 +11,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cloudshop_api::client::Caller;
+use cloudshop_api::orders::{IDEMPOTENCY_KEY, Line, OrderRequest};
+use cloudshop_api::paths;
+use cloudshop_api::products::ProductQuery;
 use cloudshop_backend_tests::{Options, spawn_backend_with};
 use cloudshop_devkit::postgres::Durability;
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::Value;
 
 const SHOPPERS: usize = 6;
 const OUTAGE: Duration = Duration::from_secs(10);
@@ -58,6 +63,16 @@ async fn orders_survive_a_database_outage_and_the_shop_recovers() {
         tokens.push(backend.customer().await);
     }
 
+    let catalogue = ProductQuery {
+        per_page: Some(12),
+        ..ProductQuery::default()
+    };
+    let one = OrderRequest {
+        lines: vec![Line {
+            product_id: product,
+            quantity: 1,
+        }],
+    };
     let outcomes = Arc::new(Mutex::new(Vec::<Outcome>::new()));
     let started = Instant::now();
     let total = BEFORE + OUTAGE + AFTER;
@@ -65,31 +80,29 @@ async fn orders_survive_a_database_outage_and_the_shop_recovers() {
     for (shopper, token) in tokens.into_iter().enumerate() {
         let backend = Arc::clone(&backend);
         let outcomes = Arc::clone(&outcomes);
+        let (catalogue, one) = (catalogue.clone(), one.clone());
         shoppers.push(tokio::spawn(async move {
             let mut n = 0;
             while started.elapsed() < total {
                 n += 1;
                 let sent = Instant::now();
-                let (kind, response) = if n % 2 == 0 {
-                    let response = backend
-                        .client
-                        .get(backend.url("/api/products?per_page=12"))
-                        .timeout(Duration::from_secs(30))
-                        .send()
-                        .await;
-                    ("catalogue", response)
+                // Raw statuses through the client's requests: no answer at
+                // all must stay apart from a 503.
+                let (kind, request) = if n % 2 == 0 {
+                    let request = backend
+                        .api
+                        .request(Caller::anonymous(), Method::GET, paths::PRODUCTS)
+                        .query(&catalogue);
+                    ("catalogue", request)
                 } else {
-                    let response = backend
-                        .client
-                        .post(backend.url("/api/orders"))
-                        .bearer_auth(&token)
-                        .header("idempotency-key", format!("outage-{shopper}-{n}"))
-                        .json(&json!({"lines": [{"product_id": product, "quantity": 1}]}))
-                        .timeout(Duration::from_secs(30))
-                        .send()
-                        .await;
-                    ("order", response)
+                    let request = backend
+                        .api
+                        .request(Caller::with_token(&token), Method::POST, paths::ORDERS)
+                        .header(IDEMPOTENCY_KEY, format!("outage-{shopper}-{n}"))
+                        .json(&one);
+                    ("order", request)
                 };
+                let response = request.timeout(Duration::from_secs(30)).send().await;
                 let took = sent.elapsed();
                 let (status, order) = match response {
                     Ok(response) => {

@@ -6,8 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cloudshop_api::auth::{Credentials, Password, Registration};
+use cloudshop_api::client::Caller;
+use cloudshop_api::paths;
 use cloudshop_backend_tests::{Backend, Options, spawn_backend_with};
-use serde_json::json;
+use reqwest::Method;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
@@ -35,7 +38,7 @@ async fn browse(backend: &Backend, duration: Duration) -> Vec<(u16, Duration)> {
         let sent = Instant::now();
         let status = backend
             .client
-            .get(backend.url("/api/products"))
+            .get(backend.url(paths::PRODUCTS))
             .timeout(Duration::from_secs(30))
             .send()
             .await
@@ -68,21 +71,19 @@ async fn a_killed_backend_gives_quick_503s_and_the_gateway_recovers_when_it_retu
         );
     }
     // Other backends are not affected.
-    let auth = backend
-        .client
-        .post(backend.url("/api/auth/login"))
-        .json(&json!({"email": "nobody@example.com", "password": "wrong-password-123"}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(auth.status(), 401);
+    let nobody = Credentials {
+        email: "nobody@example.com".into(),
+        password: Password::new("wrong-password-123"),
+    };
+    let auth = backend.api.login(Caller::anonymous(), &nobody).await;
+    assert_eq!(auth.expect_err("an unknown account").status(), 401);
 
     let restarted = Instant::now();
     backend.start_products().await;
     loop {
         let status = backend
             .client
-            .get(backend.url("/api/products"))
+            .get(backend.url(paths::PRODUCTS))
             .send()
             .await
             .map(|r| r.status().as_u16())
@@ -125,14 +126,15 @@ where
     S: tokio::io::AsyncRead + AsyncWrite + Unpin,
 {
     let started = Instant::now();
-    let head: &[u8] = match slow {
-        Slow::Idle => b"",
-        Slow::Headers => b"GET /api/products HTTP/1.1\r\nHost: localhost\r\n",
-        Slow::Body => {
-            b"POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
-        }
+    let head = match slow {
+        Slow::Idle => String::new(),
+        Slow::Headers => format!("GET {} HTTP/1.1\r\nHost: localhost\r\n", paths::PRODUCTS),
+        Slow::Body => format!(
+            "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
+            paths::LOGIN
+        ),
     };
-    if stream.write_all(head).await.is_err() {
+    if stream.write_all(head.as_bytes()).await.is_err() {
         return Some(started.elapsed());
     }
     let mut buffer = [0u8; 512];
@@ -220,7 +222,7 @@ async fn slow_clients_do_not_exhaust_the_gateway_or_the_storefront() {
         let sent = Instant::now();
         let api = backend
             .client
-            .get(backend.url("/api/products"))
+            .get(backend.url(paths::PRODUCTS))
             .send()
             .await
             .expect("gateway answers");
@@ -251,16 +253,22 @@ async fn a_login_flood_does_not_starve_other_routes() {
     // Real accounts: each login is a full argon2id verification.
     let mut accounts = Vec::new();
     for n in 0..4 {
-        let email = format!("flood-{n}-{}@example.com", uuid::Uuid::new_v4().simple());
+        let registration = Registration {
+            email: format!("flood-{n}-{}@example.com", uuid::Uuid::new_v4().simple()),
+            password: Password::new(cloudshop_backend_tests::PASSWORD),
+        };
         let registered = backend
-            .client
-            .post(backend.url("/api/auth/register"))
-            .json(&json!({"email": email, "password": cloudshop_backend_tests::PASSWORD}))
+            .api
+            .request(Caller::anonymous(), Method::POST, paths::REGISTER)
+            .json(&registration)
             .send()
             .await
             .expect("register");
         assert_eq!(registered.status(), 201);
-        accounts.push(email);
+        accounts.push(Credentials {
+            email: registration.email,
+            password: registration.password,
+        });
     }
 
     let flood_for = Duration::from_secs(5);
@@ -268,14 +276,15 @@ async fn a_login_flood_does_not_starve_other_routes() {
     let mut flood = JoinSet::new();
     for n in 0..FLOODERS {
         let backend = Arc::clone(&backend);
-        let email = accounts[n % accounts.len()].clone();
+        let credentials = accounts[n % accounts.len()].clone();
         flood.spawn(async move {
             let mut answered = std::collections::BTreeMap::<u16, usize>::new();
             while started.elapsed() < flood_for {
+                // The raw status: no answer (0) stays apart from a 503.
                 let status = backend
-                    .client
-                    .post(backend.url("/api/auth/login"))
-                    .json(&json!({"email": email, "password": cloudshop_backend_tests::PASSWORD}))
+                    .api
+                    .request(Caller::anonymous(), Method::POST, paths::LOGIN)
+                    .json(&credentials)
                     .timeout(Duration::from_secs(30))
                     .send()
                     .await

@@ -1,3 +1,4 @@
+use cloudshop_api::paths;
 use serde_json::json;
 
 use crate::helpers::{error_code, spawn_shop};
@@ -5,7 +6,7 @@ use crate::helpers::{error_code, spawn_shop};
 #[tokio::test]
 async fn bad_input_gets_a_4xx_json_error_never_a_5xx() {
     let shop = spawn_shop().await;
-    let register = shop.url("/api/auth/register");
+    let register = shop.url(paths::REGISTER);
     let send = |body: String, content_type: Option<&'static str>| {
         let mut request = shop.client.post(&register).body(body);
         if let Some(content_type) = content_type {
@@ -93,7 +94,7 @@ async fn unknown_routes_and_methods_use_the_envelope() {
     assert_eq!(error_code(missing).await, "not_found");
     let wrong_method = shop
         .client
-        .delete(shop.url("/health"))
+        .delete(shop.url(paths::HEALTH))
         .send()
         .await
         .expect("sent");

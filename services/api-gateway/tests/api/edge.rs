@@ -1,12 +1,17 @@
+use cloudshop_api::paths;
 use cloudshop_devkit::testing::captured_logs;
-use serde_json::json;
 
-use crate::helpers::{PASSWORD, error_code, spawn_shop, spawn_shop_with};
+use crate::helpers::{error_code, registration, spawn_shop, spawn_shop_with};
 
 #[tokio::test]
 async fn responses_carry_security_headers() {
     let shop = spawn_shop().await;
-    let response = shop.client.get(shop.url("/health")).send().await.expect("sent");
+    let response = shop
+        .client
+        .get(shop.url(paths::HEALTH))
+        .send()
+        .await
+        .expect("sent");
     let headers = response.headers();
     assert_eq!(
         headers["strict-transport-security"],
@@ -28,9 +33,9 @@ async fn the_request_id_is_kept_echoed_and_passed_downstream() {
     let email = format!("traced-{}@example.com", uuid::Uuid::new_v4().simple());
     let response = shop
         .client
-        .post(shop.url("/api/auth/register"))
+        .post(shop.url(paths::REGISTER))
         .header("x-request-id", &id)
-        .json(&json!({"email": email, "password": PASSWORD}))
+        .json(&registration(&email))
         .send()
         .await
         .expect("sent");
@@ -48,7 +53,7 @@ async fn the_request_id_is_kept_echoed_and_passed_downstream() {
 
     let bogus = shop
         .client
-        .get(shop.url("/health"))
+        .get(shop.url(paths::HEALTH))
         .header("x-request-id", "bad id with spaces")
         .send()
         .await
@@ -64,27 +69,17 @@ async fn a_client_address_over_its_rate_limit_gets_429() {
     })
     .await;
     for _ in 0..5 {
-        let ok = shop
-            .client
-            .get(shop.url("/api/auth/.well-known/jwks.json"))
-            .send()
-            .await
-            .expect("sent");
+        let ok = shop.client.get(shop.url(paths::JWKS)).send().await.expect("sent");
         assert_eq!(ok.status(), 200);
     }
-    let limited = shop
-        .client
-        .get(shop.url("/api/auth/.well-known/jwks.json"))
-        .send()
-        .await
-        .expect("sent");
+    let limited = shop.client.get(shop.url(paths::JWKS)).send().await.expect("sent");
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key("retry-after"));
     assert_eq!(error_code(limited).await, "rate_limited");
     // /health stays outside the API limits.
     assert_eq!(
         shop.client
-            .get(shop.url("/health"))
+            .get(shop.url(paths::HEALTH))
             .send()
             .await
             .expect("sent")

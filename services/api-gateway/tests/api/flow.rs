@@ -1,40 +1,41 @@
-use serde_json::{Value, json};
+use cloudshop_api::auth::{AccessToken, Account, Role};
+use cloudshop_api::paths;
+use cloudshop_api::products::ProductQuery;
+use serde_json::Value;
 
-use crate::helpers::{PASSWORD, error_code, spawn_shop};
+use crate::helpers::{credentials, error_code, registration, spawn_shop};
 
 #[tokio::test]
 async fn register_login_me_through_the_gateway() {
     let shop = spawn_shop().await;
     let email = format!("flow-{}@example.com", uuid::Uuid::new_v4().simple());
-    let registered = shop
-        .post(
-            "/api/auth/register",
-            &json!({"email": email, "password": PASSWORD}),
-        )
-        .await;
+    let registered = shop.post(paths::REGISTER, &registration(&email)).await;
     assert_eq!(registered.status(), 201);
-    let login = shop
-        .post("/api/auth/login", &json!({"email": email, "password": PASSWORD}))
-        .await;
+    let login = shop.post(paths::LOGIN, &credentials(&email)).await;
     assert_eq!(login.status(), 200);
-    let token: Value = login.json().await.expect("json");
+    let token: AccessToken = login.json().await.expect("json");
     let me = shop
         .client
-        .get(shop.url("/api/auth/me"))
-        .bearer_auth(token["access_token"].as_str().expect("token"))
+        .get(shop.url(paths::ME))
+        .bearer_auth(&token.access_token)
         .send()
         .await
         .expect("me");
     assert_eq!(me.status(), 200);
-    let me: Value = me.json().await.expect("json");
-    assert_eq!(me["email"], email);
-    assert_eq!(me["role"], "customer");
+    let me: Account = me.json().await.expect("json");
+    assert_eq!(me.email, email);
+    assert_eq!(me.role, Role::Customer);
 }
 
 #[tokio::test]
 async fn health_answers_like_the_seed() {
     let shop = spawn_shop().await;
-    let health = shop.client.get(shop.url("/health")).send().await.expect("health");
+    let health = shop
+        .client
+        .get(shop.url(paths::HEALTH))
+        .send()
+        .await
+        .expect("health");
     assert_eq!(health.status(), 200);
     assert_eq!(health.json::<Value>().await.expect("json")["status"], "ok");
 }
@@ -45,7 +46,11 @@ async fn a_backend_that_is_down_gives_503_in_the_envelope() {
     let (_, token) = shop.customer().await;
     let products = shop
         .client
-        .get(shop.url("/api/products?page=1"))
+        .get(shop.url(paths::PRODUCTS))
+        .query(&ProductQuery {
+            page: Some(1),
+            ..ProductQuery::default()
+        })
         .send()
         .await
         .expect("sent");
@@ -53,7 +58,7 @@ async fn a_backend_that_is_down_gives_503_in_the_envelope() {
     assert_eq!(error_code(products).await, "unavailable");
     let orders = shop
         .client
-        .get(shop.url("/api/orders"))
+        .get(shop.url(paths::ORDERS))
         .bearer_auth(&token)
         .send()
         .await
@@ -62,7 +67,7 @@ async fn a_backend_that_is_down_gives_503_in_the_envelope() {
     // Without a token the gateway refuses before trying the backend.
     let anonymous = shop
         .client
-        .get(shop.url("/api/orders"))
+        .get(shop.url(paths::ORDERS))
         .send()
         .await
         .expect("sent");
@@ -74,7 +79,7 @@ async fn the_openapi_document_describes_the_routed_api() {
     let shop = spawn_shop().await;
     let response = shop
         .client
-        .get(shop.url("/api/openapi.json"))
+        .get(shop.url(paths::OPENAPI))
         .send()
         .await
         .expect("sent");
@@ -84,25 +89,20 @@ async fn the_openapi_document_describes_the_routed_api() {
     // What is served is what the types generate, not a copy kept by hand.
     let generated = serde_json::to_value(cloudshop_api::openapi::document()).expect("generated");
     assert_eq!(doc, generated, "the served document is the generated one");
-    let paths = doc["paths"].as_object().expect("paths");
-    for path in paths.keys() {
-        let local = matches!(path.as_str(), "/health" | "/api/openapi.json");
-        let concrete = path.replace("{id}", "1");
+    let documented = doc["paths"].as_object().expect("paths");
+    for path in documented.keys() {
+        let local = [paths::HEALTH, paths::OPENAPI].contains(&path.as_str());
+        let concrete = paths::fill(path, 1);
         // Every documented path must be routed by the gateway table.
         assert!(
             local || cloudshop_api_gateway::routes::resolve(&concrete).is_some(),
             "{path} is documented but not routed"
         );
     }
-    for documented in [
-        "/api/auth/register",
-        "/api/auth/login",
-        "/api/auth/me",
-        "/api/auth/.well-known/jwks.json",
-    ] {
+    for routed in [paths::REGISTER, paths::LOGIN, paths::ME, paths::JWKS] {
         assert!(
-            paths.contains_key(documented),
-            "{documented} is routed but not documented"
+            documented.contains_key(routed),
+            "{routed} is routed but not documented"
         );
     }
 }

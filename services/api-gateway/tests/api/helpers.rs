@@ -1,5 +1,8 @@
+use cloudshop_api::auth::{AccessToken, Credentials, Password, Registration};
+use cloudshop_api::paths;
 use cloudshop_devkit::testing::{TestEnv, capture_logs, env, public_client};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 pub const PASSWORD: &str = "tJ8#qv2!Lm9zRw-bright";
@@ -82,7 +85,7 @@ impl TestShop {
         format!("{}{path}", self.gateway)
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> reqwest::Response {
         self.client
             .post(self.url(path))
             .json(body)
@@ -94,19 +97,28 @@ impl TestShop {
     /// Registers a fresh customer and returns (email, access token).
     pub async fn customer(&self) -> (String, String) {
         let email = format!("shopper-{}@example.com", uuid::Uuid::new_v4().simple());
-        let registered = self
-            .post(
-                "/api/auth/register",
-                &json!({"email": email, "password": PASSWORD}),
-            )
-            .await;
+        let registered = self.post(paths::REGISTER, &registration(&email)).await;
         assert_eq!(registered.status(), 201);
-        let login = self
-            .post("/api/auth/login", &json!({"email": email, "password": PASSWORD}))
-            .await;
+        let login = self.post(paths::LOGIN, &credentials(&email)).await;
         assert_eq!(login.status(), 200);
-        let body: Value = login.json().await.expect("json");
-        (email, body["access_token"].as_str().expect("token").to_owned())
+        let body: AccessToken = login.json().await.expect("json");
+        (email, body.access_token)
+    }
+}
+
+/// A registration of `email` with [`PASSWORD`].
+pub fn registration(email: &str) -> Registration {
+    Registration {
+        email: email.to_owned(),
+        password: Password::new(PASSWORD),
+    }
+}
+
+/// `email` and [`PASSWORD`], to log in.
+pub fn credentials(email: &str) -> Credentials {
+    Credentials {
+        email: email.to_owned(),
+        password: Password::new(PASSWORD),
     }
 }
 

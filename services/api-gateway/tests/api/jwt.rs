@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cloudshop_api::paths;
 use cloudshop_platform::jwt::{ed25519_raw_key, key_id};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
@@ -52,7 +53,7 @@ fn real_keys(shop: &TestShop) -> Keys {
 async fn status_at_gateway_and_service(shop: &TestShop, token: &str) -> (u16, u16) {
     let gateway = shop
         .client
-        .get(shop.url("/api/auth/me"))
+        .get(shop.url(paths::ME))
         .bearer_auth(token)
         .send()
         .await

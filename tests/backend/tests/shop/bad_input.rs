@@ -1,3 +1,6 @@
+use cloudshop_api::client::Caller;
+use cloudshop_api::orders::{OrderQuery, OrderStatus};
+use cloudshop_api::paths;
 use cloudshop_backend_tests::spawn_backend;
 use serde_json::{Value, json};
 
@@ -44,19 +47,12 @@ async fn bad_orders_get_a_4xx_and_take_no_stock() {
         assert!(body["error"]["code"].is_string(), "{what}: {body}");
     }
     assert_eq!(shop.stock(product).await, 10);
-    let mine: Value = shop
-        .get_as(&customer, "/api/orders")
+    let mine = shop
+        .api
+        .orders(Caller::with_token(&customer), &OrderQuery::default())
         .await
-        .json()
-        .await
-        .expect("j");
-    assert!(
-        mine["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .all(|o| o["status"] != "CONFIRMED")
-    );
+        .expect("orders");
+    assert!(mine.items.iter().all(|o| o.status != OrderStatus::Confirmed));
 }
 
 /// A misspelt parameter (`page_size` for `per_page`) is an error, not a
@@ -65,12 +61,16 @@ async fn bad_orders_get_a_4xx_and_take_no_stock() {
 async fn unknown_query_parameters_get_a_400_naming_them() {
     let shop = spawn_backend().await;
     let customer = shop.customer().await;
-    for (path, token) in [
-        ("/api/products?page_size=12", None),
-        ("/api/products?q=mug&sort=price", None),
-        ("/api/orders?page_size=12", Some(&customer)),
+    for (path, token, name) in [
+        (format!("{}?page_size=12", paths::PRODUCTS), None, "page_size"),
+        (format!("{}?q=mug&sort=price", paths::PRODUCTS), None, "sort"),
+        (
+            format!("{}?page_size=12", paths::ORDERS),
+            Some(&customer),
+            "page_size",
+        ),
     ] {
-        let mut request = shop.client.get(shop.url(path));
+        let mut request = shop.client.get(shop.url(&path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -79,11 +79,6 @@ async fn unknown_query_parameters_get_a_400_naming_them() {
         let body: Value = response.json().await.expect("json");
         assert_eq!(body["error"]["code"], "bad_request", "{path}: {body}");
         let message = body["error"]["message"].as_str().expect("message");
-        let name = if path.contains("sort") {
-            "sort"
-        } else {
-            "page_size"
-        };
         assert!(message.contains(name), "{path}: {message}");
     }
 }
@@ -101,7 +96,7 @@ async fn bad_catalogue_queries_get_a_400() {
     ] {
         let response = shop
             .client
-            .get(shop.url(&format!("/api/products?{query}")))
+            .get(shop.url(&format!("{}?{query}", paths::PRODUCTS)))
             .send()
             .await
             .expect("sent");
@@ -112,19 +107,19 @@ async fn bad_catalogue_queries_get_a_400() {
     let long = "x".repeat(500);
     let response = shop
         .client
-        .get(shop.url("/api/products"))
+        .get(shop.url(paths::PRODUCTS))
         .query(&[("q", long.as_str())])
         .send()
         .await
         .expect("sent");
     assert_eq!(response.status(), 400);
     for path in [
-        "/api/products/abc",
-        "/api/products/-1",
-        "/api/products/99999999999999999999",
-        "/api/orders/not-a-uuid",
+        paths::fill(paths::PRODUCT, "abc"),
+        paths::product(-1),
+        paths::fill(paths::PRODUCT, "99999999999999999999"),
+        paths::fill(paths::ORDER, "not-a-uuid"),
     ] {
-        let response = shop.client.get(shop.url(path)).send().await.expect("sent");
+        let response = shop.client.get(shop.url(&path)).send().await.expect("sent");
         assert!(
             matches!(response.status().as_u16(), 401 | 404),
             "{path}: {}",

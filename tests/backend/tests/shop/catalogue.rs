@@ -1,69 +1,70 @@
 use std::collections::HashSet;
 
+use cloudshop_api::client::Caller;
+use cloudshop_api::paths;
+use cloudshop_api::products::{Product, ProductInput, ProductPage, ProductPatch, ProductQuery};
 use cloudshop_backend_tests::spawn_backend;
-use serde_json::{Value, json};
+use reqwest::Method;
+use serde_json::json;
 
 #[tokio::test]
 async fn the_seeded_catalogue_has_pictures_categories_and_stable_pages() {
     let shop = spawn_backend().await;
-    let page = |query: &'static str| {
-        let request = shop.client.get(shop.url(&format!("/api/products?{query}")));
+    let page = |query: ProductQuery| {
+        let request = shop
+            .api
+            .request(Caller::anonymous(), Method::GET, paths::PRODUCTS)
+            .query(&query);
         async move {
             let response = request.send().await.expect("list");
-            assert_eq!(response.status(), 200, "{query}");
-            response.json::<Value>().await.expect("json")
+            assert_eq!(response.status(), 200, "{query:?}");
+            response.json::<ProductPage>().await.expect("json")
         }
     };
-    let all = page("per_page=100").await;
-    let items = all["items"].as_array().expect("items");
-    assert!(all["total"].as_i64().expect("total") >= 24);
-    assert_eq!(items.len() as i64, all["total"].as_i64().expect("total"));
-    let categories: HashSet<&str> = items
-        .iter()
-        .map(|p| p["category"].as_str().expect("category"))
-        .collect();
+    let all = page(ProductQuery {
+        per_page: Some(100),
+        ..ProductQuery::default()
+    })
+    .await;
+    let items = &all.items;
+    assert!(all.total >= 24);
+    assert_eq!(items.len() as i64, all.total);
+    let categories: HashSet<&str> = items.iter().map(|p| p.category.as_str()).collect();
     assert!(categories.len() >= 4);
-    let ids: Vec<i64> = items.iter().map(|p| p["id"].as_i64().expect("id")).collect();
+    let ids: Vec<i64> = items.iter().map(|p| p.id).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "stable order by id");
 
     // Pages partition the catalogue.
-    let first = page("page=1&per_page=10").await;
-    let second = page("page=2&per_page=10").await;
+    let nth = |page: u32| ProductQuery {
+        page: Some(page),
+        per_page: Some(10),
+        ..ProductQuery::default()
+    };
+    let first = page(nth(1)).await;
+    let second = page(nth(2)).await;
     let paged: Vec<i64> = [first, second]
         .iter()
-        .flat_map(|p| {
-            p["items"]
-                .as_array()
-                .expect("items")
-                .iter()
-                .map(|i| i["id"].as_i64().expect("id"))
-        })
+        .flat_map(|p| p.items.iter().map(|i| i.id))
         .collect();
     assert_eq!(paged, ids[..20]);
 
-    let coffee = page("category=coffee").await;
-    assert!(
-        coffee["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .all(|p| p["category"] == "coffee")
-    );
-    let categories: Value = shop
-        .client
-        .get(shop.url("/api/categories"))
-        .send()
+    let coffee = page(ProductQuery {
+        category: Some("coffee".into()),
+        ..ProductQuery::default()
+    })
+    .await;
+    assert!(coffee.items.iter().all(|p| p.category == "coffee"));
+    let categories = shop
+        .api
+        .categories(Caller::anonymous())
         .await
-        .expect("c")
-        .json()
-        .await
-        .expect("json");
-    assert!(categories.as_array().expect("array").len() >= 4);
+        .expect("categories");
+    assert!(categories.len() >= 4);
 
     for product in items {
         let image = shop
             .client
-            .get(shop.url(product["image_url"].as_str().expect("url")))
+            .get(shop.url(&product.image_url))
             .send()
             .await
             .expect("image");
@@ -83,31 +84,38 @@ async fn search_matches_words_literally() {
         ("LIT-3", "snake_case mug"),
         ("LIT-4", "snakeXcase mug"),
     ] {
+        let product = ProductInput {
+            sku: sku.into(),
+            name: name.into(),
+            description: String::new(),
+            category: "kitchen".into(),
+            price_cents: 100,
+            stock: 1,
+        };
         let created = shop
-            .client
-            .post(shop.url("/api/products"))
-            .bearer_auth(&admin)
-            .json(&json!({"sku": sku, "name": name, "category": "kitchen", "price_cents": 100, "stock": 1}))
+            .api
+            .request(Caller::with_token(&admin), Method::POST, paths::PRODUCTS)
+            .json(&product)
             .send()
             .await
             .expect("create");
         assert_eq!(created.status(), 201);
     }
     let names = |q: &'static str| {
+        let query = ProductQuery {
+            q: Some(q.into()),
+            per_page: Some(100),
+            ..ProductQuery::default()
+        };
         let request = shop
-            .client
-            .get(shop.url("/api/products"))
-            .query(&[("q", q), ("per_page", "100")]);
+            .api
+            .request(Caller::anonymous(), Method::GET, paths::PRODUCTS)
+            .query(&query);
         async move {
             let response = request.send().await.expect("search");
             assert_eq!(response.status(), 200, "{q}");
-            let body: Value = response.json().await.expect("json");
-            body["items"]
-                .as_array()
-                .expect("items")
-                .iter()
-                .map(|p| p["name"].as_str().expect("name").to_owned())
-                .collect::<Vec<_>>()
+            let body: ProductPage = response.json().await.expect("json");
+            body.items.into_iter().map(|p| p.name).collect::<Vec<_>>()
         }
     };
     assert_eq!(names("50%").await, vec!["Sale 50% off mug"]);
@@ -124,52 +132,64 @@ async fn search_matches_words_literally() {
 async fn admins_write_products_and_readers_see_it_at_once() {
     let shop = spawn_backend().await;
     let admin = shop.admin().await;
+    let as_admin = Caller::with_token(&admin);
     let customer = shop.customer().await;
     let id = shop.product(&admin, 1234, 5).await;
     assert_eq!(shop.stock(id).await, 5);
 
     // Setting stock invalidates the cached read.
+    let patch = ProductPatch {
+        stock: Some(42),
+        ..ProductPatch::default()
+    };
     let patched = shop
-        .client
-        .patch(shop.url(&format!("/api/products/{id}")))
-        .bearer_auth(&admin)
-        .json(&json!({"stock": 42}))
+        .api
+        .request(as_admin, Method::PATCH, &paths::product(id))
+        .json(&patch)
         .send()
         .await
         .expect("patch");
     assert_eq!(patched.status(), 200);
     assert_eq!(shop.stock(id).await, 42);
-    let listed: Value = shop
-        .client
-        .get(shop.url("/api/products?per_page=100&page=1"))
-        .send()
+    let everything = ProductQuery {
+        per_page: Some(100),
+        page: Some(1),
+        ..ProductQuery::default()
+    };
+    let listed = shop
+        .api
+        .products(Caller::anonymous(), &everything)
         .await
-        .expect("l")
-        .json()
-        .await
-        .expect("j");
-    let listed = listed["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|p| p["id"] == id)
-        .cloned();
-    assert_eq!(listed.map(|p| p["stock"].clone()), Some(json!(42)));
+        .expect("list");
+    let listed: Option<&Product> = listed.items.iter().find(|p| p.id == id);
+    assert_eq!(listed.map(|p| p.stock), Some(42));
 
     // A customer may not write.
-    for request in [
-        shop.client
-            .post(shop.url("/api/products"))
-            .json(&json!({"sku": "X-1", "name": "x", "category": "desk", "price_cents": 1, "stock": 1})),
-        shop.client
-            .patch(shop.url(&format!("/api/products/{id}")))
-            .json(&json!({"stock": 0})),
-        shop.client.delete(shop.url(&format!("/api/products/{id}"))),
+    let product = ProductInput {
+        sku: "X-1".into(),
+        name: "x".into(),
+        description: String::new(),
+        category: "desk".into(),
+        price_cents: 1,
+        stock: 1,
+    };
+    let sold_out = ProductPatch {
+        stock: Some(0),
+        ..ProductPatch::default()
+    };
+    for (who, caller, status) in [
+        ("anonymous", Caller::anonymous(), 401),
+        ("customer", Caller::with_token(&customer), 403),
     ] {
-        let anonymous = request.try_clone().expect("clone").send().await.expect("sent");
-        assert_eq!(anonymous.status(), 401);
-        let as_customer = request.bearer_auth(&customer).send().await.expect("sent");
-        assert_eq!(as_customer.status(), 403);
+        let refusals = [
+            ("create", shop.api.create_product(caller, &product).await.err()),
+            ("patch", shop.api.patch_product(caller, id, &sold_out).await.err()),
+            ("delete", shop.api.delete_product(caller, id).await.err()),
+        ];
+        for (what, refused) in refusals {
+            let refused = refused.map(|e| e.status().as_u16());
+            assert_eq!(refused, Some(status), "{what} as {who}");
+        }
     }
     assert_eq!(shop.stock(id).await, 42);
 
@@ -182,9 +202,8 @@ async fn admins_write_products_and_readers_see_it_at_once() {
         json!({"colour": "red"}),
     ] {
         let response = shop
-            .client
-            .patch(shop.url(&format!("/api/products/{id}")))
-            .bearer_auth(&admin)
+            .api
+            .request(as_admin, Method::PATCH, &paths::product(id))
             .json(&bad)
             .send()
             .await
@@ -193,18 +212,12 @@ async fn admins_write_products_and_readers_see_it_at_once() {
     }
 
     let deleted = shop
-        .client
-        .delete(shop.url(&format!("/api/products/{id}")))
-        .bearer_auth(&admin)
+        .api
+        .request(as_admin, Method::DELETE, &paths::product(id))
         .send()
         .await
         .expect("delete");
     assert_eq!(deleted.status(), 204);
-    let gone = shop
-        .client
-        .get(shop.url(&format!("/api/products/{id}")))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(gone.status(), 404);
+    let gone = shop.api.product(Caller::anonymous(), id).await;
+    assert_eq!(gone.expect_err("deleted").status(), 404);
 }

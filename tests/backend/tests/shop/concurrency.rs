@@ -1,7 +1,9 @@
 use std::collections::HashMap;
 
+use cloudshop_api::client::Caller;
+use cloudshop_api::orders::{Line, Order, OrderQuery};
 use cloudshop_backend_tests::spawn_backend;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::task::JoinSet;
 
 #[tokio::test]
@@ -15,7 +17,10 @@ async fn two_hundred_orders_for_fifty_items_confirm_exactly_fifty() {
         let client = shop.orders_client();
         let token = customer.clone();
         orders.spawn(async move {
-            let lines = json!([{"product_id": product, "quantity": 1}]);
+            let lines = [Line {
+                product_id: product,
+                quantity: 1,
+            }];
             client
                 .place(&token, &format!("rush-{n}"), &lines)
                 .await
@@ -47,15 +52,16 @@ async fn mixed_multi_item_orders_conserve_stock() {
         // A deterministic mix: one to three products, quantities one to three,
         // lines in varying order (so locks are requested in varying order).
         let count = 1 + n % 3;
-        let lines: Vec<Value> = (0..count)
-            .map(|i| json!({"product_id": products[(n + i * 3) % products.len()], "quantity": 1 + (n + i) % 3}))
+        let lines: Vec<Line> = (0..count)
+            .map(|i| Line {
+                product_id: products[(n + i * 3) % products.len()],
+                quantity: 1 + ((n + i) % 3) as i32,
+            })
             .collect();
         let client = shop.orders_client();
         let token = customer.clone();
         orders.spawn(async move {
-            let response = client
-                .place(&token, &format!("mix-{n}"), &Value::Array(lines))
-                .await;
+            let response = client.place(&token, &format!("mix-{n}"), &lines).await;
             let status = response.status().as_u16();
             (status, response.json::<Value>().await.expect("json"))
         });
@@ -67,10 +73,9 @@ async fn mixed_multi_item_orders_conserve_stock() {
         assert!(status == 201 || status == 409, "status {status}: {body}");
         if status == 201 {
             acknowledged += 1;
-            for line in body["lines"].as_array().expect("lines") {
-                *confirmed
-                    .entry(line["product_id"].as_i64().expect("id"))
-                    .or_default() += line["quantity"].as_i64().expect("q");
+            let order: Order = serde_json::from_value(body).expect("order");
+            for line in order.lines {
+                *confirmed.entry(line.product_id).or_default() += i64::from(line.quantity);
             }
         }
     }
@@ -97,13 +102,13 @@ async fn twenty_concurrent_requests_with_one_key_make_one_order() {
         let client = shop.orders_client();
         let token = customer.clone();
         requests.spawn(async move {
-            let lines = json!([{"product_id": product, "quantity": 2}]);
+            let lines = [Line {
+                product_id: product,
+                quantity: 2,
+            }];
             let response = client.place(&token, "one-key", &lines).await;
             assert_eq!(response.status(), 201);
-            response.json::<Value>().await.expect("json")["id"]
-                .as_str()
-                .expect("id")
-                .to_owned()
+            response.json::<Order>().await.expect("json").id
         });
     }
     let mut ids = Vec::new();
@@ -114,11 +119,10 @@ async fn twenty_concurrent_requests_with_one_key_make_one_order() {
     ids.dedup();
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert_eq!(shop.stock(product).await, 98);
-    let mine: Value = shop
-        .get_as(&customer, "/api/orders")
+    let mine = shop
+        .api
+        .orders(Caller::with_token(&customer), &OrderQuery::default())
         .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(mine["total"], 1);
+        .expect("orders");
+    assert_eq!(mine.total, 1);
 }

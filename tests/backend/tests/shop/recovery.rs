@@ -1,6 +1,8 @@
 //! The orders process dies between recording an order PENDING and confirming
 //! it; on restart the reconciler finishes the order and stock matches.
 
+use cloudshop_api::orders::Line;
+use cloudshop_api::reservations::{ReserveRequest, reserve_path};
 use cloudshop_backend_tests::{orders_settings, spawn_backend, start_orders};
 use serde_json::json;
 
@@ -42,11 +44,17 @@ async fn a_pending_order_left_by_a_crash_is_finished_on_restart() {
     // Crash after the reservation, before CONFIRMED was written.
     let after_reserve = uuid::Uuid::new_v4();
     record_pending(&shop, after_reserve, product, 3);
+    let request = ReserveRequest {
+        lines: vec![Line {
+            product_id: product,
+            quantity: 3,
+        }],
+    };
     let reserved = shop
         .env
         .client_as("orders")
-        .post(format!("{}/internal/reservations/{after_reserve}", shop.products))
-        .json(&json!({"lines": [{"product_id": product, "quantity": 3}]}))
+        .post(format!("{}{}", shop.products, reserve_path(after_reserve)))
+        .json(&request)
         .send()
         .await
         .expect("reserve");

@@ -1,5 +1,13 @@
+use cloudshop_api::orders::Line;
+use cloudshop_api::reservations::{ReserveRequest, release_path, reserve_path};
 use cloudshop_backend_tests::spawn_backend;
 use serde_json::{Value, json};
+
+fn reservation(product_id: i64, quantity: i32) -> ReserveRequest {
+    ReserveRequest {
+        lines: vec![Line { product_id, quantity }],
+    }
+}
 
 #[tokio::test]
 async fn only_the_orders_identity_may_reserve_or_release() {
@@ -8,23 +16,23 @@ async fn only_the_orders_identity_may_reserve_or_release() {
     for identity in ["api-gateway", "storefront", "auth"] {
         let client = shop.env.client_as(identity);
         let reserve = client
-            .post(format!("{}/internal/reservations/{order}", shop.products))
-            .json(&json!({"lines": [{"product_id": 1, "quantity": 1}]}))
+            .post(format!("{}{}", shop.products, reserve_path(order)))
+            .json(&reservation(1, 1))
             .send()
             .await
             .expect("sent");
         assert_eq!(reserve.status(), 403, "{identity}");
         let release = client
-            .post(format!("{}/internal/reservations/{order}/release", shop.products))
+            .post(format!("{}{}", shop.products, release_path(order)))
             .send()
             .await
             .expect("sent");
         assert_eq!(release.status(), 403, "{identity}");
     }
-    // Nor is the internal path routed by the gateway.
+    // Nor is the internal path routed by the gateway, even below `/api`.
     let routed = shop
         .client
-        .post(shop.url(&format!("/api/internal/reservations/{order}")))
+        .post(shop.url(&format!("/api{}", reserve_path(order))))
         .send()
         .await
         .expect("sent");
@@ -38,10 +46,11 @@ async fn reserve_and_release_are_idempotent() {
     let product = shop.product(&admin, 700, 10).await;
     let orders = shop.env.client_as("orders");
     let order = uuid::Uuid::new_v4();
+    let four = reservation(product, 4);
     let reserve = || {
         orders
-            .post(format!("{}/internal/reservations/{order}", shop.products))
-            .json(&json!({"lines": [{"product_id": product, "quantity": 4}]}))
+            .post(format!("{}{}", shop.products, reserve_path(order)))
+            .json(&four)
             .send()
     };
     let first: Value = reserve().await.expect("reserve").json().await.expect("json");
@@ -52,7 +61,7 @@ async fn reserve_and_release_are_idempotent() {
 
     let release = || {
         orders
-            .post(format!("{}/internal/reservations/{order}/release", shop.products))
+            .post(format!("{}{}", shop.products, release_path(order)))
             .send()
     };
     let released: Value = release().await.expect("release").json().await.expect("json");
@@ -67,7 +76,7 @@ async fn reserve_and_release_are_idempotent() {
     // A release that arrives first blocks the late reservation.
     let early = uuid::Uuid::new_v4();
     let tombstone: Value = orders
-        .post(format!("{}/internal/reservations/{early}/release", shop.products))
+        .post(format!("{}{}", shop.products, release_path(early)))
         .send()
         .await
         .expect("release")
@@ -76,8 +85,8 @@ async fn reserve_and_release_are_idempotent() {
         .expect("json");
     assert_eq!(tombstone["lines"], json!([]));
     let late = orders
-        .post(format!("{}/internal/reservations/{early}", shop.products))
-        .json(&json!({"lines": [{"product_id": product, "quantity": 1}]}))
+        .post(format!("{}{}", shop.products, reserve_path(early)))
+        .json(&reservation(product, 1))
         .send()
         .await
         .expect("reserve");
