@@ -1,5 +1,6 @@
 //! Every page and form of the storefront, the stylesheet, and the headers
-//! every response carries.
+//! every response carries ([`with_security_headers`], put around the whole
+//! stack so that no reply escapes them, the stack's timeout 503 included).
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -16,7 +17,7 @@ use crate::session::Visitor;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-pub fn router(state: AppState, https: bool) -> Router {
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(catalogue::home))
         .route("/products/{id}", get(catalogue::product))
@@ -44,8 +45,13 @@ pub fn router(state: AppState, https: bool) -> Router {
         .route("/health", get(|| async { "ok" }))
         .fallback(not_found)
         .layer(middleware::from_fn(error_pages))
-        .layer(middleware::from_fn_with_state(https, security_headers))
         .with_state(state)
+}
+
+/// Wraps the whole stack (after [`cloudshop_platform::http::page_stack`]) in
+/// the security headers; HSTS only when the shop is reached over HTTPS.
+pub fn with_security_headers(router: Router, https: bool) -> Router {
+    router.layer(middleware::from_fn_with_state(https, security_headers))
 }
 
 async fn stylesheet() -> impl IntoResponse {

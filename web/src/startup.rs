@@ -42,7 +42,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
         policy: CookiePolicy { secure: https },
     };
     let metrics = Arc::new(Metrics::new()?);
-    let api = page_stack(router::router(state, https), metrics.http(), &settings.http);
+    // Outermost, so every reply carries them, whichever layer made it.
+    let api = router::with_security_headers(
+        page_stack(router::router(state), metrics.http(), &settings.http),
+        https,
+    );
     let admin = admin::router(metrics, admin::always_ready());
     Ok(Service::new(host, api, admin))
 }

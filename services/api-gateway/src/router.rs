@@ -1,5 +1,6 @@
 //! Every route of the gateway: `/health`, `/api/openapi.json`, and each prefix
-//! of the route table, forwarded to its service.
+//! of the route table, forwarded to its service. The security headers are not
+//! added here but around the whole stack ([`crate::edge::with_security_headers`]).
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use cloudshop_platform::http::client_address;
 use cloudshop_platform::jwt::JwtVerifier;
 use http::{Method, header};
 
-use crate::edge::{EdgeState, rate_limit, security_headers};
+use crate::edge::{EdgeState, rate_limit};
 use crate::proxy::{Upstreams, set_forwarded_for};
 use crate::routes::{Access, ROUTES, resolve};
 
@@ -36,7 +37,6 @@ pub fn router(gateway: Gateway, edge: EdgeState) -> Router {
     Router::new()
         .route(cloudshop_api::paths::HEALTH, get(health))
         .merge(api)
-        .layer(middleware::from_fn(security_headers))
         .with_state(gateway)
 }
 

@@ -11,7 +11,7 @@ use cloudshop_platform::rate_limit::KeyedLimiter;
 use cloudshop_platform::server::{Service, ServiceHost};
 use cloudshop_platform::tls::ClientAuth;
 
-use crate::edge::EdgeState;
+use crate::edge::{EdgeState, with_security_headers};
 use crate::proxy::Upstreams;
 use crate::router::{Gateway, router};
 use crate::settings::Settings;
@@ -37,7 +37,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
         trusted_proxies,
     };
     let metrics = Arc::new(Metrics::new()?);
-    let api = api_stack(router(gateway, edge), metrics.http(), &settings.http);
+    // Outermost, so every reply carries them, whichever layer made it.
+    let api = with_security_headers(api_stack(router(gateway, edge), metrics.http(), &settings.http));
     let admin = admin::router(metrics, admin::always_ready());
     Ok(Service::new(host, api, admin))
 }

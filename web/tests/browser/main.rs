@@ -5,4 +5,5 @@
 mod admin;
 mod browser;
 mod cookies;
+mod headers;
 mod shopper;

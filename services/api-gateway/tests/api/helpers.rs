@@ -80,6 +80,20 @@ pub async fn spawn_shop_with(
     }
 }
 
+/// A backend that accepts connections and never answers, as a hung process
+/// would: its URL. The connections stay open until the test's runtime ends.
+pub async fn silent_backend() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("https://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    url
+}
+
 impl TestShop {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway)
