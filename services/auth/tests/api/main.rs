@@ -2,6 +2,7 @@
 //! PostgreSQL over TLS, real mutual TLS with certificates made at test time.
 
 mod helpers;
+mod jwks;
 mod login;
 mod logs;
 mod mtls;
