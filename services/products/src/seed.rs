@@ -5,11 +5,16 @@ use sqlx::PgPool;
 /// (name, price in cents, description)
 type SeedProduct = (&'static str, i64, &'static str);
 
-const CATEGORIES: [(&str, &str, [SeedProduct; 6]); 5] = [
+/// Varied stock, a few items nearly sold out: the n-th product of a category
+/// gets the n-th level, and the levels repeat for categories with more.
+const STOCK_LEVELS: [i32; 6] = [25, 40, 3, 60, 12, 100];
+
+/// (slug, name, products); a category may hold any number of products.
+const CATEGORIES: [(&str, &str, &[SeedProduct]); 5] = [
     (
         "coffee",
         "Coffee & Tea",
-        [
+        &[
             (
                 "Single-origin espresso beans, 1 kg",
                 2_490,
@@ -37,7 +42,7 @@ const CATEGORIES: [(&str, &str, [SeedProduct; 6]); 5] = [
     (
         "kitchen",
         "Kitchen",
-        [
+        &[
             ("Cast-iron skillet, 26 cm", 3_900, "Pre-seasoned and oven safe."),
             (
                 "Chef's knife, 20 cm",
@@ -61,7 +66,7 @@ const CATEGORIES: [(&str, &str, [SeedProduct; 6]); 5] = [
     (
         "books",
         "Books",
-        [
+        &[
             ("The Rust Programming Language", 3_995, "The book, in print."),
             (
                 "Designing Data-Intensive Applications",
@@ -89,7 +94,7 @@ const CATEGORIES: [(&str, &str, [SeedProduct; 6]); 5] = [
     (
         "outdoor",
         "Outdoor",
-        [
+        &[
             (
                 "Insulated water bottle, 750 ml",
                 2_790,
@@ -113,7 +118,7 @@ const CATEGORIES: [(&str, &str, [SeedProduct; 6]); 5] = [
     (
         "desk",
         "Desk",
-        [
+        &[
             ("Mechanical keyboard", 11_900, "Tenkeyless with tactile switches."),
             ("Notebook, dotted, A5", 1_450, "Lay-flat binding, 160 pages."),
             ("Desk lamp", 4_990, "Warm-white LED with a dimmer."),
@@ -143,20 +148,17 @@ pub async fn seed_if_empty(pool: &PgPool) -> Result<bool, sqlx::Error> {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        for (index, (product, price_cents, description)) in products.iter().enumerate() {
-            let sku = format!("{}-{:03}", slug.to_uppercase(), index + 1);
-            // Varied stock, a few items nearly sold out.
-            let stock = [25, 40, 3, 60, 12, 100][index];
+        for row in rows(slug, products) {
             sqlx::query(
                 "INSERT INTO products (sku, name, description, category, price_cents, stock) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(sku)
-            .bind(product)
-            .bind(description)
+            .bind(row.sku)
+            .bind(row.name)
+            .bind(row.description)
             .bind(slug)
-            .bind(price_cents)
-            .bind(stock)
+            .bind(row.price_cents)
+            .bind(row.stock)
             .execute(&mut *tx)
             .await?;
         }
@@ -164,4 +166,74 @@ pub async fn seed_if_empty(pool: &PgPool) -> Result<bool, sqlx::Error> {
     crate::catalogue::notify_change(&mut tx).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// One product row as seeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SeedRow {
+    sku: String,
+    name: &'static str,
+    description: &'static str,
+    price_cents: i64,
+    stock: i32,
+}
+
+/// The rows of a category's products: SKUs `SLUG-001`, `SLUG-002`, … in
+/// order, stock from [`STOCK_LEVELS`]. Total for any number of products.
+fn rows(slug: &str, products: &[SeedProduct]) -> Vec<SeedRow> {
+    products
+        .iter()
+        .zip(STOCK_LEVELS.iter().cycle())
+        .enumerate()
+        .map(|(index, (&(name, price_cents, description), &stock))| SeedRow {
+            sku: format!("{}-{:03}", slug.to_uppercase(), index + 1),
+            name,
+            description,
+            price_cents,
+            stock,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn the_seed_catalogue_keeps_its_skus_and_stock() {
+        let coffee = rows(CATEGORIES[0].0, CATEGORIES[0].2);
+        let derived: Vec<(&str, i32)> = coffee.iter().map(|r| (r.sku.as_str(), r.stock)).collect();
+        assert_eq!(
+            derived,
+            [
+                ("COFFEE-001", 25),
+                ("COFFEE-002", 40),
+                ("COFFEE-003", 3),
+                ("COFFEE-004", 60),
+                ("COFFEE-005", 12),
+                ("COFFEE-006", 100),
+            ]
+        );
+        let all: usize = CATEGORIES.iter().map(|(slug, _, p)| rows(slug, p).len()).sum();
+        assert_eq!(all, 30);
+    }
+
+    #[test]
+    fn a_category_with_more_products_than_stock_levels_seeds_them_all() {
+        let many: Vec<SeedProduct> = (0..20).map(|_| ("Thing", 1_000, "A thing.")).collect();
+        let rows = rows("desk", &many);
+        assert_eq!(rows.len(), 20);
+        let skus: HashSet<&str> = rows.iter().map(|r| r.sku.as_str()).collect();
+        assert_eq!(skus.len(), 20, "SKUs are unique");
+        assert_eq!(rows[6].sku, "DESK-007");
+        assert_eq!(rows[19].sku, "DESK-020");
+        // The levels repeat: the seventh product is stocked like the first.
+        let stock: Vec<i32> = rows.iter().map(|r| r.stock).collect();
+        assert_eq!(stock[..6], STOCK_LEVELS);
+        assert_eq!(stock[6..12], STOCK_LEVELS);
+        assert!(stock.iter().all(|&s| s > 0));
+        assert!(rows.iter().all(|r| r.name == "Thing" && r.price_cents == 1_000));
+    }
 }
