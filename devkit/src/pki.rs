@@ -223,3 +223,38 @@ pub fn p256_key_pair() -> anyhow::Result<(String, String)> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     Ok((key.serialize_pem(), key.public_key_pem()))
 }
+
+#[cfg(test)]
+mod tests {
+    use cloudshop_platform::tls::PeerIdentity;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    use super::*;
+
+    fn identity(issued: &Issued) -> Option<String> {
+        let der = CertificateDer::from_pem_slice(issued.cert_pem.as_bytes()).expect("a PEM certificate");
+        PeerIdentity::from_certificate(&der).map(|peer| peer.name().to_owned())
+    }
+
+    /// Every certificate the local shop and compose get (`LeafRequest::local`,
+    /// written by `ShopFiles::ensure`) is its service's SPIFFE identity; the
+    /// Kubernetes ones, which name a DNS SAN only, are nobody's.
+    #[test]
+    fn service_certificates_carry_their_spiffe_identity_and_nothing_else_does() {
+        let ca = CertificateAuthority::generate("test CA").expect("CA");
+        for service in cloudshop_topology::NAMES.iter().chain(&["postgres"]) {
+            let issued = ca.issue(&LeafRequest::local(service)).expect("issued");
+            assert_eq!(identity(&issued).as_deref(), Some(*service));
+        }
+        let dns_only = ca
+            .issue_kubernetes(&KubernetesLeaf {
+                common_name: "orders".into(),
+                organization: None,
+                dns_names: vec!["orders".into()],
+                ips: vec![],
+            })
+            .expect("issued");
+        assert_eq!(identity(&dns_only), None);
+    }
+}

@@ -6,7 +6,7 @@
 //! every handshake, so only new connections see a rotated certificate.
 //!
 //! A caller's identity is read from its verified client certificate: the URI SAN
-//! `spiffe://cloudshop/<service>`, else its first DNS SAN ([`PeerIdentity`]).
+//! `spiffe://cloudshop/<service>` and nothing else ([`PeerIdentity`]).
 //! [`RequireCaller`] lets a router admit only named callers.
 
 use std::path::Path;
@@ -35,6 +35,10 @@ use crate::settings::TlsSettings;
 
 /// URI SAN prefix of CloudShop service identities.
 pub const SPIFFE_PREFIX: &str = "spiffe://cloudshop/";
+
+/// The refusal of a caller without an identity: no client certificate, or one
+/// without a `spiffe://cloudshop/<service>` URI SAN.
+const NO_IDENTITY: &str = "a client certificate with a spiffe://cloudshop/<service> identity is required";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -360,32 +364,25 @@ impl ServerCertVerifier for CurrentServerVerifier {
 }
 
 /// The verified identity of the peer of a TLS connection: the service name of
-/// its `spiffe://cloudshop/<service>` URI SAN, or else its first DNS SAN.
+/// its `spiffe://cloudshop/<service>` URI SAN, and nothing else. A DNS name is
+/// where a service is reached, not who it is: a certificate of the internal CA
+/// that names `orders` only as a DNS SAN is no identity at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerIdentity(String);
 
 impl PeerIdentity {
-    /// Reads the identity from a certificate that rustls already verified.
+    /// Reads the identity from a certificate that rustls already verified;
+    /// `None` when it carries no `spiffe://cloudshop/<service>` URI SAN.
     pub fn from_certificate(der: &CertificateDer<'_>) -> Option<Self> {
         let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
         let san = cert.subject_alternative_name().ok()??;
-        let mut dns = None;
-        for name in &san.value.general_names {
-            match name {
-                x509_parser::extensions::GeneralName::URI(uri) => {
-                    if let Some(service) = uri.strip_prefix(SPIFFE_PREFIX)
-                        && !service.is_empty()
-                    {
-                        return Some(Self(service.to_owned()));
-                    }
-                }
-                x509_parser::extensions::GeneralName::DNSName(name) if dns.is_none() => {
-                    dns = Some((*name).to_owned());
-                }
-                _ => {}
-            }
-        }
-        dns.map(Self)
+        san.value.general_names.iter().find_map(|name| match name {
+            x509_parser::extensions::GeneralName::URI(uri) => uri
+                .strip_prefix(SPIFFE_PREFIX)
+                .filter(|service| !service.is_empty() && !service.contains('/'))
+                .map(|service| Self(service.to_owned())),
+            _ => None,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -404,7 +401,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerIdentity {
             .extensions
             .get::<PeerIdentity>()
             .cloned()
-            .ok_or_else(|| ApiError::forbidden("a client certificate is required"))
+            .ok_or_else(|| ApiError::forbidden(NO_IDENTITY))
     }
 }
 
@@ -428,7 +425,7 @@ impl RequireCaller {
                 tracing::warn!(caller = peer.name(), "caller not allowed on this route");
                 Err(ApiError::forbidden("this caller may not use this route"))
             }
-            None => Err(ApiError::forbidden("a client certificate is required")),
+            None => Err(ApiError::forbidden(NO_IDENTITY)),
         }
     }
 }

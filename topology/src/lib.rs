@@ -207,6 +207,26 @@ mod tests {
         }
     }
 
+    /// Services know each other only by their SPIFFE URI SAN, so every
+    /// certificate cert-manager issues in the cluster must carry one.
+    #[test]
+    fn every_cluster_certificate_carries_its_spiffe_identity() {
+        let path = "k8s/base/pki/certificates.yaml";
+        let text = read(path);
+        for name in NAMES.iter().chain(&["postgres"]) {
+            let certificate = text
+                .split("\n---\n")
+                .find(|doc| {
+                    doc.contains("kind: Certificate") && doc.contains(&format!("\n  name: {name}-tls\n"))
+                })
+                .unwrap_or_else(|| panic!("{path}: no Certificate {name}-tls"));
+            assert!(
+                certificate.contains(&format!("\n  uris:\n    - spiffe://cloudshop/{name}\n")),
+                "{path}: {name}-tls has no spiffe://cloudshop/{name} URI"
+            );
+        }
+    }
+
     #[test]
     fn an_unknown_name_lists_the_five() {
         let err = Service::named("payments").expect_err("no such service");
