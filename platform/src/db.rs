@@ -67,6 +67,27 @@ pub enum DbError {
     MissingCa(String),
     #[error("database not reachable within {waited:?}: {source}")]
     Unreachable { waited: Duration, source: sqlx::Error },
+    /// The server's certificate is not signed by the CA we trust: waiting
+    /// would not help, so start-up stops at once.
+    #[error(
+        "database setting `database.ca_file`: the PostgreSQL server's certificate is not signed by the CA in {ca_file}: {source}"
+    )]
+    UntrustedServer { ca_file: String, source: sqlx::Error },
+    /// The server's certificate does not name the host we connect to.
+    #[error(
+        "database setting `database.host`: the PostgreSQL server's certificate is not valid for {host}: {source}"
+    )]
+    WrongServerName { host: String, source: sqlx::Error },
+    /// Any other failure of the TLS handshake (an expired certificate, a
+    /// server without TLS, ...).
+    #[error(
+        "database settings `database.host` ({host}) and `database.ca_file` ({ca_file}): the TLS handshake with PostgreSQL failed: {source}"
+    )]
+    Handshake {
+        host: String,
+        ca_file: String,
+        source: sqlx::Error,
+    },
     #[error("migrations failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
@@ -101,6 +122,9 @@ pub async fn migrate(pool: &PgPool, migrator: &Migrator, settings: &DatabaseSett
     loop {
         match pool.acquire().await {
             Ok(_) => break,
+            Err(source) if is_handshake_failure(&source) => {
+                return Err(handshake_error(settings, source));
+            }
             Err(source) if tokio::time::Instant::now() >= deadline => {
                 return Err(DbError::Unreachable { waited, source });
             }
@@ -112,6 +136,59 @@ pub async fn migrate(pool: &PgPool, migrator: &Migrator, settings: &DatabaseSett
     }
     migrator.run(pool).await?;
     Ok(())
+}
+
+/// Names the setting a failed TLS handshake points at (verify-full checks
+/// both the CA and the host name), from the rustls error inside sqlx's.
+fn handshake_error(settings: &DatabaseSettings, source: sqlx::Error) -> DbError {
+    use rustls::CertificateError;
+    let certificate = rustls_error(&source).and_then(|err| match err {
+        rustls::Error::InvalidCertificate(reason) => Some(reason.clone()),
+        _ => None,
+    });
+    let ca_file = settings.ca_file.display().to_string();
+    match certificate {
+        Some(CertificateError::UnknownIssuer | CertificateError::BadSignature) => {
+            DbError::UntrustedServer { ca_file, source }
+        }
+        Some(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }) => {
+            DbError::WrongServerName {
+                host: settings.host.clone(),
+                source,
+            }
+        }
+        _ => DbError::Handshake {
+            host: settings.host.clone(),
+            ca_file,
+            source,
+        },
+    }
+}
+
+/// A failed TLS handshake, which waiting does not cure: sqlx reports it as
+/// `Error::Tls` or as an `Error::Io` wrapping the rustls error.
+fn is_handshake_failure(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Tls(_)) || rustls_error(err).is_some()
+}
+
+/// The rustls error in `err` or in its chain of sources (sqlx wraps it in an
+/// `io::Error`).
+fn rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<rustls::Error>() {
+            return Some(found);
+        }
+        if let Some(found) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
 }
 
 /// The readiness probe: a round trip within one second.

@@ -4,6 +4,7 @@
 mod bad_input;
 mod catalogue;
 mod concurrency;
+mod database_tls;
 mod orders;
 mod recovery;
 mod reservations;
