@@ -11,7 +11,7 @@ use crate::gateway::ClientError;
 use crate::pages::catalogue::{self, CartRow};
 use crate::session::{Cart, MAX_CART_QUANTITY, with_cart};
 
-pub async fn show(State(state): State<AppState>, shopper: Shopper) -> Response {
+pub async fn show(State(state): State<AppState>, mut shopper: Shopper) -> Response {
     let mut rows = Vec::new();
     let mut cart = shopper.visitor.cart.clone();
     for line in &shopper.visitor.cart.lines {
@@ -26,6 +26,8 @@ pub async fn show(State(state): State<AppState>, shopper: Shopper) -> Response {
         }
     }
     let checkout_key = uuid::Uuid::new_v4().to_string();
+    // The page (its "Cart (n)" too) shows the cart as it is stored now.
+    shopper.visitor.cart = cart.clone();
     let markup = catalogue::cart(&shopper.visitor, &rows, &checkout_key);
     shopper
         .map_jar(|jar, policy| with_cart(jar, policy, &cart))

@@ -164,6 +164,44 @@ impl Browser {
         self.text("body").await
     }
 
+    /// The text of every element matching `css`, in page order.
+    pub async fn texts(&self, css: &str) -> Vec<String> {
+        let mut texts = Vec::new();
+        for element in self.client.find_all(Locator::Css(css)).await.expect(css) {
+            texts.push(element.text().await.expect("text"));
+        }
+        texts
+    }
+
+    pub async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.expect(css).len()
+    }
+
+    /// The current value of a form field (what would be submitted).
+    pub async fn value(&self, css: &str) -> String {
+        let field = self.client.find(Locator::Css(css)).await.expect(css);
+        field.prop("value").await.expect("value").unwrap_or_default()
+    }
+
+    /// Runs `script` in the page, as an attacker's or a tinkering user's
+    /// JavaScript would; WebDriver's scripts are not subject to the page's CSP.
+    pub async fn script(&self, script: &str) {
+        self.client.execute(script, vec![]).await.expect(script);
+    }
+
+    /// The value of the cookie `name` the browser holds for this page, if any.
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        let cookies = self.client.get_all_cookies().await.expect("cookies");
+        cookies
+            .into_iter()
+            .find(|c| c.name() == name)
+            .map(|c| c.value().to_owned())
+    }
+
+    pub async fn path(&self) -> String {
+        self.client.current_url().await.expect("url").path().to_owned()
+    }
+
     /// Saves a screenshot under `target/screenshots/`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
@@ -178,6 +216,21 @@ impl Browser {
             Value::Array(entries) => entries,
             other => panic!("unexpected log answer: {other}"),
         }
+    }
+
+    /// Fails unless the console, since the last call, reported something and
+    /// only pages answered with `status` (Chromium logs each such page), so a
+    /// refusal the test provoked is the only complaint.
+    pub async fn assert_console_reports_only(&self, status: u16) {
+        let entries = self.console().await;
+        let mark = format!("status of {status}");
+        assert!(
+            !entries.is_empty()
+                && entries
+                    .iter()
+                    .all(|e| e["message"].as_str().is_some_and(|m| m.contains(&mark))),
+            "expected only {status} pages in the console: {entries:#?}"
+        );
     }
 
     /// Fails on any console error or Content-Security-Policy report.

@@ -2,8 +2,13 @@
 //! WebDriver (chromedriver) against the real storefront in front of the real
 //! backend. Screenshots land in `target/screenshots/`.
 
+mod account;
 mod admin;
+mod admin_orders;
 mod browser;
+mod cart;
+mod catalogue;
 mod cookies;
+mod csrf;
 mod headers;
 mod shopper;

@@ -12,6 +12,21 @@ pub async fn register(browser: &Browser, shop_url: &str) -> String {
     email
 }
 
+/// Puts `quantity` of `product` in the cart and places the order (the
+/// shopper is logged in); the order's id, from the order page's address.
+pub async fn place_order(browser: &Browser, shop_url: &str, product: i64, quantity: i32) -> uuid::Uuid {
+    browser.goto(&format!("{shop_url}/products/{product}")).await;
+    browser.fill("input[name=quantity]", &quantity.to_string()).await;
+    browser.click("form[action='/cart/add'] button").await;
+    browser.click("form[action='/checkout'] button").await;
+    let flash = browser.text("p.flash").await;
+    assert!(flash.contains("Your order is confirmed"), "{flash}");
+    let path = browser.path().await;
+    path.strip_prefix("/orders/")
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .unwrap_or_else(|| panic!("an order page, not {path}"))
+}
+
 #[tokio::test]
 async fn a_shopper_searches_fills_a_cart_checks_out_and_cancels() {
     let shop = spawn_shop().await;
