@@ -116,29 +116,6 @@ pub async fn confirm(pool: &PgPool, id: Uuid, lines: &[ReservedLine]) -> Result<
     Ok(true)
 }
 
-/// Moves the order from `from` to `to` (with a reason); false when it was not
-/// in `from`.
-pub async fn transition(
-    pool: &PgPool,
-    id: Uuid,
-    from: Status,
-    to: Status,
-    reason: Option<&str>,
-) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query(
-        "UPDATE orders SET status = $3, reason = COALESCE($4, reason), updated_at = now() \
-         WHERE id = $1 AND status = $2",
-    )
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .bind(reason)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(updated > 0)
-}
-
 /// PENDING → REJECTED with the products service's refusal; false when the
 /// order had already left PENDING.
 pub async fn reject(pool: &PgPool, id: Uuid, refusal: &ErrorBody) -> Result<bool, sqlx::Error> {
@@ -235,32 +212,63 @@ pub async fn stale_pending(pool: &PgPool, age_ms: u64) -> Result<Vec<Order>, sql
     .await
 }
 
+/// Records, on the order locked by `tx`, that its cancellation was asked
+/// for (kept when it already was); false when it is not CONFIRMED.
+pub async fn request_cancel(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE orders SET cancel_requested_at = COALESCE(cancel_requested_at, now()), updated_at = now() \
+         WHERE id = $1 AND status = 'CONFIRMED'",
+    )
+    .bind(id)
+    .execute(tx)
+    .await?
+    .rows_affected();
+    Ok(updated > 0)
+}
+
+/// CONFIRMED → CANCELLED for an order whose cancellation was recorded and
+/// whose stock has been released; false when it was not in that state.
+pub async fn finish_cancel(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE orders SET status = 'CANCELLED', reason = 'cancelled', updated_at = now() \
+         WHERE id = $1 AND status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(updated > 0)
+}
+
+/// CONFIRMED → SHIPPED, unless a cancellation was asked for; false otherwise.
+pub async fn ship(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE orders SET status = 'SHIPPED', reason = 'shipped', updated_at = now() \
+         WHERE id = $1 AND status = 'CONFIRMED' AND cancel_requested_at IS NULL",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(updated > 0)
+}
+
+/// Orders whose cancellation was asked for more than `age_ms` ago and is not
+/// finished (the process died, or the products service did not answer).
+pub async fn stale_cancels(pool: &PgPool, age_ms: u64) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM orders WHERE status = 'CONFIRMED' AND cancel_requested_at IS NOT NULL \
+         AND cancel_requested_at < now() - make_interval(secs => $1) ORDER BY cancel_requested_at LIMIT 500",
+    )
+    .bind(age_ms as f64 / 1000.0)
+    .fetch_all(pool)
+    .await
+}
+
 /// Locks the order's row until `tx` ends; its owner and status.
 pub async fn lock(tx: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<(Uuid, Status)>, sqlx::Error> {
     sqlx::query_as("SELECT user_id, status FROM orders WHERE id = $1 FOR UPDATE")
         .bind(id)
         .fetch_optional(tx)
         .await
-}
-
-/// Moves the order, locked by `tx`, from `from` to `to` with a reason; false
-/// when it was not in `from` (conditional like every other change).
-pub async fn mark(
-    tx: &mut sqlx::PgConnection,
-    id: Uuid,
-    from: Status,
-    to: Status,
-    reason: &str,
-) -> Result<bool, sqlx::Error> {
-    let updated = sqlx::query(
-        "UPDATE orders SET status = $3, reason = $4, updated_at = now() WHERE id = $1 AND status = $2",
-    )
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .bind(reason)
-    .execute(tx)
-    .await?
-    .rows_affected();
-    Ok(updated > 0)
 }

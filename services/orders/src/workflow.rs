@@ -54,7 +54,8 @@ pub async fn advance(
         .ok_or_else(|| ApiError::internal("order vanished"))
 }
 
-/// Finishes stale PENDING orders at start and then periodically.
+/// Finishes stale PENDING orders and unfinished cancellations at start and
+/// then periodically.
 pub fn spawn_reconciler(
     pool: PgPool,
     stock: StockClient,
@@ -74,8 +75,43 @@ pub fn spawn_reconciler(
     });
 }
 
-/// One pass of the reconciler; returns how many orders it finished.
+/// One pass of the reconciler: stale PENDING orders are advanced, and
+/// cancellations recorded but not finished (a crash, products unreachable)
+/// are finished; returns how many orders it finished.
 pub async fn reconcile_once(pool: &PgPool, stock: &StockClient, pending_after_ms: u64) -> usize {
+    reconcile_pending(pool, stock, pending_after_ms).await
+        + reconcile_cancels(pool, stock, pending_after_ms).await
+}
+
+async fn reconcile_cancels(pool: &PgPool, stock: &StockClient, after_ms: u64) -> usize {
+    let stale = match store::stale_cancels(pool, after_ms).await {
+        Ok(stale) => stale,
+        Err(err) => {
+            tracing::warn!(error = %err, "reconciler cannot read unfinished cancellations");
+            return 0;
+        }
+    };
+    let mut finished = 0;
+    for id in stale {
+        match finish_cancel(pool, stock, id, &format!("reconciler-cancel-{id}")).await {
+            Ok(()) => {
+                finished += 1;
+                tracing::info!(order_id = %id, "reconciled a cancellation: stock returned, order CANCELLED");
+            }
+            // A retried request finished it meanwhile.
+            Err(Finish::Gone) => {}
+            Err(Finish::Unavailable(reason)) => {
+                tracing::warn!(order_id = %id, %reason, "cancellation not reconciled yet");
+            }
+            Err(Finish::Database(err)) => {
+                tracing::warn!(order_id = %id, error = %err, "cancellation not reconciled yet");
+            }
+        }
+    }
+    finished
+}
+
+async fn reconcile_pending(pool: &PgPool, stock: &StockClient, pending_after_ms: u64) -> usize {
     let stale = match store::stale_pending(pool, pending_after_ms).await {
         Ok(stale) => stale,
         Err(err) => {
@@ -97,9 +133,17 @@ pub async fn reconcile_once(pool: &PgPool, stock: &StockClient, pending_after_ms
     finished
 }
 
-/// Cancels a confirmed, unshipped order and returns its stock. The order's
-/// row stays locked while the stock goes back, so a concurrent ship or cancel
-/// waits; if the products service cannot be reached nothing changes (503).
+/// Cancels a confirmed, unshipped order and returns its stock, in three
+/// steps so that a crash at any point is finished later rather than leaving
+/// a CONFIRMED order whose stock went back:
+/// 1. on the locked row, the request is recorded (`cancel_requested_at`) and
+///    committed; from then on the order cannot ship;
+/// 2. the stock is released (idempotent per order);
+/// 3. CONFIRMED → CANCELLED.
+///
+/// A crash after 1 or 2, or a products service that does not answer (503),
+/// leaves a recorded request: a retry of the cancel or the reconciler
+/// ([`reconcile_once`]) repeats 2 and 3.
 pub async fn cancel(
     pool: &PgPool,
     stock: &StockClient,
@@ -114,19 +158,51 @@ pub async fn cancel(
     if owner.to_string() != caller.sub && !caller.is_admin() {
         return Err(ApiError::not_found());
     }
-    if status != Status::Confirmed {
+    // The row is locked: a CONFIRMED order is marked.
+    if status != Status::Confirmed || !store::request_cancel(&mut tx, id).await? {
         return Err(ApiError::conflict(
             "only confirmed orders that have not shipped can be cancelled",
         ));
     }
-    stock.release(id, request_id).await.map_err(|err| {
-        tracing::warn!(order_id = %id, error = %err, "cancel: stock not released");
-        ApiError::service_unavailable("the order could not be cancelled now; retry later")
-    })?;
-    // The row is locked: it is still CONFIRMED.
-    if !store::mark(&mut tx, id, Status::Confirmed, Status::Cancelled, "cancelled").await? {
-        return Err(ApiError::internal("a locked order changed status"));
-    }
     tx.commit().await?;
-    Ok(())
+    finish_cancel(pool, stock, id, request_id)
+        .await
+        .map_err(|err| match err {
+            Finish::Unavailable(reason) => {
+                tracing::warn!(order_id = %id, %reason, "cancel recorded, stock not released yet");
+                ApiError::service_unavailable(
+                    "the cancellation is recorded but the stock could not be returned now; \
+                 it completes by itself, or retry",
+                )
+            }
+            Finish::Gone => {
+                ApiError::conflict("only confirmed orders that have not shipped can be cancelled")
+            }
+            Finish::Database(err) => err.into(),
+        })
+}
+
+enum Finish {
+    Unavailable(String),
+    /// Another path finished the cancellation first.
+    Gone,
+    Database(sqlx::Error),
+}
+
+/// Steps 2 and 3 of [`cancel`] for an order whose cancellation is recorded.
+async fn finish_cancel(
+    pool: &PgPool,
+    stock: &StockClient,
+    id: uuid::Uuid,
+    request_id: &str,
+) -> Result<(), Finish> {
+    stock
+        .release(id, request_id)
+        .await
+        .map_err(|err| Finish::Unavailable(err.to_string()))?;
+    match store::finish_cancel(pool, id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Finish::Gone),
+        Err(err) => Err(Finish::Database(err)),
+    }
 }

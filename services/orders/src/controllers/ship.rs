@@ -14,17 +14,12 @@ pub async fn ship(
 ) -> ApiResult<Json<OrderView>> {
     claims.require_admin()?;
     let id = order_id(&id)?;
-    if !store::transition(
-        &state.pool,
-        id,
-        Status::Confirmed,
-        Status::Shipped,
-        Some("shipped"),
-    )
-    .await?
-    {
+    if !store::ship(&state.pool, id).await? {
         return match store::find(&state.pool, id).await? {
             None => Err(ApiError::not_found()),
+            Some(order) if order.status == Status::Confirmed => Err(ApiError::conflict(
+                "the order's cancellation is in progress; it cannot be shipped",
+            )),
             Some(_) => Err(ApiError::conflict("only confirmed orders can be shipped")),
         };
     }
