@@ -1,4 +1,9 @@
-//! The local shop: everything in one process, data under `.cloudshop/`.
+//! The local shop: everything in one process, data under `.cloudshop/`;
+//! its settings overridable from a file ([`config`]), its PostgreSQL
+//! restarted when it dies ([`postgres_watch`]).
+
+mod config;
+mod postgres_watch;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -13,7 +18,10 @@ use cloudshop_platform::server::Service;
 use cloudshop_platform::settings::HttpSettings;
 use cloudshop_wiring::{Backends, Wiring, url};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+
+use self::config::UpConfig;
 
 const DATABASE: &str = "cloudshop";
 
@@ -31,6 +39,11 @@ pub struct UpArgs {
     /// Port of the private PostgreSQL (127.0.0.1 only, TLS only).
     #[arg(long, default_value_t = 54320)]
     postgres_port: u16,
+    /// TOML file overriding the services' settings: one table per service
+    /// (`[api-gateway.rate_limit]`, ...) with that service's own settings
+    /// keys, and `log`, the log filter. Ports and files stay `up`'s.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 /// Internal services listen on free ports; only the storefront and the
@@ -40,54 +53,108 @@ fn loopback(port: u16) -> HttpSettings {
 }
 
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    // A bad file stops `up` here, before it creates or starts anything.
+    let config = match &args.config {
+        Some(path) => UpConfig::load(path)?,
+        None => UpConfig::default(),
+    };
+    let files = ShopFiles::new(&args.dir);
+    config.check(&wiring(&files, args.postgres_port))?;
+    let default_filter = config
+        .log
+        .as_deref()
+        .unwrap_or(cloudshop_platform::telemetry::DEFAULT_FILTER);
     tracing_subscriber::fmt()
         .with_target(false)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(cloudshop_platform::telemetry::DEFAULT_FILTER)
-            }),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .init();
-    let files = ShopFiles::new(&args.dir);
     files.ensure().context("preparing certificates and secrets")?;
     let cluster = Cluster::new(&files, args.postgres_port)?;
     cluster.init(&files).context("preparing PostgreSQL")?;
     let postgres = cluster
         .spawn(Durability::Durable)
         .context("starting PostgreSQL")?;
-    let result = run(&args, &files, &cluster).await;
-    tracing::info!("stopping PostgreSQL");
-    cluster.stop(postgres)?;
+    // Cancelled on SIGINT/SIGTERM (the services stop on those by themselves)
+    // or when the services have stopped; ends the watch over PostgreSQL.
+    let stopping = CancellationToken::new();
+    cloudshop_platform::server::cancel_on_signal(stopping.clone());
+    let mut watch = tokio::spawn(postgres_watch::keep_running(
+        cluster.clone(),
+        postgres,
+        stopping.clone(),
+    ));
+    let run = run(&args, &files, &cluster, &config, &stopping);
+    tokio::pin!(run);
+    let (result, postgres) = tokio::select! {
+        result = &mut run => {
+            stopping.cancel();
+            match (&mut watch).await? {
+                Ok(postgres) => (result, postgres),
+                Err(gave_up) => (Err(gave_up), None),
+            }
+        }
+        // On a signal, or when the watch gave up on PostgreSQL: the services
+        // stop (drain) either way.
+        watched = &mut watch => {
+            stopping.cancel();
+            let result = (&mut run).await;
+            match watched? {
+                Ok(postgres) => (result, postgres),
+                Err(gave_up) => (Err(gave_up), None),
+            }
+        }
+    };
+    if let Some(postgres) = postgres {
+        tracing::info!("stopping PostgreSQL");
+        cluster.stop(postgres)?;
+    }
     result
 }
 
-async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Result<()> {
-    cluster.provision_roles(files)?;
-    cluster.create_database(DATABASE)?;
-    let pg = cluster.port();
-    let mut services = Services::default();
-
-    let wiring = Wiring::new(files, |role| DatabaseSettings {
-        port: pg,
+/// How `up` wires the services on `files` and its PostgreSQL on `port`.
+fn wiring(files: &ShopFiles, port: u16) -> Wiring<'_> {
+    Wiring::new(files, move |role| DatabaseSettings {
+        port,
         name: DATABASE.into(),
         password_file: files.db_password(role),
         ca_file: files.ca_cert(),
         ..DatabaseSettings::for_service(role)
-    });
+    })
+}
 
-    let auth = cloudshop_auth::startup::build(wiring.auth(loopback(0)))
+/// Starts the five services and serves until they stop: on SIGINT/SIGTERM,
+/// each by itself, or when `stopping` is cancelled.
+async fn run(
+    args: &UpArgs,
+    files: &ShopFiles,
+    cluster: &Cluster,
+    config: &UpConfig,
+    stopping: &CancellationToken,
+) -> anyhow::Result<()> {
+    cluster.provision_roles(files)?;
+    cluster.create_database(DATABASE)?;
+    let pg = cluster.port();
+    let mut services = Services::default();
+    let wiring = wiring(files, pg);
+
+    let auth = cloudshop_auth::startup::build(config.apply("auth", wiring.auth(loopback(0)))?)
         .await
         .context("starting auth")?;
     let auth_url = url(services.launch("auth", tracing::info_span!("auth"), auth));
 
-    let products = cloudshop_products::startup::build(wiring.products(loopback(0)))
-        .await
-        .context("starting products")?;
+    let products =
+        cloudshop_products::startup::build(config.apply("products", wiring.products(loopback(0)))?)
+            .await
+            .context("starting products")?;
     let products_url = url(services.launch("products", tracing::info_span!("products"), products));
 
-    let orders = cloudshop_orders::startup::build(wiring.orders(loopback(0), &products_url))
-        .await
-        .context("starting orders")?;
+    let orders =
+        cloudshop_orders::startup::build(config.apply("orders", wiring.orders(loopback(0), &products_url))?)
+            .await
+            .context("starting orders")?;
     let orders_url = url(services.launch("orders", tracing::info_span!("orders"), orders));
 
     let gateway = wiring.gateway(
@@ -98,7 +165,7 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
             orders: orders_url,
         },
     );
-    let gateway = cloudshop_api_gateway::startup::build(gateway)
+    let gateway = cloudshop_api_gateway::startup::build(config.apply("api-gateway", gateway)?)
         .await
         .with_context(|| {
             format!(
@@ -108,15 +175,17 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
         })?;
     let gateway_url = url(services.launch("api-gateway", tracing::info_span!("api-gateway"), gateway));
 
-    let storefront =
-        cloudshop_storefront::startup::build(wiring.storefront(loopback(args.storefront_port), &gateway_url))
-            .await
-            .with_context(|| {
-                format!(
-                    "starting the storefront on port {} (--storefront-port)",
-                    args.storefront_port
-                )
-            })?;
+    let storefront = cloudshop_storefront::startup::build(config.apply(
+        "storefront",
+        wiring.storefront(loopback(args.storefront_port), &gateway_url),
+    )?)
+    .await
+    .with_context(|| {
+        format!(
+            "starting the storefront on port {} (--storefront-port)",
+            args.storefront_port
+        )
+    })?;
     let storefront_url = format!(
         "http://127.0.0.1:{}",
         services.launch("storefront", tracing::info_span!("storefront"), storefront)
@@ -149,13 +218,23 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
     )?;
     drop(out);
 
-    // Each service stops on SIGINT/SIGTERM by itself; wait for all of them.
+    // Each service stops on SIGINT/SIGTERM by itself; `stopping` also
+    // covers a signal that came while they were starting, and giving up on
+    // PostgreSQL. Wait for all of them.
     let mut failure = None;
-    while let Some(result) = services.running.join_next().await {
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => failure = Some(err),
-            Err(err) => failure = Some(err.into()),
+    let mut stopped = false;
+    loop {
+        tokio::select! {
+            joined = services.running.join_next() => match joined {
+                None => break,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(err))) => failure = Some(err),
+                Some(Err(err)) => failure = Some(err.into()),
+            },
+            () = stopping.cancelled(), if !stopped => {
+                stopped = true;
+                services.shutdown.iter().for_each(CancellationToken::cancel);
+            }
         }
     }
     match failure {
@@ -169,6 +248,7 @@ async fn run(args: &UpArgs, files: &ShopFiles, cluster: &Cluster) -> anyhow::Res
 struct Services {
     running: JoinSet<anyhow::Result<()>>,
     admin_ports: Vec<(&'static str, u16)>,
+    shutdown: Vec<CancellationToken>,
 }
 
 impl Services {
@@ -176,6 +256,7 @@ impl Services {
     fn launch(&mut self, name: &'static str, span: tracing::Span, service: Service) -> u16 {
         let port = service.port();
         self.admin_ports.push((name, service.admin_port()));
+        self.shutdown.push(service.shutdown_token());
         self.running.spawn(service.run_until_stopped().instrument(span));
         port
     }

@@ -1,23 +1,34 @@
 //! `cloudshop up` as a newcomer runs it: the real binary, a fresh folder,
-//! then Ctrl-C (SIGINT), then `up` again on the same data, then `reset`.
+//! then Ctrl-C (SIGINT), then `up` again on the same data, then `reset`;
+//! with a `--config` file, good and bad; and with its PostgreSQL killed.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cloudshop_api::auth::{Credentials, Password, Registration};
 use cloudshop_api::client::{Caller, Client};
+use cloudshop_api::orders::{Line, OrderRequest};
 use cloudshop_api::paths;
+use cloudshop_api::products::ProductQuery;
 use serde_json::Value;
 
 struct Shop {
     child: Option<Child>,
+    dir: PathBuf,
     storefront: String,
     gateway: String,
+    /// What `up` printed until it was ready (its log and its banner).
+    printed: Vec<String>,
+    /// What it prints from then on, line by line.
+    lines: mpsc::Receiver<String>,
 }
 
-/// Stops the shop as Ctrl-C would, even when an assertion failed.
+/// Stops the shop as Ctrl-C would, even when an assertion failed; then its
+/// PostgreSQL, by the pid in its data folder, should `up` have left one.
 impl Drop for Shop {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -26,16 +37,56 @@ impl Drop for Shop {
                 .status();
             let _ = child.wait();
         }
+        if let Some(pid) = postmaster_pid(&self.dir)
+            && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres")
+        {
+            let _ = Command::new("kill").args(["-INT", &pid]).status();
+        }
     }
 }
 
-fn up(dir: &std::path::Path, ports: (u16, u16, u16)) -> Shop {
-    let child = Command::new(env!("CARGO_BIN_EXE_cloudshop"))
+impl Shop {
+    /// Waits at most `within` for a line `up` prints from now on that
+    /// contains `text`.
+    fn wait_for_line(&self, text: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let line = self.lines.recv_timeout(left).ok()?;
+            if line.contains(text) {
+                return Some(line);
+            }
+        }
+    }
+}
+
+/// The first line of the shop's `postmaster.pid`: its running PostgreSQL.
+fn postmaster_pid(shop_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(shop_dir.join("postgres/data/postmaster.pid")).ok()?;
+    text.lines().next().map(|line| line.trim().to_owned())
+}
+
+/// `cloudshop up` with `extra` arguments, without `RUST_LOG` or colours.
+fn up_command(dir: &Path, ports: (u16, u16, u16), extra: &[&OsStr]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cloudshop"));
+    command
         .args(["up", "--dir"])
         .arg(dir)
         .args(["--storefront-port", &ports.0.to_string()])
         .args(["--gateway-port", &ports.1.to_string()])
         .args(["--postgres-port", &ports.2.to_string()])
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1");
+    command
+}
+
+fn up(dir: &Path, ports: (u16, u16, u16)) -> Shop {
+    up_with(dir, ports, &[])
+}
+
+fn up_with(dir: &Path, ports: (u16, u16, u16), extra: &[&OsStr]) -> Shop {
+    let child = up_command(dir, ports, extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -48,18 +99,25 @@ fn up(dir: &std::path::Path, ports: (u16, u16, u16)) -> Shop {
             let _ = lines.send(line);
         }
     });
-    let mut printed = Vec::new();
-    while let Ok(line) = received.recv_timeout(Duration::from_secs(120)) {
+    let mut shop = Shop {
+        child: Some(child),
+        dir: dir.to_owned(),
+        storefront: String::new(),
+        gateway: String::new(),
+        printed: Vec::new(),
+        lines: received,
+    };
+    while let Ok(line) = shop.lines.recv_timeout(Duration::from_secs(120)) {
         let done = line.starts_with("Press Ctrl-C");
-        printed.push(line);
+        shop.printed.push(line);
         if done {
             break;
         }
     }
-    let text = printed.join("\n");
+    let text = shop.printed.join("\n");
     assert!(text.contains("CloudShop is running."), "{text}");
     let url = |label: &str| {
-        printed
+        shop.printed
             .iter()
             .find_map(|l| {
                 l.trim()
@@ -68,11 +126,9 @@ fn up(dir: &std::path::Path, ports: (u16, u16, u16)) -> Shop {
             })
             .expect(label)
     };
-    Shop {
-        storefront: url("storefront"),
-        gateway: url("API gateway"),
-        child: Some(child),
-    }
+    shop.storefront = url("storefront");
+    shop.gateway = url("API gateway");
+    shop
 }
 
 fn stop(mut shop: Shop) {
@@ -216,4 +272,230 @@ fn the_gateway_answers_schemathesis_within_its_openapi_document() {
     // It really tested the API: every operation, many cases.
     assert!(report.contains("Tested: 18"), "{report}");
     assert!(report.contains("generated"), "{report}");
+}
+
+/// Runs `command` to its end, its output captured, at most `within`; stopped
+/// by its id (SIGINT, as Ctrl-C) when it runs longer or the test fails.
+fn run_bounded(mut command: Command, within: Duration) -> std::process::Output {
+    struct Guard(Option<Child>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if let Some(mut child) = self.0.take() {
+                let _ = Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status();
+                let _ = child.wait();
+            }
+        }
+    }
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut guard = Guard(Some(child));
+    let deadline = Instant::now() + within;
+    while guard
+        .0
+        .as_mut()
+        .expect("child")
+        .try_wait()
+        .expect("wait")
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "still running after {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    guard.0.take().expect("child").wait_with_output().expect("output")
+}
+
+/// A `--config` file lowers the gateway's rate limit (429 from the fourth
+/// request on, where the default allows a burst of 2000) and sets the log
+/// filter (debug lines, which the default filter leaves out).
+#[test]
+fn a_config_file_overrides_the_gateway_rate_limit_and_the_log_filter() {
+    let dir = tempfile::tempdir().expect("dir");
+    let shop_dir = dir.path().join(".cloudshop");
+    let config = dir.path().join("up.toml");
+    std::fs::write(
+        &config,
+        "log = \"debug\"\n\n[api-gateway.rate_limit]\nper_minute = 1\nburst = 3\n",
+    )
+    .expect("config");
+    let ports = reserved_ports();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let shop = up_with(&shop_dir, ports, &["--config".as_ref(), config.as_os_str()]);
+    let printed = shop.printed.join("\n");
+    assert!(printed.contains("DEBUG"), "no debug line: {printed}");
+    let statuses = runtime.block_on(async {
+        let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
+        let mut statuses = Vec::new();
+        for _ in 0..5 {
+            let response = api
+                .get(format!("{}{}", shop.gateway, paths::OPENAPI))
+                .send()
+                .await
+                .expect("openapi");
+            statuses.push(response.status().as_u16());
+        }
+        statuses
+    });
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    stop(shop);
+}
+
+/// An unknown key, an unknown service and a key `up` manages are each
+/// refused, naming the file, the service and the key, before `up` creates
+/// its folder or starts anything.
+#[test]
+fn a_bad_config_file_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().expect("dir");
+    let shop_dir = dir.path().join(".cloudshop");
+    let ports = reserved_ports();
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "[api-gateway.rate_limit]\nburts = 3\n",
+            &["bad.toml: [api-gateway] rate_limit", "unknown field `burts`"],
+        ),
+        (
+            "[payments]\nenabled = true\n",
+            &[
+                "bad.toml: [payments]",
+                "auth",
+                "products",
+                "orders",
+                "api-gateway",
+                "storefront",
+            ],
+        ),
+        (
+            "[api-gateway.http]\nlisten = \"0.0.0.0:443\"\n",
+            &["bad.toml: [api-gateway] http.listen", "--gateway-port"],
+        ),
+    ];
+    for (text, expected) in cases {
+        let config = dir.path().join("bad.toml");
+        std::fs::write(&config, text).expect("config");
+        let output = run_bounded(
+            up_command(&shop_dir, ports, &["--config".as_ref(), config.as_os_str()]),
+            Duration::from_secs(30),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{text}: {stderr}");
+        for part in expected {
+            assert!(stderr.contains(part), "{text}: {part:?} not in {stderr}");
+        }
+        assert!(!shop_dir.exists(), "{text}: `up` made {}", shop_dir.display());
+    }
+}
+
+/// PostgreSQL killed (SIGKILL) under `up`: `up` restarts it, says so, orders
+/// succeed again within a bounded time, and the order placed before is
+/// still there (recovered from the write-ahead log).
+#[test]
+fn up_restarts_its_postgresql_when_it_is_killed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let shop_dir = dir.path().join(".cloudshop");
+    let ports = reserved_ports();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    cloudshop_platform::install_crypto_provider();
+    let shop = up(&shop_dir, ports);
+    let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
+    let client = Client::new(api, &shop.gateway);
+    let email = format!("killed-{}@example.com", std::process::id());
+    let password = Password::new("tJ8#qv2!Lm9zRw-bright");
+    let (token, order, before) = runtime.block_on(async {
+        let registration = Registration {
+            email: email.clone(),
+            password: password.clone(),
+        };
+        client
+            .register(Caller::anonymous(), &registration)
+            .await
+            .expect("register");
+        let login = Credentials { email, password };
+        let token = client
+            .login(Caller::anonymous(), &login)
+            .await
+            .expect("login")
+            .access_token;
+        let products = client
+            .products(Caller::anonymous(), &ProductQuery::default())
+            .await
+            .expect("products");
+        let product = products
+            .items
+            .iter()
+            .find(|p| p.stock > 10)
+            .expect("a product in stock");
+        let order = OrderRequest {
+            lines: vec![Line {
+                product_id: product.id,
+                quantity: 1,
+            }],
+        };
+        let before = client
+            .place_order(Caller::with_token(&token), "before-the-kill", &order)
+            .await
+            .expect("an order before the kill")
+            .order;
+        (token, order, before)
+    });
+
+    let killed = postmaster_pid(&shop_dir).expect("postmaster.pid");
+    let sent = Command::new("kill")
+        .args(["-KILL", &killed])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let killed_at = Instant::now();
+
+    // Orders succeed again, without restarting `up`.
+    let bound = Duration::from_secs(60);
+    let mut attempts = 0;
+    let after = runtime.block_on(async {
+        loop {
+            attempts += 1;
+            let key = format!("after-the-kill-{attempts}");
+            match client.place_order(Caller::with_token(&token), &key, &order).await {
+                Ok(placed) => return placed.order,
+                Err(err) => assert!(
+                    killed_at.elapsed() < bound,
+                    "no order {bound:?} after the kill ({attempts} attempts): {err}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let recovered_in = killed_at.elapsed();
+    eprintln!("orders succeed again {recovered_in:?} after the kill ({attempts} attempts)");
+    assert_ne!(after.id, before.id);
+
+    // The order acknowledged before the kill survived it.
+    let kept = runtime
+        .block_on(client.order(Caller::with_token(&token), before.id))
+        .expect("the earlier order");
+    assert_eq!(kept.id, before.id);
+    assert_eq!(kept.lines, before.lines);
+
+    // `up` said what happened, and runs a new postmaster.
+    let restarting = "PostgreSQL exited (signal 9); restarting (attempt 1 of 5)";
+    let said = shop
+        .printed
+        .iter()
+        .any(|l| l.contains(restarting))
+        .then(|| restarting.to_owned())
+        .or_else(|| shop.wait_for_line(restarting, Duration::from_secs(5)));
+    assert!(said.is_some(), "up did not log {restarting:?}");
+    assert!(
+        shop.wait_for_line("PostgreSQL is running again", Duration::from_secs(5))
+            .is_some(),
+        "up did not log that PostgreSQL is back"
+    );
+    let restarted = postmaster_pid(&shop_dir).expect("postmaster.pid");
+    assert_ne!(restarted, killed);
+
+    // And it still stops cleanly, PostgreSQL with it.
+    stop(shop);
+    assert!(postmaster_pid(&shop_dir).is_none(), "PostgreSQL still runs");
 }

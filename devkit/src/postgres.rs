@@ -9,7 +9,7 @@
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -90,6 +90,51 @@ struct Owner {
 pub struct Running {
     child: Child,
     pid: String,
+    /// The child is `runuser`, which reports the postmaster's death by
+    /// signal `n` as exit code `128 + n`.
+    wrapped: bool,
+}
+
+impl Running {
+    /// The postmaster's pid (as in `postmaster.pid`).
+    pub fn pid(&self) -> &str {
+        &self.pid
+    }
+
+    /// How the server ended, once it has; `None` while it runs. Does not block.
+    pub fn exited(&mut self) -> std::io::Result<Option<Exited>> {
+        Ok(self
+            .child
+            .try_wait()?
+            .map(|status| Exited::new(status, self.wrapped)))
+    }
+}
+
+/// How a server process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exited {
+    Signal(i32),
+    Code(i32),
+}
+
+impl Exited {
+    fn new(status: ExitStatus, wrapped: bool) -> Self {
+        use std::os::unix::process::ExitStatusExt;
+        match (status.signal(), status.code()) {
+            (Some(signal), _) => Self::Signal(signal),
+            (None, Some(code)) if wrapped && code > 128 => Self::Signal(code - 128),
+            (None, code) => Self::Code(code.unwrap_or(-1)),
+        }
+    }
+}
+
+impl std::fmt::Display for Exited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Signal(signal) => write!(f, "signal {signal}"),
+            Self::Code(code) => write!(f, "exit code {code}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -305,33 +350,41 @@ impl Cluster {
             .append(true)
             .open(self.log_file())
             .context("opening postgres.log")?;
-        let child = self
+        let mut child = self
             .server_command(durability)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .context("starting postgres")?;
-        self.wait_ready(Duration::from_secs(30))?;
+        if let Err(err) = self.wait_ready(&mut child, Duration::from_secs(30)) {
+            abandon(&mut child);
+            return Err(err);
+        }
         // The postmaster's own pid: the child may be a `runuser` wrapper.
         let pid = fs::read_to_string(self.data_dir().join("postmaster.pid"))
             .ok()
             .and_then(|text| text.lines().next().map(|line| line.trim().to_owned()))
             .context("reading postmaster.pid")?;
-        Ok(Running { child, pid })
+        Ok(Running {
+            child,
+            pid,
+            wrapped: self.owner.is_some(),
+        })
     }
 
     /// Starts the server for this process's lifetime: a watchdog stops it and
     /// deletes `remove_on_exit` as soon as this process exits, however it exits.
     pub fn spawn_for_process(&self, remove_on_exit: &Path) -> anyhow::Result<()> {
         let log = fs::File::create(self.log_file()).context("creating postgres.log")?;
-        self.server_command(Durability::Ephemeral)
+        let mut child = self
+            .server_command(Durability::Ephemeral)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .context("starting postgres")?;
-        self.wait_ready(Duration::from_secs(30))?;
+        self.wait_ready(&mut child, Duration::from_secs(30))?;
         // The watchdog's stdin is a pipe from this process; it reads EOF when
         // this process is gone, however it ended.
         let script = r#"cat >/dev/null
@@ -354,7 +407,7 @@ rm -rf "$2""#;
     /// Asks the server to stop (fast shutdown) and waits for it, at most
     /// 30 seconds before killing it.
     pub fn stop(&self, running: Running) -> anyhow::Result<()> {
-        let Running { mut child, pid } = running;
+        let Running { mut child, pid, .. } = running;
         let _ = Command::new("kill").args(["-INT", &pid]).status();
         for _ in 0..300 {
             if child.try_wait()?.is_some() {
@@ -389,9 +442,17 @@ rm -rf "$2""#;
         Ok(())
     }
 
-    fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+    /// Waits until the server answers, failing at once when `child` exits
+    /// first (a data folder another server still uses, a bad setting).
+    fn wait_ready(&self, child: &mut Child, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "postgres exited ({status}) before it accepted connections; see {}",
+                    self.log_file().display()
+                );
+            }
             match self.psql("postgres", "SELECT 1") {
                 Ok(_) => return Ok(()),
                 Err(err) if Instant::now() >= deadline => return Err(err.context("PostgreSQL did not start")),
@@ -462,6 +523,24 @@ rm -rf "$2""#;
         self.psql(database, &sql)?;
         Ok(())
     }
+}
+
+/// Ends a server that never became ready: SIGTERM (`runuser` passes it on),
+/// SIGKILL after 10 seconds.
+fn abandon(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .stderr(Stdio::null())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn quote_literal(value: &str) -> String {
