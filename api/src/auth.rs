@@ -83,8 +83,8 @@ pub struct Account {
     pub role: Role,
 }
 
-/// What login returns: a short-lived EdDSA-signed JWT.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// What login returns: a short-lived EdDSA-signed JWT (redacted in `Debug`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AccessToken {
     pub access_token: String,
     /// Always `Bearer`.
@@ -93,6 +93,16 @@ pub struct AccessToken {
     /// Seconds until the token expires.
     #[schema(minimum = 1)]
     pub expires_in: u64,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("access_token", &"[REDACTED]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 /// `GET /api/auth/.well-known/jwks.json`: the public keys that verify tokens.
@@ -134,7 +144,39 @@ impl Jwk {
 
 #[cfg(test)]
 mod tests {
+    use cloudshop_devkit::redaction::assert_debug_hides;
+
     use super::*;
+
+    const PASSWORD: &str = "Pw-distinctive-9vQk2LmX7rTz";
+    const TOKEN: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJkZWJ1Zy10ZXN0In0.Sig-Q7vLx2mN9pRk4tW";
+
+    #[test]
+    fn debug_output_holds_none_of_the_password() {
+        let password = Password::new(PASSWORD);
+        assert_debug_hides(&password, PASSWORD.as_bytes());
+        let credentials = Credentials {
+            email: "ada@example.com".into(),
+            password: password.clone(),
+        };
+        assert_debug_hides(&credentials, PASSWORD.as_bytes());
+        let registration = Registration {
+            email: "ada@example.com".into(),
+            password,
+        };
+        assert_debug_hides(&registration, PASSWORD.as_bytes());
+    }
+
+    #[test]
+    fn debug_output_holds_none_of_the_access_token() {
+        let token = AccessToken {
+            access_token: TOKEN.into(),
+            token_type: "Bearer".into(),
+            expires_in: 900,
+        };
+        assert_debug_hides(&token, TOKEN.as_bytes());
+        assert!(format!("{token:?}").contains("expires_in: 900"));
+    }
 
     #[test]
     fn passwords_stay_out_of_debug_and_travel_in_bodies() {

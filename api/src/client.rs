@@ -68,11 +68,21 @@ fn unavailable(err: impl std::fmt::Display) -> ClientError {
 /// Who a call is for: the shopper's token, address (sent as
 /// `x-forwarded-for`, which the gateway trusts only from its proxies) and
 /// the request id to carry.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct Caller<'a> {
     pub token: Option<&'a str>,
     pub address: Option<IpAddr>,
     pub request_id: Option<&'a str>,
+}
+
+impl std::fmt::Debug for Caller<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("token", &self.token.map(|_| "[REDACTED]"))
+            .field("address", &self.address)
+            .field("request_id", &self.request_id)
+            .finish()
+    }
 }
 
 impl<'a> Caller<'a> {
@@ -322,5 +332,26 @@ fn envelope(status: StatusCode, body: &[u8]) -> ClientError {
             error: envelope.error,
         },
         Err(_) => ClientError::Unavailable(format!("status {status} without an error envelope")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cloudshop_devkit::redaction::assert_debug_hides;
+
+    use super::*;
+
+    const TOKEN: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJjYWxsZXIifQ.Sig-Caller-8kWq3ZtN5vRb";
+
+    #[test]
+    fn debug_output_holds_none_of_the_callers_token() {
+        let caller = Caller {
+            address: Some(IpAddr::from([192, 0, 2, 7])),
+            request_id: Some("req-1"),
+            ..Caller::with_token(TOKEN)
+        };
+        assert_debug_hides(&caller, TOKEN.as_bytes());
+        let shown = format!("{caller:?}");
+        assert!(shown.contains("192.0.2.7") && shown.contains("req-1"), "{shown}");
     }
 }

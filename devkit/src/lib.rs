@@ -3,14 +3,16 @@
 //! per service ([`pki`]), generated secrets laid out as the services read them
 //! ([`files`]), a private PostgreSQL cluster run from the machine's server
 //! binaries ([`postgres`]), TCP ports reserved for listeners that are bound
-//! later ([`ports`]), and background processes that outlive the command that
-//! starts them ([`daemon`]).
+//! later ([`ports`]), background processes that outlive the command that
+//! starts them ([`daemon`]), and the check that a secret stays out of `Debug`
+//! output ([`redaction`]).
 
 pub mod daemon;
 pub mod files;
 pub mod pki;
 pub mod ports;
 pub mod postgres;
+pub mod redaction;
 pub mod testing;
 
 /// A random secret of `bytes` bytes, URL-safe base64 (no padding).

@@ -257,4 +257,15 @@ mod tests {
             .expect("issued");
         assert_eq!(identity(&dns_only), None);
     }
+
+    #[test]
+    fn debug_output_holds_none_of_the_private_keys() -> anyhow::Result<()> {
+        use crate::redaction::{assert_debug_hides, pem_der};
+
+        let ca = CertificateAuthority::generate("test CA")?;
+        let issued = ca.issue(&LeafRequest::local("orders"))?;
+        assert_debug_hides(&ca, &pem_der(ca.key_pem().as_bytes())?);
+        assert_debug_hides(&issued, &pem_der(issued.key_pem.as_bytes())?);
+        Ok(())
+    }
 }

@@ -17,8 +17,7 @@ use tokio::task::JoinSet;
 use crate::stats::{Recorder, Report};
 
 /// Where the shop is and what the journeys need: accounts with tokens, the
-/// products to open and order.
-#[derive(Debug)]
+/// products to open and order. `Debug` shows how many tokens, not them.
 pub struct Shop {
     storefront: String,
     api: Client,
@@ -29,6 +28,21 @@ pub struct Shop {
     /// The product orders buy (plenty of stock).
     stocked: i64,
     orders: AtomicU64,
+}
+
+impl std::fmt::Debug for Shop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shop")
+            .field("storefront", &self.storefront)
+            .field("api", &self.api)
+            .field("pages", &self.pages)
+            .field("accounts", &self.accounts)
+            .field("tokens", &self.tokens.len())
+            .field("products", &self.products)
+            .field("stocked", &self.stocked)
+            .field("orders", &self.orders)
+            .finish()
+    }
 }
 
 /// Passwords of the generator's accounts (strong enough for the shop's checks).
@@ -371,7 +385,32 @@ pub async fn open_loop(
 
 #[cfg(test)]
 mod tests {
+    use cloudshop_devkit::redaction::assert_debug_hides;
+
     use super::*;
+
+    #[test]
+    fn debug_output_holds_none_of_the_tokens_or_passwords() -> anyhow::Result<()> {
+        // Err: a provider is installed already, which is what we want.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJsb2FkZ2VuIn0.Sig-Loadgen-2rWq9KxM4vTn";
+        let shop = Shop {
+            storefront: "https://127.0.0.1:3000".into(),
+            api: Client::new(reqwest::Client::builder().build()?, "https://127.0.0.1:8080"),
+            pages: reqwest::Client::builder().build()?,
+            accounts: vec![Credentials {
+                email: "loadgen-1@example.com".into(),
+                password: Password::new(PASSWORD),
+            }],
+            tokens: vec![token.into()],
+            products: vec![1, 2],
+            stocked: 1,
+            orders: AtomicU64::new(0),
+        };
+        assert_debug_hides(&shop, token.as_bytes());
+        assert_debug_hides(&shop, PASSWORD.as_bytes());
+        Ok(())
+    }
 
     #[test]
     fn report_names_are_the_method_and_the_path_template() {

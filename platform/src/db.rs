@@ -207,3 +207,34 @@ pub fn readiness(pool: PgPool) -> crate::admin::ReadinessCheck {
         Box::pin(async move { ping(&pool).await })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use cloudshop_devkit::files::ShopFiles;
+    use cloudshop_devkit::redaction::assert_debug_hides;
+
+    use super::*;
+
+    // sqlx's `PgConnectOptions` derives `Debug` and prints the password;
+    // `Pool`'s `Debug` shows only the pool's own options. So a pool may sit in
+    // a state type that derives `Debug`, and `pool.connect_options()` must
+    // never be printed.
+    #[tokio::test]
+    async fn a_pool_shows_none_of_the_database_password() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let files = ShopFiles::new(dir.path());
+        files.ensure()?;
+        let settings = DatabaseSettings {
+            password_file: SecretFile::new(files.db_password("orders").path()),
+            ca_file: files.ca_cert(),
+            ..DatabaseSettings::for_service("orders")
+        };
+        let password = std::fs::read_to_string(settings.password_file.path())?;
+        let password = password.trim_end().as_bytes();
+
+        let pool = pool(&settings, "orders")?;
+        assert_debug_hides(&pool, password);
+        assert_debug_hides(&settings, password);
+        Ok(())
+    }
+}

@@ -199,3 +199,30 @@ where
         verifier.verify_bearer(parts.headers.get(http::header::AUTHORIZATION))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cloudshop_devkit::files::ShopFiles;
+    use cloudshop_devkit::redaction::assert_debug_hides;
+
+    use super::*;
+
+    #[test]
+    fn debug_output_names_the_keys_by_their_kid_only() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let files = ShopFiles::new(dir.path());
+        files.ensure()?;
+        let settings = JwtSettings {
+            public_keys_file: files.jwt_public_keys(),
+            ..JwtSettings::default()
+        };
+        let verifier = JwtVerifier::from_settings(&settings)?;
+        let pem = std::fs::read(&settings.public_keys_file)?;
+        let spki = SubjectPublicKeyInfoDer::from_pem_slice(&pem)?;
+        let raw = ed25519_raw_key(spki.as_ref()).ok_or("not an Ed25519 key")?;
+
+        assert_debug_hides(&verifier, raw);
+        assert!(format!("{verifier:?}").contains(&key_id(raw)));
+        Ok(())
+    }
+}

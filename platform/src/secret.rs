@@ -94,3 +94,29 @@ pub mod zeroizing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cloudshop_devkit::redaction::assert_debug_hides;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    const SECRET: &str = "secret-file-value-Hq4vN8zT2wLpX7";
+
+    #[test]
+    fn debug_output_of_a_read_secret_holds_none_of_it() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let file = SecretFile::new(dir.path().join("secret"));
+        std::fs::write(file.path(), format!("{SECRET}\n"))?;
+
+        let text = file.read("test.secret_file")?;
+        assert_eq!(text.expose_secret(), SECRET);
+        assert_debug_hides(&text, SECRET.as_bytes());
+
+        let bytes = file.read_bytes("test.secret_file")?;
+        assert!(bytes.expose().starts_with(SECRET.as_bytes()));
+        assert_debug_hides(&bytes, SECRET.as_bytes());
+        Ok(())
+    }
+}

@@ -466,3 +466,32 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cloudshop_devkit::files::ShopFiles;
+    use cloudshop_devkit::redaction::assert_debug_hides;
+
+    use super::*;
+
+    #[test]
+    fn debug_output_holds_none_of_the_private_key() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let files = ShopFiles::new(dir.path());
+        files.ensure()?;
+        let settings = TlsSettings {
+            cert_file: files.cert("orders"),
+            key_file: files.key("orders"),
+            ca_file: files.ca_cert(),
+            reload_interval_ms: 200,
+        };
+        let material = TlsMaterial::load(&settings)?;
+        let key = PrivateKeyDer::from_pem_file(&settings.key_file)?;
+
+        assert_debug_hides(&material, key.secret_der());
+        // The configurations reach the material through their resolvers.
+        assert_debug_hides(&material.server_config(ClientAuth::Required)?, key.secret_der());
+        assert_debug_hides(&material.client_config()?, key.secret_der());
+        Ok(())
+    }
+}

@@ -80,14 +80,27 @@ impl CookiePolicy {
     }
 }
 
-/// The shopper as the request shows them.
-#[derive(Debug, Clone)]
+/// The shopper as the request shows them. `Debug` shows neither the session's
+/// bearer token nor the CSRF token.
+#[derive(Clone)]
 pub struct Visitor {
     pub claims: Option<Claims>,
     pub token: Option<String>,
     pub cart: Cart,
     pub csrf: String,
     pub flash: Option<String>,
+}
+
+impl std::fmt::Debug for Visitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Visitor")
+            .field("claims", &self.claims)
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field("cart", &self.cart)
+            .field("csrf", &"[REDACTED]")
+            .field("flash", &self.flash)
+            .finish()
+    }
 }
 
 impl Visitor {
@@ -182,7 +195,25 @@ impl Visitor {
 
 #[cfg(test)]
 mod tests {
+    use cloudshop_devkit::redaction::assert_debug_hides;
+
     use super::*;
+
+    const TOKEN: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ2aXNpdG9yIn0.Sig-Visitor-3nXq7LwK9rTb";
+    const CSRF_TOKEN: &str = "csrf4f1e9b2c7d8a6e5f3b0c9d8e7f6a5b";
+
+    #[test]
+    fn debug_output_holds_none_of_the_session_token() {
+        let visitor = Visitor {
+            token: Some(TOKEN.into()),
+            csrf: CSRF_TOKEN.into(),
+            flash: Some("Welcome back!".into()),
+            ..Visitor::anonymous()
+        };
+        assert_debug_hides(&visitor, TOKEN.as_bytes());
+        assert_debug_hides(&visitor, CSRF_TOKEN.as_bytes());
+        assert!(format!("{visitor:?}").contains("Welcome back!"));
+    }
 
     #[test]
     fn carts_cap_and_remove() {

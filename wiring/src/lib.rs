@@ -294,4 +294,66 @@ mod tests {
             toml::from_str(&storefront).expect("storefront");
         assert_eq!(storefront.gateway_url, shop.storefront.gateway_url);
     }
+
+    /// Settings carry only the paths of secret files: neither `Debug` of any
+    /// service's settings nor the TOML written for it holds a secret's bytes.
+    #[test]
+    fn debug_output_of_each_services_settings_holds_none_of_the_secrets() -> anyhow::Result<()> {
+        use cloudshop_devkit::redaction::{assert_debug_hides, pem_der};
+
+        let dir = tempfile::tempdir()?;
+        let files = ShopFiles::new(dir.path());
+        files.ensure()?;
+        let wiring = Wiring::new(&files, |role| DatabaseSettings {
+            password_file: files.db_password(role),
+            ca_file: files.ca_cert(),
+            ..DatabaseSettings::for_service(role)
+        });
+        let shop = wiring.fixed(&FixedPorts {
+            auth: (1001, 2001),
+            products: (1002, 2002),
+            orders: (1003, 2003),
+            gateway: (1004, 2004),
+            storefront: (1005, 2005),
+        });
+        let texts = shop.to_toml()?;
+
+        let mut secrets = Vec::new();
+        for folder in ["secrets", "pki"] {
+            for entry in std::fs::read_dir(dir.path().join(folder))? {
+                let path = entry?.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                let contents = std::fs::read(&path)?;
+                let secret = match folder {
+                    _ if name.ends_with("-key.pem") => pem_der(&contents)?,
+                    // Not secrets: the public keys, and the admin's fixed email
+                    // (`admin@cloudshop.local`, which shares `cloudshop` with the issuer).
+                    "secrets" if !name.ends_with(".pem") && name != "admin-email" => {
+                        contents.trim_ascii_end().to_vec()
+                    }
+                    _ => continue,
+                };
+                secrets.push((name.to_owned(), secret));
+            }
+        }
+        let names: Vec<&str> = secrets.iter().map(|(name, _)| name.as_str()).collect();
+        for expected in [
+            "cookie-key",
+            "admin-password",
+            "db-password-auth",
+            "jwt-signing-key.pem",
+            "auth-key.pem",
+        ] {
+            assert!(names.contains(&expected), "{expected} missing from {names:?}");
+        }
+        for (_, secret) in &secrets {
+            assert_debug_hides(&shop.auth, secret);
+            assert_debug_hides(&shop.products, secret);
+            assert_debug_hides(&shop.orders, secret);
+            assert_debug_hides(&shop.gateway, secret);
+            assert_debug_hides(&shop.storefront, secret);
+            assert_debug_hides(&texts, secret);
+        }
+        Ok(())
+    }
 }

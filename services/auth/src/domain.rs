@@ -78,6 +78,8 @@ impl NewPassword {
 
 #[cfg(test)]
 mod tests {
+    use cloudshop_devkit::redaction::assert_debug_hides;
+
     use super::*;
 
     #[test]
@@ -132,5 +134,15 @@ mod tests {
     fn strong_passwords_are_accepted() {
         assert_eq!(check("correct horse battery staple"), Ok(()));
         assert_eq!(check("tJ8#qv2!Lm9zRw"), Ok(()));
+    }
+
+    #[test]
+    fn debug_output_holds_none_of_a_new_password() -> Result<(), InputError> {
+        let email = Email::parse("ada@example.com")?;
+        let secret = "Pw-new-distinctive-7vRq2Xk9";
+        let password = NewPassword::parse(SecretString::from(secret), &email)?;
+        assert_debug_hides(&password, secret.as_bytes());
+        assert_eq!(password.into_secret().expose_secret(), secret);
+        Ok(())
     }
 }

@@ -143,6 +143,8 @@ fn hash_now(argon: &Argon2<'_>, password: &[u8]) -> Result<String, HashError> {
 
 #[cfg(test)]
 mod tests {
+    use cloudshop_devkit::redaction::assert_debug_hides;
+
     use super::*;
 
     fn settings(memory_kib: u32) -> PasswordSettings {
@@ -176,6 +178,23 @@ mod tests {
             .verify(Some(fresh), SecretString::from("tJ8#qv2!Lm9zRw"))
             .await;
         assert_eq!(again, Verification::Valid { needs_rehash: false });
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn debug_output_holds_no_password_and_no_hash() -> Result<(), HashError> {
+        let counter = prometheus::IntCounter::new("checks", "checks").expect("counter");
+        let hasher = PasswordHasher::new(&settings(8 * 1024), counter)?;
+        let password = "Pw-hasher-distinctive-4kQz8Lm";
+        let stored = hasher.hash(SecretString::from(password)).await?;
+        let verified = hasher
+            .verify(Some(stored.clone()), SecretString::from(password))
+            .await;
+        assert_eq!(verified, Verification::Valid { needs_rehash: false });
+
+        assert_debug_hides(&hasher, password.as_bytes());
+        assert_debug_hides(&hasher, stored.as_bytes());
+        assert_debug_hides(&hasher, hasher.dummy_hash.as_bytes());
         Ok(())
     }
 }

@@ -99,3 +99,30 @@ impl TokenIssuer {
         JwtVerifier::new(std::slice::from_ref(&self.public_key), &settings)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_platform::secret::SecretFile;
+
+    use super::*;
+
+    #[test]
+    fn debug_output_holds_none_of_the_signing_key() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let (private_pem, _) = cloudshop_devkit::pki::jwt_signing_key()?;
+        let path = dir.path().join("jwt-signing-key.pem");
+        std::fs::write(&path, &private_pem)?;
+        let settings = TokenSettings {
+            signing_key_file: SecretFile::new(&path),
+            ..TokenSettings::default()
+        };
+        let issuer = TokenIssuer::from_settings(&settings)?;
+        let der = PrivatePkcs8KeyDer::from_pem_slice(private_pem.as_bytes())?;
+
+        // The DER, and with it the PEM body (its base64) and the 32-byte seed.
+        assert_debug_hides(&issuer, der.secret_pkcs8_der());
+        assert!(format!("{issuer:?}").contains(&issuer.kid));
+        Ok(())
+    }
+}

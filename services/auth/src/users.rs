@@ -6,12 +6,24 @@ use uuid::Uuid;
 
 use crate::domain::Email;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// An account as stored. `Debug` leaves out the password hash, which an
+/// attacker could try passwords against offline.
+#[derive(Clone, sqlx::FromRow)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
     pub password_hash: String,
     pub role: Role,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,4 +78,24 @@ pub async fn update_password_hash(pool: &PgPool, id: Uuid, password_hash: &str) 
         .execute(pool)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use cloudshop_devkit::redaction::assert_debug_hides;
+
+    use super::*;
+
+    #[test]
+    fn debug_output_holds_none_of_the_password_hash() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdC1kaXN0aW5jdGl2ZQ$aGFzaC1kaXN0aW5jdGl2ZS1Rdjd4Wms";
+        let user = User {
+            id: Uuid::nil(),
+            email: "ada@example.com".into(),
+            password_hash: hash.into(),
+            role: Role::Customer,
+        };
+        assert_debug_hides(&user, hash.as_bytes());
+        assert!(format!("{user:?}").contains("ada@example.com"));
+    }
 }

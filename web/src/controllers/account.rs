@@ -107,3 +107,21 @@ pub async fn logout(shopper: Shopper, CsrfForm(()): CsrfForm) -> Response {
         .map_jar(|jar, _| cleared(jar))
         .redirect("/", Some("You are logged out."))
 }
+
+#[cfg(test)]
+mod tests {
+    use cloudshop_devkit::redaction::assert_debug_hides;
+
+    use super::*;
+
+    #[test]
+    fn debug_output_of_the_form_holds_none_of_the_password() {
+        let password = "Pw-form-distinctive-5zKq8VmR";
+        let form = Credentials {
+            email: "ada@example.com".into(),
+            password: password.to_owned().into(),
+        };
+        assert_debug_hides(&form, password.as_bytes());
+        assert_debug_hides(&CsrfForm(form), password.as_bytes());
+    }
+}

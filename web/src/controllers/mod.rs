@@ -43,13 +43,25 @@ impl FromRef<AppState> for Key {
 }
 
 /// The browser's side of a request: cookies, address and request id.
-#[derive(Debug)]
 pub struct Shopper {
     pub jar: SignedCookieJar,
     pub visitor: Visitor,
     pub policy: CookiePolicy,
     address: Option<IpAddr>,
     request_id: Option<String>,
+}
+
+/// Leaves out the jar: a signed cookie's value is in clear, and the session
+/// cookie's value is the bearer token.
+impl std::fmt::Debug for Shopper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shopper")
+            .field("visitor", &self.visitor)
+            .field("policy", &self.policy)
+            .field("address", &self.address)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a request carries before anything is verified: the signed cookies,
@@ -268,4 +280,64 @@ pub fn number<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, Strin
         .trim()
         .parse()
         .map_err(|_| format!("{field} must be a whole number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use cloudshop_devkit::files::ShopFiles;
+    use cloudshop_devkit::redaction::{assert_debug_hides, pem_der};
+    use cloudshop_platform::jwt::JwtSettings;
+    use cloudshop_platform::tls::TlsMaterial;
+
+    use super::*;
+
+    const TOKEN: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJzaG9wcGVyIn0.Sig-Shopper-6pLm2QxV8kWz";
+
+    /// The state as `startup::build` makes it, from a shop's files.
+    #[test]
+    fn debug_output_of_the_state_holds_none_of_the_cookie_key() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let files = ShopFiles::new(dir.path());
+        files.ensure()?;
+        let cookie_key = std::fs::read(files.cookie_key().path())?;
+        let tls = TlsMaterial::load(&files.tls("storefront"))?;
+        let state = AppState {
+            gateway: crate::gateway::connect(&tls, "https://127.0.0.1:8080", Duration::from_secs(5))?,
+            verifier: Arc::new(JwtVerifier::from_settings(&JwtSettings {
+                public_keys_file: files.jwt_public_keys(),
+                ..JwtSettings::default()
+            })?),
+            key: Key::try_from(cookie_key.as_slice())?,
+            policy: CookiePolicy { secure: true },
+        };
+
+        assert_debug_hides(&state, &cookie_key);
+        assert_debug_hides(&state, state.key.signing());
+        assert_debug_hides(&state, state.key.encryption());
+        let tls_key = pem_der(&std::fs::read(files.key("storefront"))?)?;
+        assert_debug_hides(&state, &tls_key);
+        Ok(())
+    }
+
+    #[test]
+    fn debug_output_of_a_shopper_holds_none_of_the_session_cookie() {
+        let policy = CookiePolicy { secure: true };
+        let jar = SignedCookieJar::new(Key::generate());
+        let jar = session::with_session(jar, policy, TOKEN.into());
+        assert!(jar.get("session").is_some_and(|c| c.value() == TOKEN));
+        let shopper = Shopper {
+            jar,
+            visitor: Visitor {
+                token: Some(TOKEN.into()),
+                ..Visitor::anonymous()
+            },
+            policy,
+            address: Some(IpAddr::from([192, 0, 2, 9])),
+            request_id: Some("req-7".into()),
+        };
+        assert_debug_hides(&shopper, TOKEN.as_bytes());
+        assert_debug_hides(&LoggedIn(shopper), TOKEN.as_bytes());
+    }
 }

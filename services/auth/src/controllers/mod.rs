@@ -75,3 +75,58 @@ impl From<crate::users::User> for Account {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cloudshop_devkit::files::ShopFiles;
+    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_platform::db::{self, DatabaseSettings};
+    use rustls_pki_types::PrivatePkcs8KeyDer;
+    use rustls_pki_types::pem::PemObject;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::settings::{PasswordSettings, ThrottleSettings, TokenSettings};
+
+    /// The state as `startup::build` makes it, with a pool that connects
+    /// lazily: no database is needed to print it.
+    #[tokio::test]
+    async fn debug_output_holds_none_of_the_signing_key_or_the_database_password()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let files = ShopFiles::new(dir.path());
+        files.ensure()?;
+        let tokens = Arc::new(TokenIssuer::from_settings(&TokenSettings {
+            signing_key_file: files.jwt_signing_key(),
+            ..TokenSettings::default()
+        })?);
+        let metrics = AuthMetrics::register(&Metrics::new()?)?;
+        let passwords = PasswordSettings {
+            memory_kib: 8 * 1024,
+            ..PasswordSettings::default()
+        };
+        let database = DatabaseSettings {
+            password_file: files.db_password("auth"),
+            ca_file: files.ca_cert(),
+            ..DatabaseSettings::for_service("auth")
+        };
+        let shutdown = CancellationToken::new();
+        let state = AppState {
+            pool: db::pool(&database, "auth")?,
+            hasher: PasswordHasher::new(&passwords, metrics.password_checks.clone())?,
+            verifier: Arc::new(tokens.verifier()),
+            tokens,
+            throttle: Arc::new(LoginThrottle::new(&ThrottleSettings::default(), &shutdown)),
+            metrics,
+            trusted_proxies: Arc::new(vec!["api-gateway".into()]),
+        };
+        shutdown.cancel();
+
+        let signing_key = std::fs::read(files.jwt_signing_key().path())?;
+        let signing_key = PrivatePkcs8KeyDer::from_pem_slice(&signing_key)?;
+        assert_debug_hides(&state, signing_key.secret_pkcs8_der());
+        let password = std::fs::read_to_string(files.db_password("auth").path())?;
+        assert_debug_hides(&state, password.trim_end().as_bytes());
+        Ok(())
+    }
+}
