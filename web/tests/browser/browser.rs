@@ -1,5 +1,6 @@
 //! A shop (backend + storefront) and a headless Chromium to visit it.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -32,7 +33,9 @@ pub async fn spawn_shop() -> Shop {
     }
 }
 
-/// chromedriver and a browser session; both end on drop.
+/// chromedriver and a browser session; both end on drop, the browser's
+/// processes too: chromedriver runs in a process group of its own, and
+/// the whole group is killed (a test that fails never reaches `close`).
 pub struct Browser {
     pub client: Client,
     driver: Child,
@@ -41,6 +44,11 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -66,6 +74,7 @@ impl Browser {
         // never race a test server for one.
         let mut driver = Command::new("chromedriver")
             .arg("--port=0")
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
