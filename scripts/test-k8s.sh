@@ -49,6 +49,9 @@ have kubeconform "$KUBECONFORM" || go install "${KUBECONFORM%@*}/cmd/kubeconform
 # remove_all_sd leaves out the service-discovery plugins (cloud SDKs) that
 # rule checks and tests never use: a much shorter build.
 have promtool "$PROMETHEUS" || go install -tags remove_all_sd "${PROMETHEUS%@*}/cmd/promtool@${PROMETHEUS#*@}"
+# Prometheus itself, same module (its web UI's assets are not built in; the
+# API is all we use): `cloudshop up --observe` and cli/tests/up/observe.rs.
+have prometheus "$PROMETHEUS" || go install -tags remove_all_sd "${PROMETHEUS%@*}/cmd/prometheus@${PROMETHEUS#*@}"
 if ! have kyverno "$KYVERNO"; then
   k0=$SECONDS
   (cd tools/kyverno && go build -o "$bin/kyverno" github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno)

@@ -3,6 +3,7 @@
 //! restarted when it dies ([`postgres_watch`]).
 
 mod config;
+pub mod observe;
 mod postgres_watch;
 
 use std::io::Write;
@@ -44,6 +45,8 @@ pub struct UpArgs {
     /// keys, and `log`, the log filter. Ports and files stay `up`'s.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    observe: observe::ObserveArgs,
 }
 
 /// Internal services listen on free ports; only the storefront and the
@@ -192,6 +195,12 @@ async fn run(
     );
 
     wait_ready(&services.admin_ports).await?;
+    let mut prometheus = if args.observe.observe {
+        let started = observe::Prometheus::start(&args.dir, &args.observe, &services.admin_ports).await;
+        Some(started.context("starting Prometheus (--observe)")?)
+    } else {
+        None
+    };
     let mut out = std::io::stdout().lock();
     writeln!(out)?;
     writeln!(out, "CloudShop is running.")?;
@@ -211,6 +220,13 @@ async fn run(
         "  PostgreSQL   127.0.0.1:{pg} (TLS only), log in {}",
         absolute(&cluster.log_file()).display()
     )?;
+    if let Some(prometheus) = &prometheus {
+        writeln!(
+            out,
+            "  Prometheus   {}  (every {} s, the rules of monitoring/rules.yml)",
+            prometheus.url, args.observe.observe_interval
+        )?;
+    }
     writeln!(
         out,
         "Press Ctrl-C to stop; the data stays in {} for the next `up`.",
@@ -236,6 +252,10 @@ async fn run(
                 services.shutdown.iter().for_each(CancellationToken::cancel);
             }
         }
+    }
+    if let Some(prometheus) = &mut prometheus {
+        tracing::info!("stopping Prometheus");
+        prometheus.stop().await;
     }
     match failure {
         Some(err) => Err(err),

@@ -1,6 +1,10 @@
 //! `cloudshop up` as a newcomer runs it: the real binary, a fresh folder,
 //! then Ctrl-C (SIGINT), then `up` again on the same data, then `reset`;
-//! with a `--config` file, good and bad; and with its PostgreSQL killed.
+//! with a `--config` file, good and bad; with its PostgreSQL killed; and
+//! with `--observe`, its Prometheus watching a real outage ([`observe`]).
+
+#[path = "up/observe.rs"]
+mod observe;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};

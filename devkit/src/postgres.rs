@@ -416,6 +416,9 @@ rm -rf "$2""#;
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        // The wrapper too: a `runuser` whose child was once stopped (SIGSTOP)
+        // stops itself and would never reap it.
+        let _ = child.kill();
         child.wait()?;
         Ok(())
     }
