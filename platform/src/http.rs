@@ -98,6 +98,22 @@ async fn enforce_timeout(limit: Duration, request: Request, next: Next) -> Respo
     }
 }
 
+/// One request in `http_requests_in_flight`, for as long as it lives.
+struct InFlight(prometheus::IntGauge);
+
+impl InFlight {
+    fn start(gauge: prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 async fn observe(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -105,13 +121,16 @@ async fn observe(State(metrics): State<Arc<HttpMetrics>>, request: Request, next
         .map_or("unmatched", |path| path.as_str())
         .to_owned();
     let method = request.method().clone();
-    let in_flight = metrics
-        .in_flight
-        .with_label_values(&[route.as_str(), method.as_str()]);
-    in_flight.inc();
+    // Counted down when the request ends however it ends: also when its
+    // future is dropped (the client went away, a timeout above gave up).
+    let in_flight = InFlight::start(
+        metrics
+            .in_flight
+            .with_label_values(&[route.as_str(), method.as_str()]),
+    );
     let started = Instant::now();
     let response = next.run(request).await;
-    in_flight.dec();
+    drop(in_flight);
     let elapsed = started.elapsed();
     let status = response.status();
     let labels = [route.as_str(), method.as_str(), status.as_str()];

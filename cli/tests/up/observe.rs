@@ -397,6 +397,15 @@ fn the_alerts_fire_on_a_real_outage_resolve_after_it_and_every_dashboard_query_w
         let left = prometheus.active_alerts().await;
         eprintln!("outage alerts resolved {resolved:?} after recovery; still active: {left:?}");
 
+        // With the traffic over, nothing is in flight: requests the gateway
+        // gave up on during the outage were not left counted.
+        prometheus
+            .wait_for("no request in flight", Duration::from_secs(15), async |p| {
+                let flying = p.query("sum(http_requests_in_flight{namespace=\"cloudshop-prod\"})").await.ok()?;
+                (flying.first()?["value"][1] == "0").then_some(())
+            })
+            .await;
+
         // Every dashboard query, on these live series.
         let queries = dashboard_queries();
         assert!(queries.len() > 20, "{} dashboard queries", queries.len());
