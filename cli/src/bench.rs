@@ -1,9 +1,13 @@
 //! `cloudshop bench`: the shipped binaries (`cloudshop build`'s `dist/bin`)
 //! as five processes on a private PostgreSQL, measured the way a user meets
 //! them: time from start to ready (database already migrated), idle and
-//! loaded memory per service, and the load generator's workloads through the
-//! gateway (TLS to it, mutual TLS behind it) and the storefront. Prints one
-//! Markdown table; `--json` and the SVG latency chart keep the details.
+//! loaded memory per service, and workloads through the gateway (TLS to it,
+//! mutual TLS behind it) and the storefront: the single-endpoint ones driven
+//! by `wrk` ([`wrk`]), the shopper mix by the load generator's journeys.
+//! Each workload also reports the shop's own cost, CPU-seconds of the
+//! services and PostgreSQL per 1,000 requests ([`cpu`]), which, unlike
+//! req/s, does not move with the generator's own cost. Prints one Markdown
+//! table; `--json` and the SVG latency chart keep the details.
 //!
 //! Everything listens on 127.0.0.1; every workload runs for `--seconds` and
 //! the processes and PostgreSQL stop at the end. The gateway's per-address
@@ -17,15 +21,19 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod cpu;
+mod wrk;
+
 use anyhow::{Context, bail};
 use cloudshop_devkit::files::ShopFiles;
 use cloudshop_devkit::ports;
 use cloudshop_devkit::postgres::{Cluster, Durability, Running};
-use cloudshop_loadgen::journey::{CATALOGUE, LOGIN};
+use cloudshop_loadgen::journey::{CATALOGUE, HOME, LOGIN, ORDER, PRODUCT};
 use cloudshop_loadgen::{Journey, Mix, Report, Shop, closed_loop, open_loop};
 use cloudshop_platform::db::DatabaseSettings;
 use cloudshop_topology::NAMES;
 use cloudshop_wiring::{FixedPorts, Wiring, without_login_throttle};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 
 const DATABASE: &str = "cloudshop";
@@ -67,6 +75,14 @@ struct Results {
     login_ceiling_per_s: f64,
     catalogue_p99_idle_ms: f64,
     catalogue_p99_during_login_flood_ms: f64,
+    /// The orders workload's product: units in CONFIRMED orders, units held
+    /// by reservations (confirmed ones and orders wrk cut off, PENDING until
+    /// the reconciler confirms them), and how far its stock went down. Stock
+    /// taken ≠ reserved, or confirmed > reserved, is an oversell: the bench
+    /// fails.
+    orders_confirmed_units: i64,
+    orders_reserved_units: i64,
+    orders_stock_taken: i64,
     services: Vec<ServiceFigures>,
     workloads: Vec<Report>,
 }
@@ -207,11 +223,21 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             }
         }
     });
+    let postmaster: u32 = processes
+        .postgres
+        .as_ref()
+        .and_then(|running| running.pid().parse().ok())
+        .context("PostgreSQL's pid")?;
     let workloads = Workloads {
         shop,
         seconds: Duration::from_secs(args.seconds),
+        cpu: cpu::ShopCpu::new(pids.clone(), postmaster),
+        dir: dir.clone(),
+        gateway: gateway.clone(),
+        storefront: storefront.clone(),
+        cluster: cluster.clone(),
     };
-    let measured = workloads.run_all(args.rate).await;
+    let measured = workloads.run_all(args.rate).await?;
     sampler.abort();
     for (figure, peak) in figures
         .iter_mut()
@@ -239,6 +265,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             .catalogue_during_flood
             .endpoint(CATALOGUE)
             .map_or(0.0, |e| e.p99_ms),
+        orders_confirmed_units: measured.orders_confirmed_units,
+        orders_reserved_units: measured.orders_reserved_units,
+        orders_stock_taken: measured.orders_stock_taken,
         services: figures,
         workloads: measured.into_reports(),
     };
@@ -268,26 +297,43 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         results.catalogue_p99_idle_ms,
         results.catalogue_p99_during_login_flood_ms,
     )?;
+    writeln!(
+        out,
+        "orders: the product's stock went down by {}, reservations hold {} ({} confirmed, the rest pending \
+         after wrk cut them off): no oversell",
+        results.orders_stock_taken, results.orders_reserved_units, results.orders_confirmed_units
+    )?;
     Ok(())
 }
 
-/// The load generator's workloads against one shop, each for `seconds`, one
-/// after another (the login flood and its catalogue readers together).
+/// The workloads against one shop, each for `seconds`, one after another
+/// (the login flood and its catalogue readers together).
 struct Workloads {
     shop: Arc<Shop>,
     seconds: Duration,
+    cpu: cpu::ShopCpu,
+    /// The bench's private folder (wrk's scripts).
+    dir: PathBuf,
+    gateway: String,
+    storefront: String,
+    cluster: Cluster,
 }
 
 /// Every workload's report, by name.
 struct Measured {
     catalogue_idle: Report,
     catalogue: Report,
+    catalogue_loadgen: Report,
+    product: Report,
     storefront_home: Report,
     login: Report,
     orders: Report,
     login_flood: Report,
     catalogue_during_flood: Report,
     shopper_mix: Report,
+    orders_confirmed_units: i64,
+    orders_reserved_units: i64,
+    orders_stock_taken: i64,
 }
 
 impl Measured {
@@ -296,6 +342,8 @@ impl Measured {
         vec![
             self.catalogue_idle,
             self.catalogue,
+            self.catalogue_loadgen,
+            self.product,
             self.storefront_home,
             self.login,
             self.orders,
@@ -306,92 +354,257 @@ impl Measured {
     }
 }
 
+/// The requests of all of a report's endpoints.
+fn requests(report: &Report) -> u64 {
+    report.endpoints.iter().map(|e| e.requests).sum()
+}
+
 impl Workloads {
-    async fn run_all(&self, rate: f64) -> Measured {
-        let catalogue_idle = self.catalogue_idle().await;
-        let catalogue = self.catalogue().await;
-        let storefront_home = self.storefront_home().await;
-        let login = self.login().await;
-        let orders = self.orders().await;
-        let (login_flood, catalogue_during_flood) = self.login_flood().await;
+    async fn run_all(&self, rate: f64) -> anyhow::Result<Measured> {
+        let catalogue_idle = self.catalogue(8, "catalogue, 8 users").await?;
+        let catalogue = self.catalogue(64, "catalogue, 64 users").await?;
+        let catalogue_loadgen = self.catalogue_loadgen().await;
+        let product = self.product().await?;
+        let storefront_home = self.storefront_home().await?;
+        let login = self.login().await?;
+        let stock_before = self.shop.stock_of(self.shop.stocked()).await?;
+        let orders = self.orders().await?;
+        let stock_after = self.shop.stock_of(self.shop.stocked()).await?;
+        // wrk stops with requests in flight: an order cut off after its
+        // reservation stays PENDING until the reconciler confirms it. So the
+        // check is the databases': every unit the stock lost is reserved,
+        // and confirmed orders hold no more than that.
+        let (confirmed, reserved) = self.ordered_units(self.shop.stocked())?;
+        let taken = stock_before - stock_after;
+        if taken != reserved || confirmed > reserved {
+            bail!(
+                "oversold: the stock of product {} went down by {taken}, reservations hold {reserved}, \
+                 confirmed orders {confirmed}",
+                self.shop.stocked()
+            );
+        }
+        let (login_flood, catalogue_during_flood) = self.login_flood().await?;
         let shopper_mix = self.shopper_mix(rate).await;
-        Measured {
+        Ok(Measured {
             catalogue_idle,
             catalogue,
+            catalogue_loadgen,
+            product,
             storefront_home,
             login,
             orders,
             login_flood,
             catalogue_during_flood,
             shopper_mix,
-        }
+            orders_confirmed_units: confirmed,
+            orders_reserved_units: reserved,
+            orders_stock_taken: taken,
+        })
     }
 
     fn step(&self, what: &str) {
         progress(&format!("{what} ({} s)", self.seconds.as_secs()));
     }
 
-    async fn closed(&self, journey: Journey, users: usize, label: &str) -> Report {
-        closed_loop(
-            Arc::clone(&self.shop),
-            Mix::only(journey),
-            users,
-            self.seconds,
-            label,
-        )
-        .await
+    /// Units of `product` in CONFIRMED orders and in held reservations,
+    /// from the database.
+    fn ordered_units(&self, product: i64) -> anyhow::Result<(i64, i64)> {
+        let units = |sql: String| -> anyhow::Result<i64> {
+            let text = self.cluster.psql(DATABASE, &sql)?;
+            text.trim().parse().with_context(|| format!("{sql}: {text}"))
+        };
+        let confirmed = units(format!(
+            "SELECT COALESCE(sum(l.quantity), 0) FROM orders.order_lines l \
+             JOIN orders.orders o ON o.id = l.order_id WHERE l.product_id = {product} AND o.status = 'CONFIRMED'"
+        ))?;
+        let reserved = units(format!(
+            "SELECT COALESCE(sum(l.quantity), 0) FROM products.reservation_lines l \
+             JOIN products.reservations r ON r.order_id = l.order_id \
+             WHERE l.product_id = {product} AND r.state = 'reserved'"
+        ))?;
+        Ok((confirmed, reserved))
     }
 
-    /// The catalogue's latency with little else going on: the baseline.
-    async fn catalogue_idle(&self) -> Report {
-        self.step("catalogue, 8 users, idle baseline");
-        self.closed(Journey::Browse, 8, "catalogue, 8 users").await
+    fn run(
+        &self,
+        label: &str,
+        endpoint: &'static str,
+        url: String,
+        connections: usize,
+        script: wrk::Script,
+    ) -> wrk::Run {
+        wrk::Run {
+            label: label.to_owned(),
+            endpoint,
+            url,
+            threads: 2.min(connections),
+            connections,
+            script,
+        }
     }
 
-    async fn catalogue(&self) -> Report {
-        self.step("catalogue, 64 users");
-        self.closed(Journey::Browse, 64, "catalogue, 64 users").await
+    /// Runs `runs` (one, or two at once); their reports, each with the
+    /// shop's CPU cost of the whole interval per 1,000 of all their requests.
+    async fn measured(&self, runs: &[wrk::Run]) -> anyhow::Result<Vec<Report>> {
+        let before = self.cpu.seconds();
+        let (_, wrk_before) = cpu::this_process();
+        let all = match runs {
+            [one] => vec![wrk::run(one, self.seconds, &self.dir).await],
+            [a, b] => {
+                let (a, b) = tokio::join!(
+                    wrk::run(a, self.seconds, &self.dir),
+                    wrk::run(b, self.seconds, &self.dir)
+                );
+                vec![a, b]
+            }
+            _ => bail!("one or two wrk runs at once, not {}", runs.len()),
+        };
+        let spent = self.cpu.seconds() - before;
+        let generator = cpu::this_process().1 - wrk_before;
+        let mut reports = all.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+        let total: u64 = reports.iter().map(requests).sum();
+        for report in &mut reports {
+            report.shop_cpu_s_per_1k = cpu::per_thousand(spent, total);
+            report.generator_cpu_s_per_1k = cpu::per_thousand(generator, total);
+        }
+        Ok(reports)
     }
 
-    async fn storefront_home(&self) -> Report {
-        self.step("storefront home, 64 users");
-        self.closed(Journey::StorefrontHome, 64, "storefront home, 64 users")
+    async fn one(&self, run: wrk::Run) -> anyhow::Result<Report> {
+        let mut reports = self.measured(&[run]).await?;
+        Ok(reports.remove(0))
+    }
+
+    async fn catalogue(&self, users: usize, label: &str) -> anyhow::Result<Report> {
+        self.step(label);
+        let url = format!("{}{}", self.gateway, cloudshop_api::paths::PRODUCTS);
+        self.one(self.run(label, CATALOGUE, url, users, wrk::Script::Get))
             .await
     }
 
-    /// Full argon2id verifications: bound by the cores.
-    async fn login(&self) -> Report {
-        self.step("login, 8 users");
-        self.closed(Journey::Login, 8, "login, 8 users").await
+    /// The same catalogue workload driven by the load generator (this
+    /// process), as the bench did before wrk: beside the wrk row, how much
+    /// of the figure was the generator's.
+    async fn catalogue_loadgen(&self) -> Report {
+        let label = "catalogue, 64 users, load generator";
+        self.step(label);
+        self.in_process(closed_loop(
+            Arc::clone(&self.shop),
+            Mix::only(Journey::Browse),
+            64,
+            self.seconds,
+            label,
+        ))
+        .await
     }
 
-    async fn orders(&self) -> Report {
-        self.step("order creation, 32 users");
-        self.closed(Journey::Order, 32, "orders, 32 users").await
+    /// A workload the load generator runs in this process, with the shop's
+    /// CPU cost and this process's own.
+    async fn in_process(&self, workload: impl std::future::Future<Output = Report>) -> Report {
+        let before = self.cpu.seconds();
+        let (own_before, _) = cpu::this_process();
+        let mut report = workload.await;
+        let total = requests(&report);
+        report.shop_cpu_s_per_1k = cpu::per_thousand(self.cpu.seconds() - before, total);
+        // The whole command's CPU: the generator and its bookkeeping.
+        report.generator_cpu_s_per_1k = cpu::per_thousand(cpu::this_process().0 - own_before, total);
+        report
+    }
+
+    async fn product(&self) -> anyhow::Result<Report> {
+        let label = "product page, 64 users";
+        self.step(label);
+        let script = wrk::Script::GetEach {
+            prefix: format!("{}/", cloudshop_api::paths::PRODUCTS),
+            ids: self.shop.products().to_vec(),
+        };
+        self.one(self.run(label, PRODUCT, self.gateway.clone(), 64, script))
+            .await
+    }
+
+    async fn storefront_home(&self) -> anyhow::Result<Report> {
+        let label = "storefront home, 64 users";
+        self.step(label);
+        let url = format!("{}/", self.storefront);
+        self.one(self.run(label, HOME, url, 64, wrk::Script::Get)).await
+    }
+
+    fn logins(&self, label: &str, users: usize) -> wrk::Run {
+        let bodies = self
+            .shop
+            .accounts()
+            .iter()
+            .map(|account| {
+                serde_json::json!({
+                    "email": account.email,
+                    "password": account.password.secret().expose_secret(),
+                })
+                .to_string()
+            })
+            .collect();
+        let script = wrk::Script::PostEach {
+            path: cloudshop_api::paths::LOGIN.to_owned(),
+            bodies,
+        };
+        self.run(label, LOGIN, self.gateway.clone(), users, script)
+    }
+
+    /// Full argon2id verifications: bound by the cores.
+    async fn login(&self) -> anyhow::Result<Report> {
+        let label = "login, 8 users";
+        self.step(label);
+        self.one(self.logins(label, 8)).await
+    }
+
+    async fn orders(&self) -> anyhow::Result<Report> {
+        let label = "orders, 32 users";
+        self.step(label);
+        let script = wrk::Script::Order {
+            path: cloudshop_api::paths::ORDERS.to_owned(),
+            body: serde_json::json!({"lines": [{"product_id": self.shop.stocked(), "quantity": 1}]})
+                .to_string(),
+            tokens: self.shop.tokens().to_vec(),
+            run: format!("{}-{}", std::process::id(), date().replace([' ', ':'], "-")),
+        };
+        self.one(self.run(label, ORDER, self.gateway.clone(), 32, script))
+            .await
     }
 
     /// Logins saturating auth while shoppers read the catalogue: whether
     /// the hashing starves the rest of the shop.
-    async fn login_flood(&self) -> (Report, Report) {
+    async fn login_flood(&self) -> anyhow::Result<(Report, Report)> {
         self.step("login flood (16 users) with catalogue reads (8 users)");
-        tokio::join!(
-            self.closed(Journey::Login, 16, "login flood, 16 users"),
-            self.closed(Journey::Browse, 8, "catalogue during the flood, 8 users"),
-        )
+        let mut flood = self.logins("login flood, 16 users", 16);
+        flood.threads = 1;
+        let url = format!("{}{}", self.gateway, cloudshop_api::paths::PRODUCTS);
+        let mut readers = self.run(
+            "catalogue during the flood, 8 users",
+            CATALOGUE,
+            url,
+            8,
+            wrk::Script::Get,
+        );
+        readers.threads = 1;
+        let mut reports = self.measured(&[flood, readers]).await?.into_iter();
+        match (reports.next(), reports.next()) {
+            (Some(flood), Some(readers)) => Ok((flood, readers)),
+            _ => bail!("the login flood gave fewer reports than runs"),
+        }
     }
 
-    /// Shoppers arriving at `rate` journeys per second, whatever the latency.
+    /// Shoppers arriving at `rate` journeys per second, whatever the latency:
+    /// the load generator's journeys, every body checked.
     async fn shopper_mix(&self, rate: f64) -> Report {
         self.step(&format!("shopper mix, open loop at {rate}/s"));
         let label = format!("shopper mix, open loop {rate}/s");
-        open_loop(
+        self.in_process(open_loop(
             Arc::clone(&self.shop),
             Mix::shoppers(),
             rate,
             self.seconds,
             1024,
             &label,
-        )
+        ))
         .await
     }
 }

@@ -1,6 +1,8 @@
 //! `cloudshop bench` end to end, briefly: the shipped service binaries
-//! (`cloudshop build`), one second per workload. It proves the command works and reports every figure; the
-//! performance itself lives in docs/benchmarks.md, not in a test.
+//! (`cloudshop build`), one second per workload, wrk and the load
+//! generator, the shop's CPU cost of each, the oversell check. It proves
+//! the command works and reports every figure; the performance itself
+//! lives in docs/benchmarks.md, not in a test.
 
 use std::path::Path;
 use std::process::Command;
@@ -56,6 +58,11 @@ fn bench_runs_every_workload_and_reports_the_services() {
         "{printed}"
     );
     assert!(
+        printed.contains("| shop CPU s / 1k req | generator |"),
+        "{printed}"
+    );
+    assert!(printed.contains(": no oversell"), "{printed}");
+    assert!(
         printed.contains("| service | image MB | start to ready ms |"),
         "{printed}"
     );
@@ -65,6 +72,7 @@ fn bench_runs_every_workload_and_reports_the_services() {
     let labels: Vec<&str> = workloads.iter().filter_map(|w| w["label"].as_str()).collect();
     for expected in [
         "catalogue, 64 users",
+        "product page, 64 users",
         "storefront home, 64 users",
         "login, 8 users",
         "orders, 32 users",
@@ -77,6 +85,28 @@ fn bench_runs_every_workload_and_reports_the_services() {
             assert_eq!(endpoint["errors"], 0, "{workload}");
         }
     }
+    // wrk drives the single-endpoint workloads, the load generator's own
+    // journeys the mix; every one says what the shop spent on it.
+    for workload in workloads {
+        let label = workload["label"].as_str().expect("label");
+        let expected = if label.starts_with("shopper mix") || label.ends_with("load generator") {
+            "loadgen"
+        } else {
+            "wrk"
+        };
+        assert_eq!(workload["generator"], expected, "{workload}");
+        let cost = workload["shop_cpu_s_per_1k"].as_f64().expect("CPU per 1k");
+        assert!(cost > 0.0, "{workload}");
+    }
+    let (taken, reserved, confirmed) = (
+        results["orders_stock_taken"].as_i64().expect("taken"),
+        results["orders_reserved_units"].as_i64().expect("reserved"),
+        results["orders_confirmed_units"].as_i64().expect("confirmed"),
+    );
+    assert!(
+        taken > 0 && taken == reserved && confirmed <= reserved,
+        "{results}"
+    );
     // The mix holds all four shopper endpoints.
     let mix = workloads.last().expect("mix");
     assert_eq!(mix["endpoints"].as_array().expect("endpoints").len(), 4, "{mix}");

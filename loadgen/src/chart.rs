@@ -11,12 +11,16 @@ const WIDTH: f64 = 900.0;
 
 /// An SVG chart of `reports`' latency percentiles, on one linear scale.
 pub fn svg(title: &str, reports: &[Report]) -> String {
-    let rows: Vec<(String, [f64; 3])> = reports
+    let rows: Vec<(String, String, [f64; 3])> = reports
         .iter()
         .flat_map(|report| {
             report.endpoints.iter().map(move |e| {
+                let cost = report
+                    .shop_cpu_s_per_1k
+                    .map_or(String::new(), |cpu| format!(", shop CPU {cpu:.3} s / 1k req"));
                 (
                     format!("{}: {}", report.label, e.endpoint),
+                    format!("{:.0} req/s{cost} ({})", e.requests_per_second, report.generator),
                     [e.p50_ms, e.p95_ms, e.p99_ms],
                 )
             })
@@ -24,7 +28,7 @@ pub fn svg(title: &str, reports: &[Report]) -> String {
         .collect();
     let scale_max = rows
         .iter()
-        .flat_map(|(_, values)| values.iter().copied())
+        .flat_map(|(_, _, values)| values.iter().copied())
         .fold(1.0_f64, f64::max);
     let bar_space = WIDTH - LABEL - 90.0;
     let height = 60.0 + rows.len() as f64 * ROW * 3.6;
@@ -44,13 +48,15 @@ pub fn svg(title: &str, reports: &[Report]) -> String {
         r##"<text x="10" y="38" fill="#555">latency in ms: p50 (light), p95, p99 (dark); scale 0 to {scale_max:.1} ms</text>"##
     );
     let colours = ["#9ecae1", "#4292c6", "#08306b"];
-    for (i, (label, values)) in rows.iter().enumerate() {
+    for (i, (label, figures, values)) in rows.iter().enumerate() {
         let top = 50.0 + i as f64 * ROW * 3.6;
         let _ = writeln!(
             out,
-            r#"<text x="10" y="{:.1}">{}</text>"#,
-            top + ROW * 1.5,
-            escape(label)
+            r##"<text x="10" y="{:.1}">{}</text><text x="10" y="{:.1}" fill="#555">{}</text>"##,
+            top + ROW,
+            escape(label),
+            top + ROW * 2.0,
+            escape(figures)
         );
         for (k, value) in values.iter().enumerate() {
             let y = top + k as f64 * ROW;
@@ -84,6 +90,9 @@ mod tests {
     fn the_chart_has_three_bars_per_endpoint_and_escapes_labels() {
         let report = Report {
             label: "a<b".into(),
+            generator: "wrk".into(),
+            shop_cpu_s_per_1k: Some(0.125),
+            generator_cpu_s_per_1k: None,
             seconds: 1.0,
             endpoints: vec![EndpointStats {
                 endpoint: "GET /x".into(),
@@ -101,5 +110,6 @@ mod tests {
         assert_eq!(svg.matches("<rect x=").count(), 3);
         assert!(svg.contains("a&lt;b: GET /x"));
         assert!(svg.contains(">4.00</text>"));
+        assert!(svg.contains("1 req/s, shop CPU 0.125 s / 1k req (wrk)"));
     }
 }

@@ -130,6 +130,32 @@ impl Shop {
         Ok(shop)
     }
 
+    /// The shoppers' access tokens (for an external generator).
+    pub fn tokens(&self) -> &[String] {
+        &self.tokens
+    }
+
+    /// The shoppers' credentials (for an external generator's logins).
+    pub fn accounts(&self) -> &[Credentials] {
+        &self.accounts
+    }
+
+    /// The catalogue's first product ids.
+    pub fn products(&self) -> &[i64] {
+        &self.products
+    }
+
+    /// The product orders buy.
+    pub fn stocked(&self) -> i64 {
+        self.stocked
+    }
+
+    /// The stock of `product` now, as the API shows it.
+    pub async fn stock_of(&self, product: i64) -> anyhow::Result<i64> {
+        let product = self.api.product(Caller::anonymous(), product).await?;
+        Ok(i64::from(product.stock))
+    }
+
     async fn login(&self, credentials: &Credentials) -> anyhow::Result<String> {
         let token = self
             .api

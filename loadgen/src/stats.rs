@@ -39,8 +39,11 @@ impl Recorder {
             .collect();
         Report {
             label: label.to_owned(),
+            generator: "loadgen".to_owned(),
             seconds: elapsed.as_secs_f64(),
             endpoints,
+            shop_cpu_s_per_1k: None,
+            generator_cpu_s_per_1k: None,
         }
     }
 }
@@ -85,17 +88,29 @@ pub fn percentile(sorted_us: &[u64], q: f64) -> f64 {
     sorted_us[rank.clamp(1, sorted_us.len()) - 1] as f64 / 1e3
 }
 
-/// One run: a label, its duration and each endpoint's figures.
+fn cpu(figure: Option<f64>) -> String {
+    figure.map_or("not measured".to_owned(), |cpu| format!("{cpu:.3}"))
+}
+
+/// One run: a label, what generated the load, its duration, each
+/// endpoint's figures, and what the shop spent on it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub label: String,
+    /// `loadgen` (this crate) or an external generator (`wrk`).
+    pub generator: String,
     pub seconds: f64,
     pub endpoints: Vec<EndpointStats>,
+    /// CPU-seconds the shop's processes (services and PostgreSQL, not the
+    /// generator) used per 1,000 requests of the run, when measured.
+    pub shop_cpu_s_per_1k: Option<f64>,
+    /// CPU-seconds the load generator itself used per 1,000 requests.
+    pub generator_cpu_s_per_1k: Option<f64>,
 }
 
 impl Report {
     /// The Markdown table header [`Report::rows`] fits under.
-    pub const HEADER: &'static str = "| run | endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|---|---|---|";
+    pub const HEADER: &'static str = "| run | endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | shop CPU s / 1k req | generator | its CPU s / 1k req |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
 
     /// The figures of one endpoint (e.g. [`crate::journey::LOGIN`]).
     pub fn endpoint(&self, endpoint: &str) -> Option<&EndpointStats> {
@@ -108,7 +123,7 @@ impl Report {
             .iter()
             .map(|e| {
                 format!(
-                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |",
                     self.label,
                     e.endpoint,
                     e.requests,
@@ -117,7 +132,10 @@ impl Report {
                     e.p95_ms,
                     e.p99_ms,
                     e.max_ms,
-                    e.errors
+                    e.errors,
+                    cpu(self.shop_cpu_s_per_1k),
+                    self.generator,
+                    cpu(self.generator_cpu_s_per_1k)
                 )
             })
             .collect::<Vec<_>>()
