@@ -30,6 +30,7 @@ mod cluster;
 #[cfg(feature = "release")]
 pub mod compose;
 mod local;
+mod programs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

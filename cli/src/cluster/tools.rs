@@ -2,9 +2,11 @@
 //! `scripts/cluster-tools.sh` builds into Go's bin folder, and `kubectl` and
 //! `docker-registry` from the machine's packages.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::bail;
+
+use crate::programs::{go_bin, go_path, on_path};
 
 #[derive(Debug, Clone)]
 pub struct Tools {
@@ -102,39 +104,8 @@ impl Tools {
     }
 }
 
-fn home() -> PathBuf {
-    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)
-}
-
-/// `go env GOBIN`, else `$GOPATH/bin`, else `~/go/bin`, as `go install` does.
-fn go_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("GOBIN").filter(|v| !v.is_empty()) {
-        return bin.into();
-    }
-    go_path().join("bin")
-}
-
-fn go_path() -> PathBuf {
-    std::env::var_os("GOPATH")
-        .filter(|v| !v.is_empty())
-        .map(|v| std::env::split_paths(&v).next().unwrap_or_default())
-        .unwrap_or_else(|| home().join("go"))
-}
-
 fn go_mod_cache() -> PathBuf {
     std::env::var_os("GOMODCACHE")
         .filter(|v| !v.is_empty())
         .map_or_else(|| go_path().join("pkg/mod"), PathBuf::from)
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

@@ -161,25 +161,12 @@ impl Prometheus {
 
 /// The `prometheus` program: on `PATH`, else where `go install` puts it.
 fn find() -> anyhow::Result<PathBuf> {
-    let mut places: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect())
-        .unwrap_or_default();
-    if let Some(gopath) = std::env::var_os("GOPATH") {
-        places.extend(std::env::split_paths(&gopath).map(|p| p.join("bin")));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        places.push(Path::new(&home).join("go/bin"));
-    }
-    places
-        .into_iter()
-        .map(|dir| dir.join("prometheus"))
-        .find(|candidate| candidate.is_file())
-        .with_context(|| {
-            format!(
-                "--observe needs the `prometheus` program, found neither on PATH nor in the Go bin folder; \
-                 install it with `go install -tags remove_all_sd {PROMETHEUS}`"
-            )
-        })
+    crate::programs::on_path_or_go_bin("prometheus").with_context(|| {
+        format!(
+            "--observe needs the `prometheus` program, found neither on PATH nor in the Go bin folder; \
+             install it with `go install -tags remove_all_sd {PROMETHEUS}`"
+        )
+    })
 }
 
 #[cfg(test)]
