@@ -447,7 +447,7 @@ impl Workloads {
     /// shop's CPU cost of the whole interval per 1,000 of all their requests.
     async fn measured(&self, runs: &[wrk::Run]) -> anyhow::Result<Vec<Report>> {
         let before = self.cpu.seconds();
-        let (_, wrk_before) = cpu::this_process();
+        let (_, wrk_before) = self.cpu.this_process();
         let all = match runs {
             [one] => vec![wrk::run(one, self.seconds, &self.dir).await],
             [a, b] => {
@@ -460,7 +460,7 @@ impl Workloads {
             _ => bail!("one or two wrk runs at once, not {}", runs.len()),
         };
         let spent = self.cpu.seconds() - before;
-        let generator = cpu::this_process().1 - wrk_before;
+        let generator = self.cpu.this_process().1 - wrk_before;
         let mut reports = all.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
         let total: u64 = reports.iter().map(requests).sum();
         for report in &mut reports {
@@ -502,12 +502,12 @@ impl Workloads {
     /// CPU cost and this process's own.
     async fn in_process(&self, workload: impl std::future::Future<Output = Report>) -> Report {
         let before = self.cpu.seconds();
-        let (own_before, _) = cpu::this_process();
+        let (own_before, _) = self.cpu.this_process();
         let mut report = workload.await;
         let total = requests(&report);
         report.shop_cpu_s_per_1k = cpu::per_thousand(self.cpu.seconds() - before, total);
         // The whole command's CPU: the generator and its bookkeeping.
-        report.generator_cpu_s_per_1k = cpu::per_thousand(cpu::this_process().0 - own_before, total);
+        report.generator_cpu_s_per_1k = cpu::per_thousand(self.cpu.this_process().0 - own_before, total);
         report
     }
 

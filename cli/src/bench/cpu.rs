@@ -59,7 +59,8 @@ impl ShopCpu {
             let reaped = postmaster.get(12).copied().unwrap_or(0) + postmaster.get(13).copied().unwrap_or(0);
             ticks += own(&postmaster) + reaped;
         }
-        let parent = self.postmaster.to_string();
+        // Each process's stat read once: its parent decides whether its
+        // CPU is a backend's.
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Some(pid) = entry
                 .file_name()
@@ -68,28 +69,22 @@ impl ShopCpu {
             else {
                 continue;
             };
-            let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
-            let is_backend = text
-                .rsplit_once(')')
-                .and_then(|(_, after)| after.split_whitespace().nth(1))
-                .is_some_and(|ppid| ppid == parent);
-            if is_backend && let Some(fields) = stat(pid) {
+            if let Some(fields) = stat(pid)
+                && fields.first() == Some(&u64::from(self.postmaster))
+            {
                 ticks += own(&fields);
             }
         }
         ticks as f64 / self.ticks
     }
-}
 
-/// CPU-seconds of this process (`own`) and of its children it has waited
-/// for (`children`: the wrk runs, once they have ended).
-pub fn this_process() -> (f64, f64) {
-    let ticks = ticks_per_second();
-    let fields = stat(std::process::id()).unwrap_or_default();
-    let at = |i: usize| fields.get(i).copied().unwrap_or(0) as f64 / ticks;
-    (at(10) + at(11), at(12) + at(13))
+    /// CPU-seconds of this process (`own`) and of its children it has
+    /// waited for (`children`: the wrk runs, once they have ended).
+    pub fn this_process(&self) -> (f64, f64) {
+        let fields = stat(std::process::id()).unwrap_or_default();
+        let at = |i: usize| fields.get(i).copied().unwrap_or(0) as f64 / self.ticks;
+        (at(10) + at(11), at(12) + at(13))
+    }
 }
 
 /// CPU-seconds per 1,000 requests.
