@@ -3,16 +3,11 @@
 
 use cloudshop_api::client::Caller;
 use cloudshop_api::orders::OrderStatus;
+use cloudshop_storefront::pages::short_id;
 
 use crate::admin::log_in_as_admin;
 use crate::browser::{Browser, spawn_shop};
 use crate::shopper::{place_order, register};
-
-/// How the pages show an order's id: its last eight hex digits.
-fn short(id: uuid::Uuid) -> String {
-    let text = id.simple().to_string();
-    text[24..].to_owned()
-}
 
 #[tokio::test]
 async fn the_admin_ships_an_order_and_the_shopper_sees_it_shipped_and_cannot_cancel_it() {
@@ -43,7 +38,7 @@ async fn the_admin_ships_an_order_and_the_shopper_sees_it_shipped_and_cannot_can
     for id in [shipped, kept] {
         let line = browser.text(&row(id)).await;
         assert!(
-            line.starts_with(&short(id)) && line.contains("CONFIRMED") && line.contains("€25.00"),
+            line.starts_with(&short_id(&id)) && line.contains("CONFIRMED") && line.contains("€25.00"),
             "{line}"
         );
     }
@@ -54,7 +49,7 @@ async fn the_admin_ships_an_order_and_the_shopper_sees_it_shipped_and_cannot_can
     let rows = browser.texts("table.admin tbody tr").await;
     let line = rows
         .iter()
-        .find(|r| r.starts_with(&short(shipped)))
+        .find(|r| r.starts_with(&short_id(&shipped)))
         .expect("the shipped order is still listed");
     assert!(line.contains("SHIPPED"), "{line}");
     assert_eq!(browser.count(&row(shipped)).await, 0, "no second shipping");
@@ -73,7 +68,7 @@ async fn the_admin_ships_an_order_and_the_shopper_sees_it_shipped_and_cannot_can
     assert!(
         history
             .iter()
-            .any(|r| r.starts_with(&short(shipped)) && r.contains("SHIPPED")),
+            .any(|r| r.starts_with(&short_id(&shipped)) && r.contains("SHIPPED")),
         "{history:?}"
     );
     shopper.goto(&format!("{}/orders/{shipped}", shop.url)).await;
