@@ -17,7 +17,7 @@ use cloudshop_api::auth::{Credentials, Password, Registration};
 use cloudshop_api::client::{Caller, Client};
 use cloudshop_api::orders::{Line, OrderRequest};
 use cloudshop_api::paths;
-use cloudshop_api::products::ProductQuery;
+use cloudshop_api::products::{Product, ProductQuery};
 use serde_json::Value;
 
 struct Shop {
@@ -142,6 +142,39 @@ fn stop(mut shop: Shop) {
     assert!(sent.success());
     let status = child.wait().expect("exit");
     assert!(status.success(), "cloudshop up exited with {status}");
+}
+
+/// Registers `email` and logs in: the shopper's token, and a product of
+/// the seeded catalogue with stock to spare.
+async fn shopper(client: &Client, email: &str) -> (String, Product) {
+    let password = Password::new("tJ8#qv2!Lm9zRw-bright");
+    let registration = Registration {
+        email: email.to_owned(),
+        password: password.clone(),
+    };
+    client
+        .register(Caller::anonymous(), &registration)
+        .await
+        .expect("register");
+    let login = Credentials {
+        email: email.to_owned(),
+        password,
+    };
+    let token = client
+        .login(Caller::anonymous(), &login)
+        .await
+        .expect("login")
+        .access_token;
+    let products = client
+        .products(Caller::anonymous(), &ProductQuery::default())
+        .await
+        .expect("products");
+    let product = products
+        .items
+        .into_iter()
+        .find(|p| p.stock > 10)
+        .expect("a product in stock");
+    (token, product)
 }
 
 /// Three ports reserved for this test (storefront, gateway, PostgreSQL):
@@ -406,32 +439,8 @@ fn up_restarts_its_postgresql_when_it_is_killed() {
     let shop = up(&shop_dir, ports);
     let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
     let client = Client::new(api, &shop.gateway);
-    let email = format!("killed-{}@example.com", std::process::id());
-    let password = Password::new("tJ8#qv2!Lm9zRw-bright");
     let (token, order, before) = runtime.block_on(async {
-        let registration = Registration {
-            email: email.clone(),
-            password: password.clone(),
-        };
-        client
-            .register(Caller::anonymous(), &registration)
-            .await
-            .expect("register");
-        let login = Credentials { email, password };
-        let token = client
-            .login(Caller::anonymous(), &login)
-            .await
-            .expect("login")
-            .access_token;
-        let products = client
-            .products(Caller::anonymous(), &ProductQuery::default())
-            .await
-            .expect("products");
-        let product = products
-            .items
-            .iter()
-            .find(|p| p.stock > 10)
-            .expect("a product in stock");
+        let (token, product) = shopper(&client, &format!("killed-{}@example.com", std::process::id())).await;
         let order = OrderRequest {
             lines: vec![Line {
                 product_id: product.id,

@@ -15,13 +15,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cloudshop_api::auth::{Credentials, Password, Registration};
+use cloudshop_api::auth::{Credentials, Password};
 use cloudshop_api::client::{Caller, Client};
 use cloudshop_api::orders::{Line, OrderRequest};
 use cloudshop_api::products::ProductQuery;
 use serde_json::Value;
 
-use super::{postmaster_pid, reserved_ports, stop, up_with};
+use super::{postmaster_pid, reserved_ports, shopper, stop, up_with};
 
 /// Metrics that only a cluster has (kube-state-metrics); a dashboard panel
 /// reading them parses here but shows nothing.
@@ -289,31 +289,12 @@ fn the_alerts_fire_on_a_real_outage_resolve_after_it_and_every_dashboard_query_w
 
         // A shopper: registers, logs in (and once fails to), orders.
         let email = format!("observed-{}@example.com", std::process::id());
-        let password = Password::new("tJ8#qv2!Lm9zRw-bright");
-        let registration = Registration {
-            email: email.clone(),
-            password: password.clone(),
-        };
-        client
-            .register(Caller::anonymous(), &registration)
-            .await
-            .expect("register");
+        let (token, product) = shopper(&client, &email).await;
         let wrong = Credentials {
-            email: email.clone(),
+            email,
             password: Password::new("not the password at all"),
         };
         assert!(client.login(Caller::anonymous(), &wrong).await.is_err());
-        let login = Credentials { email, password };
-        let token = client
-            .login(Caller::anonymous(), &login)
-            .await
-            .expect("login")
-            .access_token;
-        let products = client
-            .products(Caller::anonymous(), &ProductQuery::default())
-            .await
-            .expect("products");
-        let product = products.items.iter().find(|p| p.stock > 10).expect("in stock");
         for n in 0..3 {
             let order = OrderRequest {
                 lines: vec![Line {
