@@ -33,73 +33,37 @@ use serde::de::DeserializeOwned;
 
 use super::loopback;
 
-/// Settings `up` sets itself, by service: a key is refused when it is one of
-/// these or lies inside one (`tls.cert_file` inside `tls`).
+/// Settings `up` sets for every service: its listeners and TLS files.
+const SERVED: &[&str] = &["http.listen", "http.admin_listen", "tls"];
+/// The database connection, for the services with a database
+/// ([`cloudshop_topology::Service::database`]).
+const DATABASE: &[&str] = &[
+    "database.host",
+    "database.port",
+    "database.name",
+    "database.user",
+    "database.password_file",
+    "database.ca_file",
+];
+
+/// Settings `up` sets itself, by service, beside [`SERVED`] and
+/// [`DATABASE`]: a key is refused when it is one of them or lies inside one
+/// (`tls.cert_file` inside `tls`).
 pub const MANAGED: [(&str, &[&str]); 5] = [
     (
         "auth",
         &[
-            "http.listen",
-            "http.admin_listen",
-            "tls",
-            "database.host",
-            "database.port",
-            "database.name",
-            "database.user",
-            "database.password_file",
-            "database.ca_file",
             "tokens.signing_key_file",
             "admin.email_file",
             "admin.password_file",
         ],
     ),
-    (
-        "products",
-        &[
-            "http.listen",
-            "http.admin_listen",
-            "tls",
-            "database.host",
-            "database.port",
-            "database.name",
-            "database.user",
-            "database.password_file",
-            "database.ca_file",
-            "jwt.public_keys_file",
-        ],
-    ),
-    (
-        "orders",
-        &[
-            "http.listen",
-            "http.admin_listen",
-            "tls",
-            "database.host",
-            "database.port",
-            "database.name",
-            "database.user",
-            "database.password_file",
-            "database.ca_file",
-            "jwt.public_keys_file",
-            "products_url",
-        ],
-    ),
-    (
-        "api-gateway",
-        &[
-            "http.listen",
-            "http.admin_listen",
-            "tls",
-            "jwt.public_keys_file",
-            "backends",
-        ],
-    ),
+    ("products", &["jwt.public_keys_file"]),
+    ("orders", &["jwt.public_keys_file", "products_url"]),
+    ("api-gateway", &["jwt.public_keys_file", "backends"]),
     (
         "storefront",
         &[
-            "http.listen",
-            "http.admin_listen",
-            "tls",
             "serve_tls",
             "jwt.public_keys_file",
             "gateway_url",
@@ -146,7 +110,7 @@ impl UpConfig {
             let toml::Value::Table(overrides) = value else {
                 bail!("{shown}: `{key}` must be a table of {key}'s settings ([{key}])");
             };
-            let managed = managed(service.name);
+            let managed = managed(service);
             for leaf in leaves(&overrides, String::new()) {
                 if let Some(owner) = managed.iter().find(|m| {
                     **m == leaf || leaf.starts_with(&format!("{m}.")) || m.starts_with(&format!("{leaf}."))
@@ -202,12 +166,14 @@ impl UpConfig {
     }
 }
 
-fn managed(service: &str) -> &'static [&'static str] {
-    MANAGED
+/// Every key `up` sets itself for `service`.
+fn managed(service: &cloudshop_topology::Service) -> Vec<&'static str> {
+    let own = MANAGED
         .iter()
-        .find(|(name, _)| *name == service)
-        .map(|(_, keys)| *keys)
-        .unwrap_or(&[])
+        .find(|(name, _)| *name == service.name)
+        .map_or(&[][..], |(_, keys)| *keys);
+    let database = if service.database { DATABASE } else { &[] };
+    [SERVED, database, own].concat()
 }
 
 /// The dotted keys of the values (not tables) in `table`.
@@ -302,6 +268,10 @@ mod tests {
             .expect_err("managed")
             .to_string();
         assert!(managed.contains("[storefront] http.listen"), "{managed}");
+        let database = config("[orders.database]\nhost = \"db.example\"\n")
+            .expect_err("managed")
+            .to_string();
+        assert!(database.contains("[orders] database.host"), "{database}");
         let log = config("log = 3\n").expect_err("not a string").to_string();
         assert!(log.contains("`log`"), "{log}");
     }
