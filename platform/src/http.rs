@@ -1,6 +1,13 @@
 //! The middleware stack every API router gets, outermost first:
 //! request id (accepted or created, echoed, logged) → error envelope → request
 //! timeout → body limit → per-route metrics and access log → the handler.
+//!
+//! The access log is one line per request at `debug` under the target
+//! [`ACCESS_LOG`], so it is off with the default filter: a JSON line for every
+//! request cost about 15 % of a catalogue request's CPU (docs/benchmarks.md),
+//! and the per-route metrics already count every request by route, method and
+//! status, with its latency. `RUST_LOG=info,cloudshop::access=debug` turns it
+//! on, for example while chasing one client's requests by request id.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +24,9 @@ use crate::metrics::HttpMetrics;
 use crate::settings::HttpSettings;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The `tracing` target of the per-request access log line.
+pub const ACCESS_LOG: &str = "cloudshop::access";
 
 /// The request id of the current request, carried to downstream calls.
 #[derive(Debug, Clone)]
@@ -115,31 +125,29 @@ impl Drop for InFlight {
 }
 
 async fn observe(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |path| path.as_str())
-        .to_owned();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", |path| path.as_str());
     let method = request.method().clone();
     // Counted down when the request ends however it ends: also when its
     // future is dropped (the client went away, a timeout above gave up).
     let in_flight = InFlight::start(
         metrics
             .in_flight
-            .with_label_values(&[route.as_str(), method.as_str()]),
+            .with_label_values(&[route, method.as_str()]),
     );
     let started = Instant::now();
     let response = next.run(request).await;
     drop(in_flight);
     let elapsed = started.elapsed();
     let status = response.status();
-    let labels = [route.as_str(), method.as_str(), status.as_str()];
+    let labels = [route, method.as_str(), status.as_str()];
     metrics.requests.with_label_values(&labels).inc();
     metrics
         .duration
         .with_label_values(&labels)
         .observe(elapsed.as_secs_f64());
-    tracing::info!(
+    tracing::debug!(
+        target: ACCESS_LOG,
         method = %method,
         route = %route,
         status = status.as_u16(),
