@@ -1,18 +1,21 @@
-//! argon2id hashing on the blocking thread pool, at most `max_concurrent` at a
-//! time, so a login flood queues instead of starving the async runtime.
+//! argon2id hashing on threads of its own ([`threads`]), `max_concurrent` of
+//! them at a lower scheduling priority, so a login flood queues instead of
+//! starving the async runtime or the other services' requests.
 //!
 //! Verification for an unknown account runs against a dummy hash with the same
 //! parameters, so it costs what a wrong password costs and timing does not tell
 //! whether an account exists.
 
+pub mod threads;
+
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
 
 use crate::settings::PasswordSettings;
+use threads::HashThreads;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -20,6 +23,8 @@ pub enum HashError {
     Params(argon2::Error),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error("cannot start the password-hashing threads: {0}")]
+    Threads(std::io::Error),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +40,7 @@ pub enum Verification {
 pub struct PasswordHasher {
     argon: Argon2<'static>,
     params: Params,
-    permits: Semaphore,
+    threads: HashThreads,
     dummy_hash: String,
     checks: prometheus::IntCounter,
 }
@@ -59,15 +64,15 @@ impl PasswordHasher {
         )
         .map_err(HashError::Params)?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-        let permits = match settings.max_concurrent {
+        let count = match settings.max_concurrent {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let dummy_hash = hash_now(&argon, b"not a real password, only a timing twin")?;
+        let dummy_hash = hash_now(&argon, b"not a real password, only a timing twin", &mut Vec::new())?;
         Ok(Arc::new(Self {
             argon,
             params,
-            permits: Semaphore::new(permits),
+            threads: HashThreads::start(count, threads::RELEASE_AFTER).map_err(HashError::Threads)?,
             dummy_hash,
             checks,
         }))
@@ -75,44 +80,36 @@ impl PasswordHasher {
 
     /// Hashes a new password (PHC string with a fresh salt).
     pub async fn hash(self: &Arc<Self>, password: SecretString) -> Result<String, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError::Hash(e.to_string()))?;
         let hasher = Arc::clone(self);
-        tokio::task::spawn_blocking(move || hash_now(&hasher.argon, password.expose_secret().as_bytes()))
+        self.threads
+            .run(move |memory| hash_now(&hasher.argon, password.expose_secret().as_bytes(), memory))
             .await
-            .map_err(|e| HashError::Hash(e.to_string()))?
+            .unwrap_or_else(|| Err(HashError::Hash("the hashing thread failed".into())))
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there
     /// is no account (then always [`Verification::Invalid`]).
     pub async fn verify(self: &Arc<Self>, stored: Option<String>, password: SecretString) -> Verification {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return Verification::Invalid;
-        };
         let hasher = Arc::clone(self);
-        let outcome = tokio::task::spawn_blocking(move || {
-            let known = stored.is_some();
-            let stored = stored.unwrap_or_else(|| hasher.dummy_hash.clone());
-            let Ok(parsed) = PasswordHash::new(&stored) else {
-                return Verification::Invalid;
-            };
-            let matches = hasher
-                .argon
-                .verify_password(password.expose_secret().as_bytes(), &parsed)
-                .is_ok();
-            hasher.checks.inc();
-            if known && matches {
-                Verification::Valid {
-                    needs_rehash: hasher.is_weaker(&parsed),
+        let outcome = self
+            .threads
+            .run(move |memory| {
+                let known = stored.is_some();
+                let stored = stored.unwrap_or_else(|| hasher.dummy_hash.clone());
+                let Ok(parsed) = PasswordHash::new(&stored) else {
+                    return Verification::Invalid;
+                };
+                let matches = matches(&parsed, password.expose_secret().as_bytes(), memory);
+                hasher.checks.inc();
+                if known && matches {
+                    Verification::Valid {
+                        needs_rehash: hasher.is_weaker(&parsed),
+                    }
+                } else {
+                    Verification::Invalid
                 }
-            } else {
-                Verification::Invalid
-            }
-        })
-        .await;
+            })
+            .await;
         outcome.unwrap_or(Verification::Invalid)
     }
 
@@ -131,14 +128,55 @@ impl PasswordHasher {
     }
 }
 
-fn hash_now(argon: &Argon2<'_>, password: &[u8]) -> Result<String, HashError> {
+/// A PHC string for `password` with a fresh salt, computed in `memory`.
+fn hash_now(argon: &Argon2<'_>, password: &[u8], memory: &mut Vec<Block>) -> Result<String, HashError> {
+    let failed = |e: &dyn std::fmt::Display| HashError::Hash(e.to_string());
     let mut salt = [0u8; 16];
     aws_lc_rs::rand::fill(&mut salt).map_err(|_| HashError::Hash("no randomness".into()))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| HashError::Hash(e.to_string()))?;
+    let params = argon.params();
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
     argon
-        .hash_password(password, &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| HashError::Hash(e.to_string()))
+        .hash_password_into_with_memory(password, &salt, &mut out, threads::reserve(memory, params.block_count()))
+        .map_err(|e| failed(&e))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| failed(&e))?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` gives `stored`'s hash with `stored`'s algorithm, version
+/// and parameters (what `PasswordVerifier::verify_password` checks, with the
+/// thread's memory instead of a fresh allocation); the comparison is in
+/// constant time (`Output`'s equality).
+fn matches(stored: &PasswordHash<'_>, password: &[u8], memory: &mut Vec<Block>) -> bool {
+    let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(stored.algorithm), Params::try_from(stored)) else {
+        return false;
+    };
+    let version = match stored.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let mut out = vec![0u8; expected.len()];
+    let computed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password,
+        salt,
+        &mut out,
+        threads::reserve(memory, blocks),
+    );
+    computed.is_ok() && Output::new(&out).is_ok_and(|output| output == expected)
 }
 
 #[cfg(test)]
