@@ -3,6 +3,9 @@ use std::process::ExitCode;
 use cloudshop_storefront::settings::Settings;
 use cloudshop_storefront::startup;
 
+#[global_allocator]
+static ALLOCATOR: cloudshop_platform::Allocator = cloudshop_platform::Allocator;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     cloudshop_platform::service::main("storefront", |settings: Settings| async move {

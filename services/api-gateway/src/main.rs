@@ -3,6 +3,9 @@ use std::process::ExitCode;
 use cloudshop_api_gateway::settings::Settings;
 use cloudshop_api_gateway::startup;
 
+#[global_allocator]
+static ALLOCATOR: cloudshop_platform::Allocator = cloudshop_platform::Allocator;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     cloudshop_platform::service::main("api-gateway", |settings: Settings| async move {

@@ -3,6 +3,8 @@ use std::process::ExitCode;
 use cloudshop_auth::settings::Settings;
 use cloudshop_auth::startup;
 
+// No `#[global_allocator]` here, unlike the other services: see
+// `cloudshop_platform::Allocator`.
 #[tokio::main]
 async fn main() -> ExitCode {
     cloudshop_platform::service::main("auth", |settings: Settings| async move {

@@ -3,6 +3,9 @@ use std::process::ExitCode;
 use cloudshop_products::settings::Settings;
 use cloudshop_products::startup;
 
+#[global_allocator]
+static ALLOCATOR: cloudshop_platform::Allocator = cloudshop_platform::Allocator;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     cloudshop_platform::service::main("products", |settings: Settings| async move {
