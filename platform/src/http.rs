@@ -130,11 +130,7 @@ async fn observe(State(metrics): State<Arc<HttpMetrics>>, request: Request, next
     let method = request.method().clone();
     // Counted down when the request ends however it ends: also when its
     // future is dropped (the client went away, a timeout above gave up).
-    let in_flight = InFlight::start(
-        metrics
-            .in_flight
-            .with_label_values(&[route, method.as_str()]),
-    );
+    let in_flight = InFlight::start(metrics.in_flight.with_label_values(&[route, method.as_str()]));
     let started = Instant::now();
     let response = next.run(request).await;
     drop(in_flight);

@@ -37,7 +37,12 @@ pub mod tls;
 /// purges freed memory only on later allocator activity, so an idle auth
 /// stayed at 33 MB. Auth's hashing reuses its blocks instead
 /// (`cloudshop_auth::passwords::threads`), which is where musl cost it.
-/// Tests and the `cloudshop` command keep the system allocator.
+/// Tests and the `cloudshop` command keep the system allocator. The crate is
+/// behind this crate's `mimalloc` feature, which auth does not enable, so its
+/// binary holds no mimalloc code; its SBOM still lists the crate, because
+/// cargo-auditable records the dependency graph cargo resolves for the
+/// workspace, where the other services enable it.
+#[cfg(feature = "mimalloc")]
 pub use mimalloc::MiMalloc as Allocator;
 
 /// Installs aws-lc-rs as the process-wide rustls crypto provider.

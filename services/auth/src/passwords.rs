@@ -68,7 +68,11 @@ impl PasswordHasher {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let dummy_hash = hash_now(&argon, b"not a real password, only a timing twin", &mut Vec::new())?;
+        let dummy_hash = hash_now(
+            &argon,
+            b"not a real password, only a timing twin",
+            &mut Vec::new(),
+        )?;
         Ok(Arc::new(Self {
             argon,
             params,
@@ -136,7 +140,12 @@ fn hash_now(argon: &Argon2<'_>, password: &[u8], memory: &mut Vec<Block>) -> Res
     let params = argon.params();
     let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
     argon
-        .hash_password_into_with_memory(password, &salt, &mut out, threads::reserve(memory, params.block_count()))
+        .hash_password_into_with_memory(
+            password,
+            &salt,
+            &mut out,
+            threads::reserve(memory, params.block_count()),
+        )
         .map_err(|e| failed(&e))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| failed(&e))?;
     let hash = PasswordHash {
@@ -157,7 +166,8 @@ fn matches(stored: &PasswordHash<'_>, password: &[u8], memory: &mut Vec<Block>) 
     let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
         return false;
     };
-    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(stored.algorithm), Params::try_from(stored)) else {
+    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(stored.algorithm), Params::try_from(stored))
+    else {
         return false;
     };
     let version = match stored.version.map(Version::try_from).transpose() {

@@ -187,15 +187,24 @@ mod tests {
         let caller = own_nice();
         let threads = HashThreads::start(1, Duration::from_secs(60)).expect("threads");
         let nice = threads.run(|_| own_nice()).await.expect("ran");
-        assert!(nice >= NICE, "hashing threads run at nice {NICE} or lower, not {nice}");
+        assert!(
+            nice >= NICE,
+            "hashing threads run at nice {NICE} or lower, not {nice}"
+        );
         let first = threads
             .run(|memory| {
                 reserve(memory, 8)[7] = Block::new();
                 memory.as_ptr() as usize
             })
             .await;
-        let second = threads.run(|memory| (memory.len(), memory.as_ptr() as usize)).await;
-        assert_eq!(second, first.map(|ptr| (8, ptr)), "the next job gets the same blocks");
+        let second = threads
+            .run(|memory| (memory.len(), memory.as_ptr() as usize))
+            .await;
+        assert_eq!(
+            second,
+            first.map(|ptr| (8, ptr)),
+            "the next job gets the same blocks"
+        );
         assert_eq!(own_nice(), caller, "the caller's priority is untouched");
     }
 
