@@ -76,6 +76,9 @@ fn bench_runs_every_workload_and_reports_the_services() {
         "storefront home, 64 users",
         "login, 8 users",
         "orders, 32 users",
+        "catalogue, open loop 1000/s",
+        "login flood, 16 users",
+        "catalogue during the flood, open loop 1000/s",
     ] {
         assert!(labels.contains(&expected), "{labels:?}");
     }
@@ -86,10 +89,14 @@ fn bench_runs_every_workload_and_reports_the_services() {
         }
     }
     // wrk drives the single-endpoint workloads, the load generator's own
-    // journeys the mix; every one says what the shop spent on it.
+    // journeys the mix and the paced catalogue readers (alone and beside the
+    // login flood); every one says what the shop spent on it.
     for workload in workloads {
         let label = workload["label"].as_str().expect("label");
-        let expected = if label.starts_with("shopper mix") || label.ends_with("load generator") {
+        let expected = if label.starts_with("shopper mix")
+            || label.ends_with("load generator")
+            || label.contains("open loop")
+        {
             "loadgen"
         } else {
             "wrk"
