@@ -393,7 +393,9 @@ impl Workloads {
                 self.shop.stocked()
             );
         }
-        let catalogue_paced = self.paced_catalogue(&format!("catalogue, open loop {FLOOD_READERS_PER_S}/s")).await;
+        let catalogue_paced = self
+            .paced_catalogue(&format!("catalogue, open loop {FLOOD_READERS_PER_S}/s"))
+            .await;
         let (login_flood, catalogue_during_flood) = self.login_flood().await?;
         let shopper_mix = self.shopper_mix(rate).await;
         Ok(Measured {
