@@ -364,6 +364,13 @@ impl Measured {
     }
 }
 
+/// One product's stock and the units orders hold of it, from one snapshot.
+struct StockUnits {
+    stock: i64,
+    reserved: i64,
+    confirmed: i64,
+}
+
 /// The requests of all of a report's endpoints.
 fn requests(report: &Report) -> u64 {
     report.endpoints.iter().map(|e| e.requests).sum()
@@ -377,15 +384,17 @@ impl Workloads {
         let product = self.product().await?;
         let storefront_home = self.storefront_home().await?;
         let login = self.login().await?;
-        let stock_before = self.shop.stock_of(self.shop.stocked()).await?;
+        let before = self.ordered_units(self.shop.stocked())?;
         let orders = self.orders().await?;
-        let stock_after = self.shop.stock_of(self.shop.stocked()).await?;
         // wrk stops with requests in flight: an order cut off after its
-        // reservation stays PENDING until the reconciler confirms it. So the
-        // check is the databases': every unit the stock lost is reserved,
-        // and confirmed orders hold no more than that.
-        let (confirmed, reserved) = self.ordered_units(self.shop.stocked())?;
-        let taken = stock_before - stock_after;
+        // reservation stays PENDING until the reconciler confirms it, and
+        // orders still arrive while the check reads. So the check is the
+        // databases', read in one snapshot: every unit the stock lost is
+        // reserved, and confirmed orders hold no more than that.
+        let after = self.ordered_units(self.shop.stocked())?;
+        let taken = before.stock - after.stock;
+        let reserved = after.reserved - before.reserved;
+        let confirmed = after.confirmed - before.confirmed;
         if taken != reserved || confirmed > reserved {
             bail!(
                 "oversold: the stock of product {} went down by {taken}, reservations hold {reserved}, \
@@ -420,23 +429,33 @@ impl Workloads {
         progress(&format!("{what} ({} s)", self.seconds.as_secs()));
     }
 
-    /// Units of `product` in CONFIRMED orders and in held reservations,
-    /// from the database.
-    fn ordered_units(&self, product: i64) -> anyhow::Result<(i64, i64)> {
-        let units = |sql: String| -> anyhow::Result<i64> {
-            let text = self.cluster.psql(DATABASE, &sql)?;
-            text.trim().parse().with_context(|| format!("{sql}: {text}"))
+    /// The stock of `product`, and its units in CONFIRMED orders and in
+    /// held reservations, read in one statement and so one snapshot: an
+    /// order committing between two reads cannot be counted in one and not
+    /// the other.
+    fn ordered_units(&self, product: i64) -> anyhow::Result<StockUnits> {
+        let sql = format!(
+            "SELECT (SELECT stock FROM products.products WHERE id = {product}) || ' ' || \
+             (SELECT COALESCE(sum(l.quantity), 0) FROM products.reservation_lines l \
+              JOIN products.reservations r ON r.order_id = l.order_id \
+              WHERE l.product_id = {product} AND r.state = 'reserved') || ' ' || \
+             (SELECT COALESCE(sum(l.quantity), 0) FROM orders.order_lines l \
+              JOIN orders.orders o ON o.id = l.order_id \
+              WHERE l.product_id = {product} AND o.status = 'CONFIRMED')"
+        );
+        let text = self.cluster.psql(DATABASE, &sql)?;
+        let parse = |field: Option<&str>| -> anyhow::Result<i64> {
+            field
+                .context("fewer than three numbers")?
+                .parse()
+                .with_context(|| format!("{sql}: {text}"))
         };
-        let confirmed = units(format!(
-            "SELECT COALESCE(sum(l.quantity), 0) FROM orders.order_lines l \
-             JOIN orders.orders o ON o.id = l.order_id WHERE l.product_id = {product} AND o.status = 'CONFIRMED'"
-        ))?;
-        let reserved = units(format!(
-            "SELECT COALESCE(sum(l.quantity), 0) FROM products.reservation_lines l \
-             JOIN products.reservations r ON r.order_id = l.order_id \
-             WHERE l.product_id = {product} AND r.state = 'reserved'"
-        ))?;
-        Ok((confirmed, reserved))
+        let mut fields = text.split_whitespace();
+        Ok(StockUnits {
+            stock: parse(fields.next())?,
+            reserved: parse(fields.next())?,
+            confirmed: parse(fields.next())?,
+        })
     }
 
     fn run(

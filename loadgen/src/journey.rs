@@ -150,12 +150,6 @@ impl Shop {
         self.stocked
     }
 
-    /// The stock of `product` now, as the API shows it.
-    pub async fn stock_of(&self, product: i64) -> anyhow::Result<i64> {
-        let product = self.api.product(Caller::anonymous(), product).await?;
-        Ok(i64::from(product.stock))
-    }
-
     async fn login(&self, credentials: &Credentials) -> anyhow::Result<String> {
         let token = self
             .api
