@@ -26,6 +26,28 @@ where
     F: FnOnce(S) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    let argument = std::env::args().nth(1);
+    let healthcheck_only = match Invocation::parse(argument.as_deref(), std::env::args().count()) {
+        Invocation::Run => false,
+        Invocation::Healthcheck => true,
+        Invocation::Help => {
+            let _ = std::io::stdout().write_all(usage(name).as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Invocation::Version => {
+            let _ = writeln!(std::io::stdout(), "{name} {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Invocation::Unknown => {
+            let _ = write!(
+                std::io::stderr(),
+                "{name}: unexpected arguments {:?}\n\n{}",
+                std::env::args().skip(1).collect::<Vec<_>>(),
+                usage(name)
+            );
+            return ExitCode::from(2);
+        }
+    };
     crate::install_crypto_provider();
     let settings = match crate::settings::load(S::default()) {
         Ok(settings) => settings,
@@ -35,7 +57,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+    if healthcheck_only {
         return match healthcheck(settings.http().admin_listen) {
             Ok(()) => ExitCode::SUCCESS,
             Err(reason) => {
@@ -56,6 +78,47 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// What the command line asks for: a service takes no arguments but
+/// `healthcheck`, `--help` and `--version` (its settings come from a file and
+/// the environment, see [`crate::settings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Invocation {
+    Run,
+    Healthcheck,
+    Help,
+    Version,
+    Unknown,
+}
+
+impl Invocation {
+    /// `first` is the first argument, `count` the number of arguments
+    /// including the program's name.
+    fn parse(first: Option<&str>, count: usize) -> Self {
+        match (first, count) {
+            (None, _) => Self::Run,
+            (Some("healthcheck"), 2) => Self::Healthcheck,
+            (Some("--help" | "-h" | "help"), 2) => Self::Help,
+            (Some("--version" | "-V"), 2) => Self::Version,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+fn usage(name: &str) -> String {
+    format!(
+        "{name} {version}: a CloudShop service.\n\n\
+         Usage:\n  {name}               run the service\n  \
+         {name} healthcheck   exit 0 when the running service's admin port answers /readyz with 200\n  \
+         {name} --help        this text\n  {name} --version     the version\n\n\
+         Settings: the service's defaults, then the TOML file named by {file_var}, then\n\
+         {prefix}* environment variables (`__` between levels, e.g. {prefix}HTTP__LISTEN).\n\
+         Secrets are read from the files the settings name, never from the environment.\n",
+        version = env!("CARGO_PKG_VERSION"),
+        file_var = crate::settings::CONFIG_FILE_VAR,
+        prefix = "CLOUDSHOP_",
+    )
 }
 
 /// `GET /readyz` on the admin listener (on loopback when it listens on all
@@ -80,5 +143,24 @@ pub fn healthcheck(admin: SocketAddr) -> Result<(), String> {
         Some(status) if status.starts_with("HTTP/1.1 200") => Ok(()),
         Some(status) => Err(status.to_owned()),
         None => Err("no answer".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_takes_healthcheck_help_and_version_and_refuses_anything_else() {
+        assert_eq!(Invocation::parse(None, 1), Invocation::Run);
+        assert_eq!(Invocation::parse(Some("healthcheck"), 2), Invocation::Healthcheck);
+        assert_eq!(Invocation::parse(Some("--help"), 2), Invocation::Help);
+        assert_eq!(Invocation::parse(Some("-h"), 2), Invocation::Help);
+        assert_eq!(Invocation::parse(Some("--version"), 2), Invocation::Version);
+        assert_eq!(Invocation::parse(Some("--verbose"), 2), Invocation::Unknown);
+        assert_eq!(Invocation::parse(Some("healthcheck"), 3), Invocation::Unknown);
+        let text = usage("orders");
+        assert!(text.starts_with("orders "), "{text}");
+        assert!(text.contains("CLOUDSHOP_CONFIG"), "{text}");
     }
 }
