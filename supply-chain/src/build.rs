@@ -1,41 +1,58 @@
-//! Static, auditable, reproducible release binaries.
+//! Static, auditable, reproducible release binaries for every platform of
+//! [`crate::PLATFORMS`].
 //!
-//! `cargo auditable build --profile dist --locked --target x86_64-unknown-linux-musl`
-//! with:
+//! `cargo auditable build --profile dist --locked --target <target>` with:
 //! - `-C target-feature=+crt-static -C relocation-model=static`: a fully
 //!   static executable, no interpreter and no dynamic section (the musl
 //!   target's default is static-pie, which keeps a dynamic section for
 //!   self-relocation; the trade-off is that the code segment is at a fixed
 //!   address, while stack, heap and mappings stay randomised);
 //! - `--remap-path-prefix` (Rust) and `-ffile-prefix-map` (C code in crates,
-//!   aws-lc) for the checkout and `CARGO_HOME`, so the folder a build runs in
-//!   leaves no trace in the binary;
+//!   aws-lc, mimalloc) for the checkout and `CARGO_HOME`, so the folder a
+//!   build runs in leaves no trace in the binary;
 //! - `SOURCE_DATE_EPOCH` from the commit;
 //! - the workspace's `dist` profile: fat LTO, one codegen unit, stripped,
 //!   `panic = "abort"` (the `release` profile, which `cargo run --release`
 //!   uses for the local shop and this tool, has neither LTO nor one unit).
+//!
+//! The C compiler: for amd64 Debian's `musl-gcc` (`musl-tools`). For arm64,
+//! zig (`cargo auditable zigbuild`, with `cargo-zigbuild` and the `ziglang`
+//! package from PyPI): one pip install brings a clang that targets
+//! aarch64-linux-musl with musl's headers and libc built in, and
+//! cargo-zigbuild makes it the C compiler and the linker of that target. The
+//! alternatives need more and reach less: Debian's `gcc-aarch64-linux-gnu`
+//! has glibc's headers, not musl's, and an aarch64 musl toolchain
+//! (musl-cross-make) is no Debian or registry package. zig runs on Linux,
+//! macOS and Windows alike, so a contributor on any of them can build the
+//! arm64 images.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::{Service, TARGET, Workspace, elf, file_digest};
+use crate::{AMD64, Platform, Service, Workspace, elf, file_digest};
 
 /// The cargo profile of shipped binaries (fat LTO, one codegen unit, `panic = "abort"`).
 pub const PROFILE: &str = "dist";
 
-/// A built binary: its service, path in `dist/bin/`, digest and size.
+/// A built binary: its service and platform, path in `dist/`, digest and size.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Built {
     pub service: &'static str,
+    /// `linux/amd64`, `linux/arm64`.
+    pub platform: String,
     pub path: PathBuf,
     pub digest: String,
     pub size: u64,
 }
 
-/// The environment that makes a build reproducible from any folder.
-pub fn reproducible_env(workspace: &Workspace, epoch: i64) -> anyhow::Result<Vec<(String, String)>> {
+/// The environment that makes a build for `platform` reproducible from any folder.
+pub fn reproducible_env(
+    workspace: &Workspace,
+    platform: Platform,
+    epoch: i64,
+) -> anyhow::Result<Vec<(String, String)>> {
     let root = workspace.root.display().to_string();
     let cargo_home = cargo_home()?;
     let rustflags = format!(
@@ -43,13 +60,14 @@ pub fn reproducible_env(workspace: &Workspace, epoch: i64) -> anyhow::Result<Vec
          --remap-path-prefix={root}=/cloudshop --remap-path-prefix={cargo_home}=/cargo"
     );
     let cflags = format!("-ffile-prefix-map={root}=/cloudshop -ffile-prefix-map={cargo_home}=/cargo");
+    let suffix = platform.env_suffix();
     Ok(vec![
         (
-            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS".into(),
+            format!("CARGO_TARGET_{}_RUSTFLAGS", suffix.to_uppercase()),
             rustflags,
         ),
-        ("CFLAGS_x86_64_unknown_linux_musl".into(), cflags.clone()),
-        ("CXXFLAGS_x86_64_unknown_linux_musl".into(), cflags),
+        (format!("CFLAGS_{suffix}"), cflags.clone()),
+        (format!("CXXFLAGS_{suffix}"), cflags),
         ("SOURCE_DATE_EPOCH".into(), epoch.to_string()),
         (
             "CARGO_TARGET_DIR".into(),
@@ -70,65 +88,90 @@ fn cargo_home() -> anyhow::Result<String> {
         .to_string())
 }
 
-/// Builds `services` and copies the binaries to `dist/bin/`.
+/// Builds `services` for each of `platforms` and copies the binaries to
+/// `dist/bin/` (amd64) and `dist/arm64/bin/`.
 ///
-/// One cargo invocation per service: cargo unifies features across the
-/// packages of one invocation, so building them together would give each
-/// binary the features the others need. Alone, a service's binary holds
-/// exactly its own dependency closure, and is the same whichever other
+/// One cargo invocation per service and platform: cargo unifies features
+/// across the packages of one invocation, so building them together would
+/// give each binary the features the others need. Alone, a service's binary
+/// holds exactly its own dependency closure, and is the same whichever other
 /// services are built with it.
-pub fn build(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Vec<Built>> {
+pub fn build(
+    workspace: &Workspace,
+    services: &[Service],
+    platforms: &[Platform],
+) -> anyhow::Result<Vec<Built>> {
     let commit = workspace.commit()?;
-    let environment = reproducible_env(workspace, commit.epoch)?;
-    for service in services {
-        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cargo
-            .current_dir(&workspace.root)
-            .args([
-                "auditable",
-                "build",
-                "--profile",
-                PROFILE,
-                "--locked",
-                "--target",
-                TARGET,
-            ])
-            .args(["-p", service.package])
-            // The musl target's C compiler for crates with C code.
-            .env("CC_x86_64_unknown_linux_musl", "musl-gcc")
-            // RUSTFLAGS would also reach host build scripts and override the
-            // target-scoped flags set below.
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .envs(environment.iter().map(|(k, v)| (k, v)));
-        let status = cargo.status().context(
-            "cannot run cargo (is cargo-auditable installed? `cargo install --locked cargo-auditable`)",
-        )?;
-        if !status.success() {
-            bail!("cargo auditable build of {} failed ({status})", service.package);
+    let total = services.len() * platforms.len();
+    let mut done = 0;
+    for &platform in platforms {
+        let environment = reproducible_env(workspace, platform, commit.epoch)?;
+        for service in services {
+            done += 1;
+            eprintln!("    [{done}/{total}] {} for {}", service.package, platform.name());
+            let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cargo.current_dir(&workspace.root).arg("auditable");
+            if platform == AMD64 {
+                // The musl target's C compiler for crates with C code.
+                cargo
+                    .arg("build")
+                    .env(format!("CC_{}", platform.env_suffix()), "musl-gcc");
+            } else {
+                cargo.arg("zigbuild");
+            }
+            cargo
+                .args(["--profile", PROFILE, "--locked", "--target", platform.target])
+                .args(["-p", service.package])
+                // RUSTFLAGS would also reach host build scripts and override the
+                // target-scoped flags set below.
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .envs(environment.iter().map(|(k, v)| (k, v)));
+            let status = cargo.status().with_context(|| {
+                format!(
+                    "cannot run cargo for {} (is cargo-auditable installed? `cargo install --locked cargo-auditable`{})",
+                    platform.name(),
+                    if platform == AMD64 {
+                        ""
+                    } else {
+                        "; and cargo-zigbuild with zig? `pip install cargo-zigbuild ziglang`"
+                    }
+                )
+            })?;
+            if !status.success() {
+                bail!(
+                    "cargo auditable {} of {} for {} failed ({status})",
+                    if platform == AMD64 { "build" } else { "zigbuild" },
+                    service.package,
+                    platform.target
+                );
+            }
         }
     }
-    let bin_dir = workspace.dist.join("bin");
-    std::fs::create_dir_all(&bin_dir)?;
-    services
-        .iter()
-        .map(|service| {
-            let built = workspace
+    let mut built = Vec::new();
+    for &platform in platforms {
+        for service in services {
+            let from = workspace
                 .root
                 .join("target")
-                .join(TARGET)
+                .join(platform.target)
                 .join(PROFILE)
                 .join(service.name);
-            let path = workspace.binary(service);
-            std::fs::copy(&built, &path)
-                .with_context(|| format!("cannot copy {} to {}", built.display(), path.display()))?;
-            elf::check_static(&path)?;
-            Ok(Built {
+            let path = workspace.binary(service, platform);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::copy(&from, &path)
+                .with_context(|| format!("cannot copy {} to {}", from.display(), path.display()))?;
+            elf::check_static(&path, platform)?;
+            built.push(Built {
                 service: service.name,
+                platform: platform.name(),
                 digest: file_digest(&path)?,
                 size: std::fs::metadata(&path)?.len(),
                 path,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    Ok(built)
 }

@@ -30,10 +30,10 @@ use serde_json::{Value, json};
 
 use crate::dsse::{envelope, statement, statement_type};
 use crate::keys::KeyFiles;
+use crate::registry::OCI_INDEX;
 use crate::registry::{Layer, OCI_MANIFEST, Registry};
 
 pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 const PREDICATE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
 

@@ -12,7 +12,7 @@ use crate::images::Engine;
 use crate::keys::KeyFiles;
 use crate::registry::Registry;
 use crate::release::{self, Builder};
-use crate::{SERVICES, Service, Workspace, gate};
+use crate::{PLATFORMS, Platform, SERVICES, Service, Workspace, gate};
 
 #[derive(Debug, Clone, Args)]
 pub struct Common {
@@ -25,6 +25,11 @@ pub struct Common {
     /// Only these services (repeatable; default: all five).
     #[arg(long = "service")]
     pub services: Vec<String>,
+    /// Only these platforms, `linux/amd64` or `linux/arm64` (repeatable;
+    /// default: both). `push` and `release` need both: a release is one
+    /// image index per service listing every platform.
+    #[arg(long = "platform")]
+    pub platforms: Vec<String>,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
@@ -196,6 +201,30 @@ fn item(detail: impl std::fmt::Display) {
     eprintln!("    {detail}");
 }
 
+/// The platforms `--platform` names, in [`PLATFORMS`] order (all by default).
+fn platforms(common: &Common) -> anyhow::Result<Vec<Platform>> {
+    if common.platforms.is_empty() {
+        return Ok(PLATFORMS.to_vec());
+    }
+    let named = common
+        .platforms
+        .iter()
+        .map(|p| Platform::named(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(PLATFORMS.into_iter().filter(|p| named.contains(p)).collect())
+}
+
+/// Fails unless every platform is selected (`push`, `release`).
+fn all_platforms(common: &Common) -> anyhow::Result<()> {
+    if platforms(common)?.len() != PLATFORMS.len() {
+        anyhow::bail!(
+            "a release is one image index per service with every platform ({}): leave out --platform",
+            PLATFORMS.map(|p| p.name()).join(", ")
+        );
+    }
+    Ok(())
+}
+
 fn setup(common: &Common) -> anyhow::Result<(Workspace, Vec<Service>)> {
     let mut workspace = Workspace::new(&common.workspace)?;
     if let Some(dist) = &common.dist {
@@ -233,20 +262,26 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Build(common) => {
             let (workspace, services) = setup(&common)?;
-            (common.json, json!({ "build": do_build(&workspace, &services)? }))
+            let platforms = platforms(&common)?;
+            (
+                common.json,
+                json!({ "build": do_build(&workspace, &services, &platforms)? }),
+            )
         }
         Command::Sbom { common, check } => {
             let (workspace, services) = setup(&common)?;
+            let platforms = platforms(&common)?;
             (
                 common.json,
-                json!({ "sbom": do_sbom(&workspace, &services, check)? }),
+                json!({ "sbom": do_sbom(&workspace, &services, &platforms, check)? }),
             )
         }
         Command::Images(common) => {
             let (workspace, services) = setup(&common)?;
+            let platforms = platforms(&common)?;
             (
                 common.json,
-                json!({ "images": do_images(&workspace, &services)? }),
+                json!({ "images": do_images(&workspace, &services, &platforms)? }),
             )
         }
         Command::Gate { common, gate } => {
@@ -254,6 +289,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             (common.json, json!({ "gate": do_gate(&workspace, &gate)? }))
         }
         Command::Push { common, registry } => {
+            all_platforms(&common)?;
             let (workspace, services) = setup(&common)?;
             let registry = registry.registry();
             (
@@ -310,6 +346,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             gate,
             pin_overlay,
         } => {
+            all_platforms(&common)?;
             let (workspace, services) = setup(&common)?;
             let registry = registry.registry();
             let key = key_files(&signing);
@@ -317,9 +354,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             key.signer()?;
             let builder = provenance.builder();
             let summary = json!({
-                "build": do_build(&workspace, &services)?,
-                "sbom": do_sbom(&workspace, &services, false)?,
-                "images": do_images(&workspace, &services)?,
+                "build": do_build(&workspace, &services, &PLATFORMS)?,
+                "sbom": do_sbom(&workspace, &services, &PLATFORMS, false)?,
+                "images": do_images(&workspace, &services, &PLATFORMS)?,
                 "gate": do_gate(&workspace, &gate)?,
                 "push": do_push(&workspace, &registry, &services).await?,
                 "sign": do_sign(&workspace, &registry, &key).await?,
@@ -374,20 +411,26 @@ fn do_pin(dir: &std::path::Path, record: &std::path::Path) -> anyhow::Result<()>
     Ok(())
 }
 
-fn do_build(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Value> {
+fn do_build(workspace: &Workspace, services: &[Service], platforms: &[Platform]) -> anyhow::Result<Value> {
     step(
         "build",
         format!(
-            "cargo auditable build --profile {} --target {}",
+            "cargo auditable build --profile {} for {}, {} binaries",
             crate::build::PROFILE,
-            crate::TARGET
+            platforms
+                .iter()
+                .map(|p| p.target)
+                .collect::<Vec<_>>()
+                .join(" and "),
+            services.len() * platforms.len()
         ),
     );
-    let record = release::build(workspace, services)?;
+    let record = release::build(workspace, services, platforms)?;
     for binary in &record.binaries {
         item(format!(
-            "{:<12} {:>6.2} MB  {}",
+            "{:<12} {:<12} {:>6.2} MB  {}",
             binary.service,
+            binary.platform,
             mb(binary.size),
             binary.digest
         ));
@@ -395,7 +438,12 @@ fn do_build(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Value
     Ok(serde_json::to_value(record)?)
 }
 
-fn do_sbom(workspace: &Workspace, services: &[Service], check: bool) -> anyhow::Result<Value> {
+fn do_sbom(
+    workspace: &Workspace,
+    services: &[Service],
+    platforms: &[Platform],
+    check: bool,
+) -> anyhow::Result<Value> {
     step(
         "sbom",
         if check {
@@ -404,21 +452,22 @@ fn do_sbom(workspace: &Workspace, services: &[Service], check: bool) -> anyhow::
             "writing sbom/"
         },
     );
-    let paths = release::sboms(workspace, services, check)?;
+    let paths = release::sboms(workspace, services, platforms, check)?;
     for path in &paths {
         item(path.display());
     }
     Ok(json!(paths))
 }
 
-fn do_images(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Value> {
+fn do_images(workspace: &Workspace, services: &[Service], platforms: &[Platform]) -> anyhow::Result<Value> {
     let engine = Engine::detect()?;
     step("images", format!("FROM scratch with {}", engine.program()));
-    let images = crate::images::build(engine, workspace, services)?;
+    let images = crate::images::build(engine, workspace, services, platforms)?;
     for image in &images {
         item(format!(
-            "{:<28} {:>6.2} MB  {}",
+            "{:<34} {:<12} {:>6.2} MB  {}",
             image.tag,
+            image.platform,
             mb(image.size),
             image.id
         ));
@@ -439,7 +488,10 @@ async fn do_push(workspace: &Workspace, registry: &Registry, services: &[Service
     step("push", registry.host());
     let release = release::push(Engine::detect()?, workspace, registry, services).await?;
     for service in &release.services {
-        item(&service.image);
+        item(format!("{}  (index)", service.image));
+        for platform in &service.platforms {
+            item(format!("  {:<12} {}", platform.platform, platform.digest));
+        }
     }
     Ok(serde_json::to_value(release)?)
 }
@@ -447,12 +499,15 @@ async fn do_push(workspace: &Workspace, registry: &Registry, services: &[Service
 async fn do_sign(workspace: &Workspace, registry: &Registry, key: &KeyFiles) -> anyhow::Result<Value> {
     step("sign", key.private_key.display());
     let release = release::sign(workspace, registry, key).await?;
+    let mut signatures = Vec::new();
     for service in &release.services {
-        item(service.signature.as_deref().unwrap_or_default());
+        signatures.push(&service.signature);
+        signatures.extend(service.platforms.iter().map(|p| &p.signature));
     }
-    Ok(json!(
-        release.services.iter().map(|s| &s.signature).collect::<Vec<_>>()
-    ))
+    for signature in &signatures {
+        item(signature.as_deref().unwrap_or_default());
+    }
+    Ok(json!(signatures))
 }
 
 async fn do_attest(
@@ -470,16 +525,15 @@ async fn do_attest(
         },
     );
     let release = release::attest(workspace, registry, key, builder).await?;
+    let mut attestations = Vec::new();
     for service in &release.services {
-        item(service.attestation.as_deref().unwrap_or_default());
+        attestations.push(&service.attestation);
+        attestations.extend(service.platforms.iter().map(|p| &p.attestation));
     }
-    Ok(json!(
-        release
-            .services
-            .iter()
-            .map(|s| &s.attestation)
-            .collect::<Vec<_>>()
-    ))
+    for attestation in &attestations {
+        item(attestation.as_deref().unwrap_or_default());
+    }
+    Ok(json!(attestations))
 }
 
 async fn do_verify(workspace: &Workspace, registry: &Registry, args: &VerifyArgs) -> anyhow::Result<Value> {

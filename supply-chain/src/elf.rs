@@ -1,18 +1,30 @@
-//! The one ELF fact the release relies on: a binary is fully static — no
-//! program interpreter (`PT_INTERP`) and no dynamic section (`PT_DYNAMIC`) —
-//! so a `FROM scratch` image needs nothing beside it.
+//! The ELF facts the release relies on: a binary is for the platform its
+//! image declares (`e_machine`), and fully static — no program interpreter
+//! (`PT_INTERP`) and no dynamic section (`PT_DYNAMIC`) — so a `FROM scratch`
+//! image needs nothing beside it.
 
 use std::path::Path;
 
 use anyhow::{Context, bail, ensure};
 
+use crate::Platform;
+
 const PT_DYNAMIC: u32 = 2;
 const PT_INTERP: u32 = 3;
 
-/// Fails unless `path` is a 64-bit little-endian ELF executable without an
-/// interpreter and without a dynamic section.
-pub fn check_static(path: &Path) -> anyhow::Result<()> {
+/// Fails unless `path` is a 64-bit little-endian ELF executable for
+/// `platform` without an interpreter and without a dynamic section.
+pub fn check_static(path: &Path, platform: Platform) -> anyhow::Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let machine = machine(&bytes).with_context(|| format!("{} is not an ELF executable", path.display()))?;
+    if machine != platform.elf_machine {
+        bail!(
+            "{} is for ELF machine {machine}, not {} ({})",
+            path.display(),
+            platform.elf_machine,
+            platform.name()
+        );
+    }
     let segments =
         program_headers(&bytes).with_context(|| format!("{} is not an ELF executable", path.display()))?;
     if segments.contains(&PT_INTERP) {
@@ -28,6 +40,16 @@ pub fn check_static(path: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The `e_machine` of a 64-bit little-endian ELF file.
+pub fn machine(bytes: &[u8]) -> anyhow::Result<u16> {
+    ensure!(bytes.len() >= 64 && bytes[..4] == *b"\x7fELF", "no ELF magic");
+    ensure!(
+        bytes[4] == 2 && bytes[5] == 1,
+        "not a 64-bit little-endian ELF file"
+    );
+    Ok(u16::from_le_bytes([bytes[18], bytes[19]]))
 }
 
 /// The `p_type` of every program header.

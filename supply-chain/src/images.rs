@@ -1,5 +1,10 @@
 //! `FROM scratch` images built with podman or docker (whichever is on
-//! `PATH`, podman first) and pushed to a registry.
+//! `PATH`, podman first), one per service and platform, pushed to a registry
+//! and listed there in one image index per service (see [`index`]).
+//!
+//! The Dockerfiles only copy the binary (no `RUN`), so an arm64 image builds
+//! on an amd64 machine without emulation: `--platform linux/arm64` only sets
+//! the architecture its config declares.
 //!
 //! Reproducible: the build context holds only the binary, every timestamp is
 //! the commit's (`--timestamp` / `SOURCE_DATE_EPOCH`), and podman's
@@ -17,7 +22,7 @@ use anyhow::{Context, bail};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::{Service, Workspace, output, run};
+use crate::{AMD64, Platform, Service, Workspace, output, run};
 
 /// The container engine the pipeline drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +62,8 @@ impl Engine {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Image {
     pub service: &'static str,
+    /// `linux/amd64`, `linux/arm64`.
+    pub platform: String,
     /// Local name, `cloudshop/<service>:<version>`.
     pub tag: String,
     /// The engine's image id (the config digest).
@@ -65,37 +72,58 @@ pub struct Image {
     pub size: u64,
 }
 
-/// The local tag of a service's image.
-pub fn local_tag(service: &Service, version: &str) -> String {
-    format!("{}:{version}", service.repository())
+/// The local tag of a service's image for `platform`: `cloudshop/<service>:<version>`
+/// for amd64 (the one compose runs on this machine), `…:<version>-arm64`.
+pub fn local_tag(service: &Service, version: &str, platform: Platform) -> String {
+    format!("{}:{}", service.repository(), platform_tag(version, platform))
 }
 
-/// Builds one image per service from `images/<service>.Dockerfile` with only
-/// `dist/bin/<service>` in the build context, tagged `cloudshop/<service>:<version>`.
-pub fn build(engine: Engine, workspace: &Workspace, services: &[Service]) -> anyhow::Result<Vec<Image>> {
+/// A platform image's tag: the version for amd64, `<version>-<architecture>` otherwise.
+pub fn platform_tag(version: &str, platform: Platform) -> String {
+    if platform == AMD64 {
+        version.to_owned()
+    } else {
+        format!("{version}-{}", platform.architecture)
+    }
+}
+
+/// Builds one image per service and platform from
+/// `images/<service>.Dockerfile` with only that platform's binary in the
+/// build context, tagged as [`local_tag`] says.
+pub fn build(
+    engine: Engine,
+    workspace: &Workspace,
+    services: &[Service],
+    platforms: &[Platform],
+) -> anyhow::Result<Vec<Image>> {
     let version = workspace.version()?;
-    services
-        .iter()
-        .map(|service| build_tagged(engine, workspace, service, &local_tag(service, &version)))
-        .collect()
+    let mut images = Vec::new();
+    for &platform in platforms {
+        for service in services {
+            let tag = local_tag(service, &version, platform);
+            images.push(build_tagged(engine, workspace, service, platform, &tag)?);
+        }
+    }
+    Ok(images)
 }
 
-/// Builds one service's image under `tag`.
+/// Builds one service's image for `platform` under `tag`.
 pub fn build_tagged(
     engine: Engine,
     workspace: &Workspace,
     service: &Service,
+    platform: Platform,
     tag: &str,
 ) -> anyhow::Result<Image> {
     let version = workspace.version()?;
     let commit = workspace.commit()?;
     let created = OffsetDateTime::from_unix_timestamp(commit.epoch)?.format(&Rfc3339)?;
-    let context = build_context(workspace, service)?;
+    let context = build_context(workspace, service, platform)?;
     let mut command = engine.command();
     // No layer cache: it keys on the unexpanded instruction, so a cached
     // LABEL step would carry an earlier commit's revision. No intermediate
     // images either: each would name a random container in the history.
-    command.args(["build", "--no-cache"]);
+    command.args(["build", "--no-cache", "--platform", &platform.name()]);
     if engine == Engine::Podman {
         command.args(["--layers=false", "--format", "docker"]);
         command.args(["--identity-label=false", "--pull=never"]);
@@ -113,21 +141,27 @@ pub fn build_tagged(
     std::fs::remove_dir_all(&context).ok();
     result?;
     if engine == Engine::Podman {
-        normalise(engine, workspace, service, tag)?;
+        normalise(engine, workspace, service, platform, tag)?;
     }
-    inspect(engine, service, tag)
+    inspect(engine, service, platform, tag)
 }
 
 /// Rewrites a podman-built image without the build container's id and
 /// hostname (the only fields that differ between two builds of the same
 /// binary) and moves `tag` to the result. The layer is kept byte for byte;
 /// the image id becomes the digest of the rewritten config.
-fn normalise(engine: Engine, workspace: &Workspace, service: &Service, tag: &str) -> anyhow::Result<()> {
-    let built = inspect(engine, service, tag)?;
+fn normalise(
+    engine: Engine,
+    workspace: &Workspace,
+    service: &Service,
+    platform: Platform,
+    tag: &str,
+) -> anyhow::Result<()> {
+    let built = inspect(engine, service, platform, tag)?;
     let folder = workspace
         .dist
         .join("context")
-        .join(format!("{}.image", service.name));
+        .join(format!("{}-{}.image", service.name, platform.architecture));
     if folder.exists() {
         std::fs::remove_dir_all(&folder)?;
     }
@@ -184,42 +218,50 @@ fn rewrite_saved(engine: Engine, folder: &std::path::Path, tag: &str) -> anyhow:
     Ok(hex.to_owned())
 }
 
-/// A build context holding only `bin/<service>`.
-fn build_context(workspace: &Workspace, service: &Service) -> anyhow::Result<PathBuf> {
-    let context = workspace.dist.join("context").join(service.name);
+/// A build context holding only `bin/<service>`, the binary for `platform`.
+fn build_context(workspace: &Workspace, service: &Service, platform: Platform) -> anyhow::Result<PathBuf> {
+    let context = workspace
+        .dist
+        .join("context")
+        .join(format!("{}-{}", service.name, platform.architecture));
     if context.exists() {
         std::fs::remove_dir_all(&context)?;
     }
     std::fs::create_dir_all(context.join("bin"))?;
-    let binary = workspace.binary(service);
+    let binary = workspace.binary(service, platform);
     std::fs::copy(&binary, context.join("bin").join(service.name))
         .with_context(|| format!("{} is missing: run `cloudshop build` first", binary.display()))?;
     Ok(context)
 }
 
-/// The id and size of a local image.
-pub fn inspect(engine: Engine, service: &Service, tag: &str) -> anyhow::Result<Image> {
-    let out = output(
-        engine
-            .command()
-            .args(["image", "inspect", "--format", "{{.Id}} {{.Size}}", tag]),
-    )?;
-    let (id, size) = out
-        .trim()
-        .split_once(' ')
-        .context("unexpected image inspect output")?;
+/// The id and size of a local image, which must be for `platform`.
+pub fn inspect(engine: Engine, service: &Service, platform: Platform, tag: &str) -> anyhow::Result<Image> {
+    let out = output(engine.command().args([
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}} {{.Size}} {{.Os}}/{{.Architecture}}",
+        tag,
+    ]))?;
+    let mut fields = out.split_whitespace();
+    let (Some(id), Some(size), Some(declared)) = (fields.next(), fields.next(), fields.next()) else {
+        bail!("unexpected image inspect output: {out}");
+    };
+    if declared != platform.name() {
+        bail!("{tag} is a {declared} image, not {}", platform.name());
+    }
     Ok(Image {
         service: service.name,
+        platform: platform.name(),
         tag: tag.to_owned(),
         id: id.to_owned(),
         size: size.parse()?,
     })
 }
 
-/// Pushes a local image to `<registry>/cloudshop/<service>:<version>`.
+/// Pushes a local image to `<registry>/cloudshop/<service>:<tag>`.
 /// Plain HTTP is used only for a registry on the loopback interface.
-pub fn push(engine: Engine, image: &Image, registry: &str) -> anyhow::Result<String> {
-    let (_, tag) = image.tag.rsplit_once(':').context("image tag without version")?;
+pub fn push(engine: Engine, image: &Image, registry: &str, tag: &str) -> anyhow::Result<String> {
     let remote = format!("{registry}/cloudshop/{}:{tag}", image.service);
     match engine {
         Engine::Podman => {
@@ -236,4 +278,66 @@ pub fn push(engine: Engine, image: &Image, registry: &str) -> anyhow::Result<Str
         }
     }
     Ok(remote)
+}
+
+/// The image index of one service: its platform images, in the order of
+/// [`crate::PLATFORMS`], as an OCI image index (`application/vnd.oci.image.index.v1+json`).
+///
+/// The platform manifests stay in the Docker v2 schema 2 format podman
+/// pushes (the OCI image config has no `HEALTHCHECK`, which compose uses);
+/// an OCI index may list them, and docker, podman, containerd, cosign and
+/// Kyverno read such an index. Its bytes depend only on the manifests'
+/// digests and sizes, so reproducible platform images give a reproducible
+/// index digest.
+pub fn index(manifests: &[(Platform, String, u64)]) -> anyhow::Result<Vec<u8>> {
+    let entries: Vec<serde_json::Value> = manifests
+        .iter()
+        .map(|(platform, digest, size)| {
+            let mut descriptor = serde_json::json!({
+                "mediaType": crate::registry::DOCKER_MANIFEST,
+                "digest": digest,
+                "size": size,
+                "platform": { "os": "linux", "architecture": platform.architecture },
+            });
+            if let Some(variant) = platform.variant {
+                descriptor["platform"]["variant"] = variant.into();
+            }
+            descriptor
+        })
+        .collect();
+    Ok(serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::registry::OCI_INDEX,
+        "manifests": entries,
+    }))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ARM64;
+
+    #[test]
+    fn the_index_lists_each_platform_manifest_in_order_and_is_the_same_each_time() {
+        let amd = format!("sha256:{}", "a".repeat(64));
+        let arm = format!("sha256:{}", "b".repeat(64));
+        let manifests = [(AMD64, amd.clone(), 1000), (ARM64, arm.clone(), 999)];
+        let bytes = index(&manifests).expect("index");
+        assert_eq!(bytes, index(&manifests).expect("index"));
+        let index: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(index["mediaType"], crate::registry::OCI_INDEX);
+        assert_eq!(index["manifests"][0]["digest"], amd.as_str());
+        assert_eq!(
+            index["manifests"][0]["platform"],
+            serde_json::json!({"os": "linux", "architecture": "amd64"})
+        );
+        assert_eq!(index["manifests"][1]["digest"], arm.as_str());
+        assert_eq!(
+            index["manifests"][1]["platform"],
+            serde_json::json!({"os": "linux", "architecture": "arm64", "variant": "v8"})
+        );
+        assert_eq!(index["manifests"][1]["size"], 999);
+        assert_eq!(platform_tag("0.1.0", AMD64), "0.1.0");
+        assert_eq!(platform_tag("0.1.0", ARM64), "0.1.0-arm64");
+    }
 }

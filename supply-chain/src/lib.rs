@@ -46,8 +46,72 @@ use anyhow::{Context, bail};
 /// and its certificate's name; the release handles them in that order.
 pub use cloudshop_topology::{SERVICES, Service};
 
-/// The Rust target every shipped binary is built for.
-pub const TARGET: &str = "x86_64-unknown-linux-musl";
+/// A platform the release builds for: a Rust target and the OCI platform
+/// its images declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Platform {
+    /// The Rust target (`x86_64-unknown-linux-musl`).
+    pub target: &'static str,
+    /// OCI `platform.architecture` (`amd64`, `arm64`).
+    pub architecture: &'static str,
+    /// OCI `platform.variant`, where one is conventional (`v8` for arm64).
+    pub variant: Option<&'static str>,
+    /// The ELF `e_machine` of its binaries (62 x86-64, 183 AArch64).
+    pub elf_machine: u16,
+}
+
+/// linux/amd64, the platform of this machine and of `dist/bin/`.
+pub const AMD64: Platform = Platform {
+    target: "x86_64-unknown-linux-musl",
+    architecture: "amd64",
+    variant: None,
+    elf_machine: 62,
+};
+
+/// linux/arm64, cross-built with zig as the C compiler and linker
+/// (`cargo zigbuild`): see [`build`].
+pub const ARM64: Platform = Platform {
+    target: "aarch64-unknown-linux-musl",
+    architecture: "arm64",
+    variant: Some("v8"),
+    elf_machine: 183,
+};
+
+/// Every platform of a release, amd64 first; each service's image index
+/// lists them in this order.
+pub const PLATFORMS: [Platform; 2] = [AMD64, ARM64];
+
+impl Platform {
+    /// `linux/amd64`, `linux/arm64`.
+    pub fn name(&self) -> String {
+        format!("linux/{}", self.architecture)
+    }
+
+    /// Looks a platform up by its OCI name (`linux/arm64`) or architecture (`arm64`).
+    pub fn named(name: &str) -> anyhow::Result<Platform> {
+        PLATFORMS
+            .iter()
+            .find(|p| p.name() == name || p.architecture == name)
+            .copied()
+            .with_context(|| {
+                format!(
+                    "unknown platform `{name}` (known: {})",
+                    PLATFORMS.map(|p| p.name()).join(", ")
+                )
+            })
+    }
+
+    /// The `CARGO_TARGET_<TRIPLE>_…` / `CC_<triple>` spelling of the target.
+    fn env_suffix(&self) -> String {
+        self.target.replace('-', "_")
+    }
+
+    /// Where this platform's artefacts go below `dist/` and `sbom/`: nowhere
+    /// extra for amd64 (the layout before arm64 existed), `arm64/` otherwise.
+    fn subfolder(&self) -> &'static str {
+        if *self == AMD64 { "" } else { self.architecture }
+    }
+}
 
 /// Where the pipeline reads sources and writes what it makes.
 #[derive(Debug, Clone)]
@@ -79,16 +143,21 @@ impl Workspace {
         self
     }
 
-    pub fn binary(&self, service: &Service) -> PathBuf {
-        self.dist.join("bin").join(service.name)
+    /// `dist/bin/<service>` (amd64), `dist/arm64/bin/<service>`.
+    pub fn binary(&self, service: &Service, platform: Platform) -> PathBuf {
+        self.dist
+            .join(platform.subfolder())
+            .join("bin")
+            .join(service.name)
     }
 
-    pub fn sbom_dir(&self) -> PathBuf {
-        self.root.join("sbom")
+    /// `sbom/` (amd64), `sbom/arm64/`.
+    pub fn sbom_dir(&self, platform: Platform) -> PathBuf {
+        self.root.join("sbom").join(platform.subfolder())
     }
 
-    pub fn sbom(&self, service: &Service) -> PathBuf {
-        self.sbom_dir().join(format!("{}.cdx.json", service.name))
+    pub fn sbom(&self, service: &Service, platform: Platform) -> PathBuf {
+        self.sbom_dir(platform).join(format!("{}.cdx.json", service.name))
     }
 
     pub fn dockerfile(&self, service: &Service) -> PathBuf {

@@ -88,9 +88,7 @@ mod tests {
                     name: (*name).into(),
                     image: String::new(),
                     digest: format!("sha256:{}", i.to_string().repeat(64)),
-                    image_size: 0,
-                    binary_digest: String::new(),
-                    sbom_digest: String::new(),
+                    platforms: Vec::new(),
                     signature: None,
                     attestation: None,
                 })

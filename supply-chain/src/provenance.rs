@@ -23,20 +23,47 @@ pub struct BuildRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Binary {
     pub service: String,
+    /// `linux/amd64`, `linux/arm64`.
+    pub platform: String,
     pub digest: String,
     pub size: u64,
 }
 
-/// SLSA provenance v1 for one service's image.
-pub fn predicate(build: &BuildRecord, service: &str, repository_url: &str, builder_id: &str) -> Value {
-    let binary = build.binaries.iter().find(|b| b.service == service);
+impl Binary {
+    /// Its path below `dist/`: `bin/<service>`, `arm64/bin/<service>`.
+    pub fn dist_path(&self) -> String {
+        match self.platform.as_str() {
+            "linux/amd64" => format!("bin/{}", self.service),
+            other => format!("{}/bin/{}", other.trim_start_matches("linux/"), self.service),
+        }
+    }
+}
+
+/// SLSA provenance v1 for one service's image built for `platforms`: one
+/// platform's image, or (both) the image index.
+pub fn predicate(
+    build: &BuildRecord,
+    service: &str,
+    platforms: &[crate::Platform],
+    repository_url: &str,
+    builder_id: &str,
+) -> Value {
+    let binaries: Vec<&Binary> = platforms
+        .iter()
+        .filter_map(|p| {
+            build
+                .binaries
+                .iter()
+                .find(|b| b.service == service && b.platform == p.name())
+        })
+        .collect();
     json!({
         "buildDefinition": {
             "buildType": "https://github.com/cloudshop/cloudshop/blob/main/supply-chain/README.md#build-v1",
             "externalParameters": {
                 "source": { "uri": format!("git+{repository_url}"), "digest": { "gitCommit": build.commit } },
                 "package": crate::Service::named(service).map(|s| s.package).unwrap_or_default(),
-                "target": crate::TARGET,
+                "targets": platforms.iter().map(|p| p.target).collect::<Vec<_>>(),
                 "profile": crate::build::PROFILE,
             },
             "internalParameters": {
@@ -53,10 +80,10 @@ pub fn predicate(build: &BuildRecord, service: &str, repository_url: &str, build
         "runDetails": {
             "builder": { "id": builder_id },
             "metadata": { "startedOn": build.started_on, "finishedOn": build.finished_on },
-            "byproducts": binary.map(|b| vec![json!({
-                "name": format!("bin/{}", b.service),
+            "byproducts": binaries.iter().map(|b| json!({
+                "name": b.dist_path(),
                 "digest": { "sha256": b.digest.trim_start_matches("sha256:") },
-            })]).unwrap_or_default(),
+            })).collect::<Vec<_>>(),
         },
     })
 }

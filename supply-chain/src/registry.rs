@@ -18,6 +18,7 @@ use crate::sha256_digest;
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// True for `127.0.0.1:5000`, `localhost:5001`, `[::1]:5000`.
 pub fn is_loopback(registry: &str) -> bool {
@@ -103,9 +104,10 @@ impl Registry {
             .with_context(|| format!("cannot resolve {reference} in the registry"))
     }
 
-    /// A manifest's bytes and digest, or `None` when the registry has none.
+    /// A manifest's (an image's or an image index's) bytes and digest, or
+    /// `None` when the registry has none.
     pub async fn manifest(&self, reference: &Reference) -> anyhow::Result<Option<(Vec<u8>, String)>> {
-        self.manifest_of(reference, &[OCI_MANIFEST, DOCKER_MANIFEST])
+        self.manifest_of(reference, &[OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX])
             .await
     }
 

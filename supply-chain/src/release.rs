@@ -15,8 +15,9 @@ use crate::dsse::{COSIGN_SIGN_V1, CYCLONEDX, SLSA_PROVENANCE_V1};
 use crate::images::Engine;
 use crate::keys::KeyFiles;
 use crate::provenance::{Binary, BuildRecord};
+use crate::registry::OCI_INDEX;
 use crate::registry::Registry;
-use crate::{Service, Workspace, build, file_digest, images, output, sbom};
+use crate::{PLATFORMS, Platform, Service, Workspace, build, file_digest, images, output, sbom};
 
 /// What was released (`dist/release.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,9 +28,28 @@ pub struct Release {
     pub services: Vec<Released>,
 }
 
+/// One service: its image index, and each platform's image in it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Released {
     pub name: String,
+    /// `<registry>/cloudshop/<name>@sha256:…`: the image index, which
+    /// compose, the Kubernetes overlays and the cluster pin.
+    pub image: String,
+    /// The index's digest.
+    pub digest: String,
+    /// The platform images the index lists, in its order (amd64, arm64).
+    pub platforms: Vec<PlatformImage>,
+    /// The index's cosign signature (`sha256-<hex>.sig`).
+    pub signature: Option<String>,
+    /// The index's attestations (`sha256-<hex>.att`).
+    pub attestation: Option<String>,
+}
+
+/// One platform's image of a service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlatformImage {
+    /// `linux/amd64`, `linux/arm64`.
+    pub platform: String,
     /// `<registry>/cloudshop/<name>@sha256:…`
     pub image: String,
     pub digest: String,
@@ -38,6 +58,20 @@ pub struct Released {
     pub sbom_digest: String,
     pub signature: Option<String>,
     pub attestation: Option<String>,
+}
+
+impl Released {
+    /// The platform image for `platform` (`linux/arm64`).
+    pub fn platform(&self, platform: &str) -> Option<&PlatformImage> {
+        self.platforms.iter().find(|p| p.platform == platform)
+    }
+
+    /// Every digest this service released: the index's, then each platform's.
+    pub fn digests(&self) -> Vec<&str> {
+        std::iter::once(self.digest.as_str())
+            .chain(self.platforms.iter().map(|p| p.digest.as_str()))
+            .collect()
+    }
 }
 
 fn now() -> String {
@@ -67,10 +101,14 @@ pub fn release_path(workspace: &Workspace) -> PathBuf {
 }
 
 /// Step `build`: the static binaries, and `dist/build.json`.
-pub fn build(workspace: &Workspace, services: &[Service]) -> anyhow::Result<BuildRecord> {
+pub fn build(
+    workspace: &Workspace,
+    services: &[Service],
+    platforms: &[Platform],
+) -> anyhow::Result<BuildRecord> {
     let started_on = now();
     let commit = workspace.commit()?;
-    let built = build::build(workspace, services)?;
+    let built = build::build(workspace, services, platforms)?;
     let record = BuildRecord {
         commit: commit.id,
         dirty: commit.dirty,
@@ -91,6 +129,7 @@ pub fn build(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Buil
             .iter()
             .map(|b| Binary {
                 service: b.service.to_owned(),
+                platform: b.platform.clone(),
                 digest: b.digest.clone(),
                 size: b.size,
             })
@@ -113,7 +152,9 @@ fn cargo_auditable_version() -> String {
         .unwrap_or_else(|| "cargo-auditable (version unknown)".into())
 }
 
-/// Step `push`: pushes each built image, records it by digest in `release.json`.
+/// Step `push`: pushes each service's platform images (tags
+/// `<version>-amd64`, `<version>-arm64`) and then its image index (tag
+/// `<version>`), and records them by digest in `release.json`.
 pub async fn push(
     engine: Engine,
     workspace: &Workspace,
@@ -124,26 +165,57 @@ pub async fn push(
     let version = workspace.version()?;
     let mut released = Vec::new();
     for service in services {
-        let image =
-            images::inspect(engine, service, &images::local_tag(service, &version)).with_context(|| {
+        let repository = service.repository();
+        let mut platforms = Vec::new();
+        let mut manifests = Vec::new();
+        for platform in PLATFORMS {
+            let local = images::local_tag(service, &version, platform);
+            let image = images::inspect(engine, service, platform, &local).with_context(|| {
                 format!(
-                    "no local image for {}: run `cloudshop images` first",
+                    "no local {} image for {}: run `cloudshop images` first",
+                    platform.name(),
                     service.name
                 )
             })?;
-        let remote = images::push(engine, &image, registry.host())?;
-        let (_, tag) = remote.rsplit_once(':').context("pushed reference without tag")?;
-        let digest = registry
-            .digest(&registry.tagged(&service.repository(), tag))
+            let tag = format!("{version}-{}", platform.architecture);
+            images::push(engine, &image, registry.host(), &tag)?;
+            let (manifest, digest) = registry
+                .manifest(&registry.tagged(&repository, &tag))
+                .await?
+                .with_context(|| format!("{repository}:{tag} is not in the registry after the push"))?;
+            manifests.push((platform, digest.clone(), manifest.len() as u64));
+            let binary = record
+                .binaries
+                .iter()
+                .find(|b| b.service == service.name && b.platform == platform.name())
+                .with_context(|| {
+                    format!(
+                        "dist/build.json has no {} binary of {}: run `cloudshop build` first",
+                        platform.name(),
+                        service.name
+                    )
+                })?;
+            platforms.push(PlatformImage {
+                platform: platform.name(),
+                image: format!("{}/{repository}@{digest}", registry.host()),
+                digest,
+                image_size: image.size,
+                binary_digest: binary.digest.clone(),
+                sbom_digest: file_digest(&workspace.sbom(service, platform))?,
+                signature: None,
+                attestation: None,
+            });
+        }
+        let index = images::index(&manifests)?;
+        let digest = crate::sha256_digest(&index);
+        registry
+            .push_manifest(&registry.tagged(&repository, &version), index, OCI_INDEX)
             .await?;
-        let binary = record.binaries.iter().find(|b| b.service == service.name);
         released.push(Released {
             name: service.name.to_owned(),
-            image: format!("{}/{}@{digest}", registry.host(), service.repository()),
+            image: format!("{}/{repository}@{digest}", registry.host()),
             digest,
-            image_size: image.size,
-            binary_digest: binary.map(|b| b.digest.clone()).unwrap_or_default(),
-            sbom_digest: file_digest(&workspace.sbom(service))?,
+            platforms,
             signature: None,
             attestation: None,
         });
@@ -172,24 +244,38 @@ pub fn load_release(workspace: &Workspace, registry: &Registry) -> anyhow::Resul
     Ok(release)
 }
 
-/// Step `sign`: a cosign signature for each pushed image.
+/// Step `sign`: a cosign signature for each pushed image index and each
+/// platform image in it, in both layouts.
 pub async fn sign(workspace: &Workspace, registry: &Registry, key: &KeyFiles) -> anyhow::Result<Release> {
     let mut release = load_release(workspace, registry)?;
     for service in &mut release.services {
         let repository = Service::named(&service.name)?.repository();
-        service.signature = Some(crate::sign::sign(registry, &repository, &service.digest, key).await?);
-        // The same signature in the bundle format, as a referrer.
-        crate::bundle::publish(
-            registry,
-            &repository,
-            &service.digest,
-            &[(COSIGN_SIGN_V1, serde_json::json!({}))],
-            key,
-        )
-        .await?;
+        service.signature = Some(sign_one(registry, &repository, &service.digest, key).await?);
+        for platform in &mut service.platforms {
+            platform.signature = Some(sign_one(registry, &repository, &platform.digest, key).await?);
+        }
     }
     write_json(&release_path(workspace), &release)?;
     Ok(release)
+}
+
+/// The legacy `.sig` tag, then the same signature as a bundle referrer.
+async fn sign_one(
+    registry: &Registry,
+    repository: &str,
+    digest: &str,
+    key: &KeyFiles,
+) -> anyhow::Result<String> {
+    let signature = crate::sign::sign(registry, repository, digest, key).await?;
+    crate::bundle::publish(
+        registry,
+        repository,
+        digest,
+        &[(COSIGN_SIGN_V1, serde_json::json!({}))],
+        key,
+    )
+    .await?;
+    Ok(signature)
 }
 
 /// Where the source lives and who built it, for the provenance.
@@ -199,10 +285,13 @@ pub struct Builder {
     pub id: String,
 }
 
-/// Step `attest`: the SBOM and the SLSA provenance of each pushed image.
-/// The provenance predicates are also written to `dist/predicates/` (for
-/// `cosign attest --predicate`, which signs keyless in GitHub Actions);
-/// without a key (`None`) that is all it does.
+/// Step `attest`: the SBOM and the SLSA provenance of each pushed image:
+/// a platform image gets its own SBOM and a provenance naming its binary;
+/// the index gets every platform's SBOM and a provenance naming every
+/// binary. The provenance predicates are also written to `dist/predicates/`
+/// (`<service>.provenance.json` for the index, `<service>-<arch>.provenance.json`
+/// for a platform; for `cosign attest --predicate`, which signs keyless in
+/// GitHub Actions); without a key (`None`) that is all it does.
 pub async fn attest(
     workspace: &Workspace,
     registry: &Registry,
@@ -211,35 +300,82 @@ pub async fn attest(
 ) -> anyhow::Result<Release> {
     let record: BuildRecord = read_json(&build_record_path(workspace), "run `cloudshop build` first")?;
     let mut release = load_release(workspace, registry)?;
+    let predicates_dir = workspace.dist.join("predicates");
     for service in &mut release.services {
         let named = Service::named(&service.name)?;
-        let sbom_path = workspace.sbom(named);
-        let sbom: serde_json::Value = read_json(&sbom_path, "run `cloudshop sbom` first")?;
-        if file_digest(&sbom_path)? != service.sbom_digest {
-            bail!("{} changed since the image was pushed", sbom_path.display());
+        let repository = named.repository();
+        let mut sboms = Vec::new();
+        for image in &mut service.platforms {
+            let platform = Platform::named(&image.platform)?;
+            let sbom_path = workspace.sbom(named, platform);
+            let sbom: serde_json::Value = read_json(&sbom_path, "run `cloudshop sbom` first")?;
+            if file_digest(&sbom_path)? != image.sbom_digest {
+                bail!("{} changed since the image was pushed", sbom_path.display());
+            }
+            let provenance = crate::provenance::predicate(
+                &record,
+                &service.name,
+                &[platform],
+                &builder.repository_url,
+                &builder.id,
+            );
+            write_json(
+                &predicates_dir.join(format!(
+                    "{}-{}.provenance.json",
+                    service.name, platform.architecture
+                )),
+                &provenance,
+            )?;
+            sboms.push(sbom.clone());
+            if let Some(key) = key {
+                let predicates = [(CYCLONEDX, sbom), (SLSA_PROVENANCE_V1, provenance)];
+                image.attestation =
+                    Some(attest_one(registry, &repository, &image.digest, &predicates, key).await?);
+            }
         }
-        let provenance =
-            crate::provenance::predicate(&record, &service.name, &builder.repository_url, &builder.id);
+        let platforms: Vec<Platform> = service
+            .platforms
+            .iter()
+            .map(|p| Platform::named(&p.platform))
+            .collect::<anyhow::Result<_>>()?;
+        let provenance = crate::provenance::predicate(
+            &record,
+            &service.name,
+            &platforms,
+            &builder.repository_url,
+            &builder.id,
+        );
         write_json(
-            &workspace
-                .dist
-                .join("predicates")
-                .join(format!("{}.provenance.json", service.name)),
+            &predicates_dir.join(format!("{}.provenance.json", service.name)),
             &provenance,
         )?;
         let Some(key) = key else { continue };
-        let predicates = [(CYCLONEDX, sbom), (SLSA_PROVENANCE_V1, provenance)];
-        service.attestation = Some(
-            crate::attest::attest(registry, &named.repository(), &service.digest, &predicates, key).await?,
-        );
-        // The same attestations as Sigstore bundles, as referrers.
-        crate::bundle::publish(registry, &named.repository(), &service.digest, &predicates, key).await?;
+        let mut predicates: Vec<(&str, serde_json::Value)> =
+            sboms.into_iter().map(|sbom| (CYCLONEDX, sbom)).collect();
+        predicates.push((SLSA_PROVENANCE_V1, provenance));
+        service.attestation =
+            Some(attest_one(registry, &repository, &service.digest, &predicates, key).await?);
     }
     write_json(&release_path(workspace), &release)?;
     Ok(release)
 }
 
-/// Step `verify`: every released image's signature and both attestations.
+/// The legacy `.att` tag, then the same attestations as bundle referrers.
+async fn attest_one(
+    registry: &Registry,
+    repository: &str,
+    digest: &str,
+    predicates: &[(&str, serde_json::Value)],
+    key: &KeyFiles,
+) -> anyhow::Result<String> {
+    let attestation = crate::attest::attest(registry, repository, digest, predicates, key).await?;
+    crate::bundle::publish(registry, repository, digest, predicates, key).await?;
+    Ok(attestation)
+}
+
+/// Step `verify`: every released image index and every platform image in
+/// it: the index lists exactly the released platform images, and each has
+/// a valid signature and both attestations, in both layouts.
 pub async fn verify(
     workspace: &Workspace,
     registry: &Registry,
@@ -250,41 +386,87 @@ pub async fn verify(
     let mut verified = Vec::new();
     for service in &release.services {
         let repository = Service::named(&service.name)?.repository();
-        // The bundle referrers: the signature and both attestations.
-        let bundles = crate::bundle::verified_types(registry, &repository, &service.digest, &key).await?;
-        let missing: Vec<&str> = [COSIGN_SIGN_V1, CYCLONEDX, SLSA_PROVENANCE_V1]
-            .into_iter()
-            .filter(|t| !bundles.iter().any(|b| b == t))
-            .collect();
-        if !missing.is_empty() {
-            bail!(
-                "{}@{}: no Sigstore bundle referrer verifies for {}",
-                repository,
-                service.digest,
-                missing.join(", ")
+        check_index(registry, &repository, service).await?;
+        for digest in service.digests() {
+            // The bundle referrers: the signature and both attestations.
+            let bundles = crate::bundle::verified_types(registry, &repository, digest, &key).await?;
+            let missing: Vec<&str> = [COSIGN_SIGN_V1, CYCLONEDX, SLSA_PROVENANCE_V1]
+                .into_iter()
+                .filter(|t| !bundles.iter().any(|b| b == t))
+                .collect();
+            if !missing.is_empty() {
+                bail!(
+                    "{}@{}: no Sigstore bundle referrer verifies for {}",
+                    repository,
+                    digest,
+                    missing.join(", ")
+                );
+            }
+            verified.push(
+                crate::verify::verify(
+                    registry,
+                    &repository,
+                    digest,
+                    public_key,
+                    &[CYCLONEDX, SLSA_PROVENANCE_V1],
+                )
+                .await?,
             );
         }
-        verified.push(
-            crate::verify::verify(
-                registry,
-                &repository,
-                &service.digest,
-                public_key,
-                &[CYCLONEDX, SLSA_PROVENANCE_V1],
-            )
-            .await?,
-        );
     }
     Ok(verified)
 }
 
+/// Fails unless the registry's index of `service` lists exactly its
+/// released platform images, in order, each for the platform recorded.
+async fn check_index(registry: &Registry, repository: &str, service: &Released) -> anyhow::Result<()> {
+    let reference = registry.by_digest(repository, &service.digest);
+    let (bytes, _) = registry
+        .manifest_of(&reference, &[OCI_INDEX])
+        .await?
+        .with_context(|| format!("{reference}: no image index in the registry"))?;
+    let index: serde_json::Value = serde_json::from_slice(&bytes).context("the image index is not JSON")?;
+    let listed: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            (
+                format!(
+                    "{}/{}",
+                    m["platform"]["os"].as_str().unwrap_or_default(),
+                    m["platform"]["architecture"].as_str().unwrap_or_default()
+                ),
+                m["digest"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let released: Vec<(String, String)> = service
+        .platforms
+        .iter()
+        .map(|p| (p.platform.clone(), p.digest.clone()))
+        .collect();
+    if listed != released {
+        bail!("{reference}: the index lists {listed:?}, the release recorded {released:?}");
+    }
+    Ok(())
+}
+
 /// Step `sbom`: writes `sbom/` from the built binaries (or, with `check`,
 /// fails when it differs).
-pub fn sboms(workspace: &Workspace, services: &[Service], check: bool) -> anyhow::Result<Vec<PathBuf>> {
+pub fn sboms(
+    workspace: &Workspace,
+    services: &[Service],
+    platforms: &[Platform],
+    check: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
     if check {
-        sbom::check(workspace, services)?;
-        Ok(services.iter().map(|s| workspace.sbom(s)).collect())
+        sbom::check(workspace, services, platforms)?;
+        Ok(platforms
+            .iter()
+            .flat_map(|&p| services.iter().map(move |s| workspace.sbom(s, p)))
+            .collect())
     } else {
-        sbom::write(workspace, services)
+        sbom::write(workspace, services, platforms)
     }
 }

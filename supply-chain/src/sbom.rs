@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use auditable_serde::{DependencyKind, Source, VersionInfo};
 use serde_json::{Value, json};
 
-use crate::{Service, TARGET, Workspace, output};
+use crate::{Platform, Service, Workspace, output};
 
 /// What the SBOM needs to know beyond the binary: licences and checksums.
 #[derive(Debug, Default)]
@@ -27,7 +27,8 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    pub fn load(workspace: &Workspace) -> anyhow::Result<Self> {
+    /// Licences and checksums of the packages `platform`'s builds can use.
+    pub fn load(workspace: &Workspace, platform: Platform) -> anyhow::Result<Self> {
         let metadata = output(
             Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .current_dir(&workspace.root)
@@ -37,7 +38,7 @@ impl Catalogue {
                     "1",
                     "--locked",
                     "--filter-platform",
-                    TARGET,
+                    platform.target,
                 ]),
         )?;
         let metadata: Value = serde_json::from_str(&metadata).context("cargo metadata output")?;
@@ -103,6 +104,7 @@ fn purl(name: &str, version: &str) -> String {
 /// The CycloneDX document for one service's binary.
 pub fn generate(
     service: &Service,
+    platform: Platform,
     info: &VersionInfo,
     catalogue: &Catalogue,
     tool_version: &str,
@@ -177,39 +179,48 @@ pub fn generate(
         "metadata": {
             "tools": { "components": [{ "type": "application", "name": "cloudshop-supply-chain", "version": tool_version }] },
             "component": component(root, "application"),
-            "properties": [{ "name": "cloudshop:target", "value": TARGET }],
+            "properties": [{ "name": "cloudshop:target", "value": platform.target }],
         },
         "components": components,
         "dependencies": dependencies,
     }))
 }
 
-/// The SBOM files for `services`, as they should read (path, pretty JSON).
+/// The SBOM files for `services` on each of `platforms`, as they should
+/// read (path, pretty JSON).
 pub fn expected(
     workspace: &Workspace,
     services: &[Service],
+    platforms: &[Platform],
 ) -> anyhow::Result<Vec<(std::path::PathBuf, String)>> {
-    let catalogue = Catalogue::load(workspace)?;
     let version = workspace.version()?;
-    services
-        .iter()
-        .map(|service| {
-            let info = audit_info(&workspace.binary(service))?;
-            let document = generate(service, &info, &catalogue, &version)?;
-            Ok((
-                workspace.sbom(service),
+    let mut files = Vec::new();
+    for &platform in platforms {
+        let catalogue = Catalogue::load(workspace, platform)?;
+        for service in services {
+            let info = audit_info(&workspace.binary(service, platform))?;
+            let document = generate(service, platform, &info, &catalogue, &version)?;
+            files.push((
+                workspace.sbom(service, platform),
                 serde_json::to_string_pretty(&document)? + "\n",
-            ))
-        })
-        .collect()
+            ));
+        }
+    }
+    Ok(files)
 }
 
-/// Writes `sbom/<service>.cdx.json` for each service.
-pub fn write(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Vec<std::path::PathBuf>> {
-    std::fs::create_dir_all(workspace.sbom_dir())?;
-    expected(workspace, services)?
+/// Writes `sbom/<service>.cdx.json` (amd64) and `sbom/arm64/<service>.cdx.json`.
+pub fn write(
+    workspace: &Workspace,
+    services: &[Service],
+    platforms: &[Platform],
+) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    expected(workspace, services, platforms)?
         .into_iter()
         .map(|(path, text)| {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
             std::fs::write(&path, text)?;
             Ok(path)
         })
@@ -217,8 +228,8 @@ pub fn write(workspace: &Workspace, services: &[Service]) -> anyhow::Result<Vec<
 }
 
 /// Fails, naming the files, when `sbom/` differs from what the binaries give.
-pub fn check(workspace: &Workspace, services: &[Service]) -> anyhow::Result<()> {
-    let stale: Vec<String> = expected(workspace, services)?
+pub fn check(workspace: &Workspace, services: &[Service], platforms: &[Platform]) -> anyhow::Result<()> {
+    let stale: Vec<String> = expected(workspace, services, platforms)?
         .into_iter()
         .filter(|(path, text)| std::fs::read_to_string(path).ok().as_deref() != Some(text.as_str()))
         .map(|(path, _)| path.display().to_string())

@@ -22,7 +22,9 @@ use cloudshop_supply_chain::images::Engine;
 use cloudshop_supply_chain::keys::KeyFiles;
 use cloudshop_supply_chain::registry::{Registry, cosign_tag};
 use cloudshop_supply_chain::release::Release;
-use cloudshop_supply_chain::{SERVICES, Service, Workspace, build, elf, images, sbom, verify};
+use cloudshop_supply_chain::{
+    AMD64, ARM64, PLATFORMS, Platform, SERVICES, Service, Workspace, build, elf, images, sbom, verify,
+};
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -257,12 +259,73 @@ async fn release_records_every_service_by_digest_signed_and_attested() {
                 .is_some_and(|s| s.ends_with(".att")),
             "{service:?}"
         );
-        let sbom = fixture
-            .workspace
-            .sbom(Service::named(&service.name).expect("service"));
+        // One image per platform, amd64 then arm64, each signed and attested.
+        let platforms: Vec<_> = service.platforms.iter().map(|p| p.platform.as_str()).collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"], "{}", service.name);
+        let named = Service::named(&service.name).expect("service");
+        for image in &service.platforms {
+            let platform = Platform::named(&image.platform).expect("platform");
+            assert_eq!(
+                image.image,
+                format!("{}/cloudshop/{}@{}", fixture.registry, service.name, image.digest)
+            );
+            assert_ne!(image.digest, service.digest);
+            assert!(
+                image.signature.as_deref().is_some_and(|s| s.ends_with(".sig")),
+                "{image:?}"
+            );
+            assert!(
+                image.attestation.as_deref().is_some_and(|s| s.ends_with(".att")),
+                "{image:?}"
+            );
+            assert_eq!(
+                image.sbom_digest,
+                cloudshop_supply_chain::file_digest(&fixture.workspace.sbom(named, platform))
+                    .expect("sbom digest")
+            );
+            assert_eq!(
+                image.binary_digest,
+                cloudshop_supply_chain::file_digest(&fixture.workspace.binary(named, platform))
+                    .expect("binary digest")
+            );
+        }
+        // The registry's index under the version tag lists exactly those two.
+        let registry = Registry::new(&fixture.registry);
+        let index_tag = registry.tagged(&named.repository(), &fixture.release.version);
         assert_eq!(
-            service.sbom_digest,
-            cloudshop_supply_chain::file_digest(&sbom).expect("sbom digest")
+            registry.digest(&index_tag).await.expect("index digest"),
+            service.digest
+        );
+        let (bytes, _) = registry
+            .manifest_of(&index_tag, &[cloudshop_supply_chain::registry::OCI_INDEX])
+            .await
+            .expect("index")
+            .expect("an OCI image index");
+        let index: serde_json::Value = serde_json::from_slice(&bytes).expect("index JSON");
+        let listed: Vec<(String, String)> = index["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .map(|m| {
+                (
+                    m["platform"]["architecture"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    m["digest"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            service
+                .platforms
+                .iter()
+                .map(|p| (
+                    p.platform.trim_start_matches("linux/").to_owned(),
+                    p.digest.clone()
+                ))
+                .collect::<Vec<_>>()
         );
     }
 }
@@ -270,27 +333,78 @@ async fn release_records_every_service_by_digest_signed_and_attested() {
 #[tokio::test]
 async fn binaries_are_static_stripped_and_carry_their_dependency_list() {
     let fixture = fixture();
-    for service in SERVICES {
-        let binary = fixture.workspace.binary(&service);
-        elf::check_static(&binary).expect("fully static");
-        let sections = Command::new("readelf")
-            .args(["-S", "-W"])
-            .arg(&binary)
-            .output()
-            .expect("readelf");
-        let sections = String::from_utf8_lossy(&sections.stdout);
-        assert!(!sections.contains(".symtab"), "{} is not stripped", service.name);
-        assert!(
-            sections.contains(".dep-v0"),
-            "{} has no cargo-auditable section",
-            service.name
-        );
-        let info = sbom::audit_info(&binary).expect("audit info");
-        assert!(info.packages.iter().any(|p| p.root && p.name == service.package));
+    for platform in PLATFORMS {
+        for service in SERVICES {
+            let binary = fixture.workspace.binary(&service, platform);
+            elf::check_static(&binary, platform).expect("fully static, for its platform");
+            let sections = Command::new("readelf")
+                .args(["-S", "-W"])
+                .arg(&binary)
+                .output()
+                .expect("readelf");
+            let sections = String::from_utf8_lossy(&sections.stdout);
+            assert!(
+                !sections.contains(".symtab"),
+                "{} is not stripped",
+                binary.display()
+            );
+            assert!(
+                sections.contains(".dep-v0"),
+                "{} has no cargo-auditable section",
+                binary.display()
+            );
+            let header = Command::new("readelf")
+                .arg("-h")
+                .arg(&binary)
+                .output()
+                .expect("readelf -h");
+            let header = String::from_utf8_lossy(&header.stdout);
+            let machine = if platform == ARM64 { "AArch64" } else { "X86-64" };
+            assert!(
+                header
+                    .lines()
+                    .any(|l| l.contains("Machine:") && l.contains(machine)),
+                "{}: {header}",
+                binary.display()
+            );
+            let info = sbom::audit_info(&binary).expect("audit info");
+            assert!(info.packages.iter().any(|p| p.root && p.name == service.package));
+        }
     }
-    // The dynamic-section check is a real one: a glibc binary fails it.
-    let err = elf::check_static(Path::new("/bin/sh")).expect_err("/bin/sh is dynamic");
+    // The dynamic-section check is a real one: a glibc binary fails it, and
+    // so does a binary of the other platform.
+    let err = elf::check_static(Path::new("/bin/sh"), AMD64).expect_err("/bin/sh is dynamic");
     assert!(err.to_string().contains("interpreter"), "{err}");
+    let orders = Service::named("orders").expect("orders");
+    let err =
+        elf::check_static(&fixture.workspace.binary(orders, AMD64), ARM64).expect_err("amd64 is not arm64");
+    assert!(err.to_string().contains("linux/arm64"), "{err}");
+}
+
+/// Every arm64 binary runs under user-mode emulation (qemu-user-static):
+/// `--help` answers with its usage, a wrong argument is refused with exit 2.
+#[tokio::test]
+async fn arm64_binaries_run_under_emulation() {
+    let fixture = fixture();
+    for service in SERVICES {
+        let binary = fixture.workspace.binary(&service, ARM64);
+        let out = Command::new("qemu-aarch64-static")
+            .arg(&binary)
+            .arg("--help")
+            .output()
+            .expect("qemu-aarch64-static (scripts/test.sh installs qemu-user-static)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: {out:?}", service.name);
+        assert!(text.starts_with(&format!("{} ", service.name)), "{text}");
+        assert!(text.contains("CLOUDSHOP_CONFIG"), "{text}");
+        let out = Command::new("qemu-aarch64-static")
+            .arg(&binary)
+            .arg("--no-such-flag")
+            .output()
+            .expect("qemu-aarch64-static");
+        assert_eq!(out.status.code(), Some(2), "{}: {out:?}", service.name);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected arguments"));
+    }
 }
 
 /// The provenance says what was done: the `dist` profile, the musl target,
@@ -315,76 +429,108 @@ async fn provenance_states_how_each_binary_was_built() {
     let rustc = String::from_utf8_lossy(&rustc.stdout).trim().to_owned();
     let lock = cloudshop_supply_chain::file_digest(&root.join("Cargo.lock")).expect("Cargo.lock");
     for service in SERVICES.iter() {
-        let path = dist
-            .join("predicates")
-            .join(format!("{}.provenance.json", service.name));
-        let provenance: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("provenance")).expect("json");
-        let definition = &provenance["buildDefinition"];
-        let build_type = definition["buildType"].as_str().expect("buildType");
-        let (document, section) = build_type
-            .strip_prefix("https://github.com/cloudshop/cloudshop/blob/main/")
-            .and_then(|rest| rest.split_once('#'))
-            .unwrap_or_else(|| panic!("{build_type} is not a document of this repository"));
-        let text = std::fs::read_to_string(root.join(document))
-            .unwrap_or_else(|e| panic!("{build_type}: {document} cannot be read: {e}"));
-        assert!(
-            text.lines().any(|line| line == format!("## {section}")),
-            "{document} has no section `## {section}`"
-        );
-        let parameters = &definition["externalParameters"];
-        assert_eq!(parameters["profile"], build::PROFILE, "{}", service.name);
-        assert_eq!(parameters["profile"], "dist");
-        assert_eq!(parameters["target"], cloudshop_supply_chain::TARGET);
-        assert_eq!(parameters["package"], service.package);
-        assert_eq!(parameters["source"]["digest"]["gitCommit"], head.as_str());
-        assert_eq!(definition["internalParameters"]["rustc"], rustc.as_str());
-        let dependencies = definition["resolvedDependencies"]
-            .as_array()
-            .expect("dependencies");
-        let cargo_lock = dependencies
+        // Each platform image's provenance names its target and binary; the
+        // index's names both.
+        let mut files: Vec<(String, Vec<Platform>)> = PLATFORMS
             .iter()
-            .find(|d| d["name"] == "Cargo.lock")
-            .expect("Cargo.lock in resolvedDependencies");
-        assert_eq!(
-            format!(
-                "sha256:{}",
-                cargo_lock["digest"]["sha256"].as_str().expect("digest")
-            ),
-            lock
-        );
-        let byproducts = provenance["runDetails"]["byproducts"]
-            .as_array()
-            .expect("byproducts");
-        assert_eq!(byproducts.len(), 1, "{}", service.name);
-        assert_eq!(byproducts[0]["name"], format!("bin/{}", service.name));
-        let binary = cloudshop_supply_chain::file_digest(&fixture.workspace.binary(service)).expect("binary");
-        assert_eq!(
-            format!(
-                "sha256:{}",
-                byproducts[0]["digest"]["sha256"].as_str().expect("digest")
-            ),
-            binary,
-            "{}: the provenance names another binary than dist/bin holds",
-            service.name
-        );
+            .map(|p| {
+                (
+                    format!("{}-{}.provenance.json", service.name, p.architecture),
+                    vec![*p],
+                )
+            })
+            .collect();
+        files.push((format!("{}.provenance.json", service.name), PLATFORMS.to_vec()));
+        for (file, platforms) in files {
+            let path = dist.join("predicates").join(&file);
+            let provenance: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("provenance")).expect("json");
+            let definition = &provenance["buildDefinition"];
+            let build_type = definition["buildType"].as_str().expect("buildType");
+            let (document, section) = build_type
+                .strip_prefix("https://github.com/cloudshop/cloudshop/blob/main/")
+                .and_then(|rest| rest.split_once('#'))
+                .unwrap_or_else(|| panic!("{build_type} is not a document of this repository"));
+            let text = std::fs::read_to_string(root.join(document))
+                .unwrap_or_else(|e| panic!("{build_type}: {document} cannot be read: {e}"));
+            assert!(
+                text.lines().any(|line| line == format!("## {section}")),
+                "{document} has no section `## {section}`"
+            );
+            let parameters = &definition["externalParameters"];
+            assert_eq!(parameters["profile"], build::PROFILE, "{file}");
+            assert_eq!(parameters["profile"], "dist");
+            assert_eq!(
+                parameters["targets"],
+                serde_json::json!(platforms.iter().map(|p| p.target).collect::<Vec<_>>()),
+                "{file}"
+            );
+            assert_eq!(parameters["package"], service.package);
+            assert_eq!(parameters["source"]["digest"]["gitCommit"], head.as_str());
+            assert_eq!(definition["internalParameters"]["rustc"], rustc.as_str());
+            let dependencies = definition["resolvedDependencies"]
+                .as_array()
+                .expect("dependencies");
+            let cargo_lock = dependencies
+                .iter()
+                .find(|d| d["name"] == "Cargo.lock")
+                .expect("Cargo.lock in resolvedDependencies");
+            assert_eq!(
+                format!(
+                    "sha256:{}",
+                    cargo_lock["digest"]["sha256"].as_str().expect("digest")
+                ),
+                lock
+            );
+            let byproducts = provenance["runDetails"]["byproducts"]
+                .as_array()
+                .expect("byproducts");
+            assert_eq!(byproducts.len(), platforms.len(), "{file}");
+            for (byproduct, platform) in byproducts.iter().zip(&platforms) {
+                let binary = fixture.workspace.binary(service, *platform);
+                let relative = binary.strip_prefix(dist).expect("below dist/");
+                assert_eq!(byproduct["name"], relative.display().to_string(), "{file}");
+                assert_eq!(
+                    format!(
+                        "sha256:{}",
+                        byproduct["digest"]["sha256"].as_str().expect("digest")
+                    ),
+                    cloudshop_supply_chain::file_digest(&binary).expect("binary"),
+                    "{file}: the provenance names another binary than {} holds",
+                    relative.display()
+                );
+            }
+        }
     }
 }
 
 #[tokio::test]
 async fn images_are_small_non_root_scratch_images_with_labels_and_healthcheck() {
     let fixture = fixture();
-    for service in &fixture.release.services {
+    for (service, image) in fixture
+        .release
+        .services
+        .iter()
+        .flat_map(|s| s.platforms.iter().map(move |p| (s, p)))
+    {
         assert!(
-            service.image_size <= 10_000_000,
-            "{} image is {} bytes",
+            image.image_size <= 10_000_000,
+            "{} {} image is {} bytes",
             service.name,
-            service.image_size
+            image.platform,
+            image.image_size
         );
-        let tag = format!("cloudshop/{}:{}", service.name, fixture.release.version);
+        let platform = Platform::named(&image.platform).expect("platform");
+        let tag = images::local_tag(
+            Service::named(&service.name).expect("service"),
+            &fixture.release.version,
+            platform,
+        );
         let config: serde_json::Value =
             serde_json::from_str(&podman(&["image", "inspect", &tag])).expect("inspect json");
         let config = &config[0];
+        assert_eq!(config["Os"], "linux");
+        assert_eq!(config["Architecture"], platform.architecture, "{tag}");
         assert_eq!(config["Config"]["User"], "65532:65532");
         assert_eq!(config["Config"]["Entrypoint"][0], format!("/{}", service.name));
         assert_eq!(
@@ -423,16 +569,23 @@ async fn images_are_small_non_root_scratch_images_with_labels_and_healthcheck() 
 #[tokio::test]
 async fn sbom_lists_exactly_the_crates_syft_finds_in_each_image() {
     let fixture = fixture();
-    for service in &fixture.release.services {
+    // syft reads the index and picks the platform asked for, as a pull would.
+    for (service, platform) in fixture
+        .release
+        .services
+        .iter()
+        .flat_map(|s| PLATFORMS.iter().map(move |p| (s, *p)))
+    {
         let sbom: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(
                 fixture
                     .workspace
-                    .sbom(Service::named(&service.name).expect("service")),
+                    .sbom(Service::named(&service.name).expect("service"), platform),
             )
             .expect("sbom file"),
         )
         .expect("sbom json");
+        assert_eq!(sbom["metadata"]["properties"][0]["value"], platform.target);
         assert_eq!(sbom["bomFormat"], "CycloneDX");
         assert_eq!(sbom["specVersion"], "1.5");
         let mut listed: BTreeSet<(String, String)> = sbom["components"]
@@ -464,7 +617,8 @@ async fn sbom_lists_exactly_the_crates_syft_finds_in_each_image() {
             }
         }
         let out = Command::new("syft")
-            .args(["scan", "-q", "-o", "json", &format!("registry:{}", service.image)])
+            .args(["scan", "-q", "-o", "json", "--platform", &platform.name()])
+            .arg(format!("registry:{}", service.image))
             .env("SYFT_REGISTRY_INSECURE_USE_HTTP", "true")
             .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
             .output()
@@ -492,8 +646,9 @@ async fn sbom_lists_exactly_the_crates_syft_finds_in_each_image() {
         let only_syft: Vec<_> = found.difference(&listed).collect();
         assert!(
             only_sbom.is_empty() && only_syft.is_empty(),
-            "{}: only in SBOM {only_sbom:?}, only in syft {only_syft:?}",
-            service.name
+            "{} {}: only in SBOM {only_sbom:?}, only in syft {only_syft:?}",
+            service.name,
+            platform.name()
         );
     }
 }
@@ -502,30 +657,27 @@ async fn sbom_lists_exactly_the_crates_syft_finds_in_each_image() {
 async fn cosign_verifies_our_signatures_and_attestations() {
     let fixture = fixture();
     let public = fixture.public_key.display().to_string();
-    for service in &fixture.release.services {
+    // The index and each platform image, each by its own digest.
+    let images = fixture
+        .release
+        .services
+        .iter()
+        .flat_map(|s| std::iter::once(&s.image).chain(s.platforms.iter().map(|p| &p.image)));
+    for image in images {
         let (ok, out) = cosign(
-            &[
-                &["verify", "--key", &public][..],
-                &COSIGN_LOCAL,
-                &[&service.image],
-            ]
-            .concat(),
+            &[&["verify", "--key", &public][..], &COSIGN_LOCAL, &[image]].concat(),
             None,
         );
-        assert!(ok, "cosign verify {}: {out}", service.image);
+        assert!(ok, "cosign verify {image}: {out}");
         for kind in ["cyclonedx", "slsaprovenance1"] {
             let args = [
                 &["verify-attestation", "--key", &public, "--type", kind][..],
                 &COSIGN_LOCAL,
-                &[&service.image],
+                &[image],
             ]
             .concat();
             let (ok, out) = cosign(&args, None);
-            assert!(
-                ok,
-                "cosign verify-attestation --type {kind} {}: {out}",
-                service.image
-            );
+            assert!(ok, "cosign verify-attestation --type {kind} {image}: {out}");
         }
     }
     // And it refuses them with another key.
@@ -580,7 +732,7 @@ async fn our_verify_accepts_what_cosign_signed_and_attested() {
     assert!(ok, "cosign sign: {out}");
     let sbom = fixture
         .workspace
-        .sbom(Service::named("storefront").expect("service"))
+        .sbom(Service::named("storefront").expect("service"), AMD64)
         .display()
         .to_string();
     let (ok, out) = cosign(
@@ -710,8 +862,12 @@ async fn verify_refuses_unsigned_tampered_wrong_key_and_unattested_images() {
         .await
         .expect("sign");
     let sbom: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture.workspace.sbom(Service::named("auth").expect("auth")))
-            .expect("sbom"),
+        &std::fs::read_to_string(
+            fixture
+                .workspace
+                .sbom(Service::named("auth").expect("auth"), AMD64),
+        )
+        .expect("sbom"),
     )
     .expect("json");
     cloudshop_supply_chain::attest::attest(
@@ -784,7 +940,7 @@ async fn a_second_clean_build_elsewhere_gives_identical_binaries_and_images() {
         .expect("workspace")
         .with_dist(copy.join("dist"));
     let services: Vec<Service> = reproducibility_services();
-    let built = build::build(&second, &services).expect("second build");
+    let built = build::build(&second, &services, &PLATFORMS).expect("second build");
     let first: cloudshop_supply_chain::provenance::BuildRecord = serde_json::from_str(
         &std::fs::read_to_string(fixture.workspace.dist.join("build.json")).expect("build.json"),
     )
@@ -793,40 +949,64 @@ async fn a_second_clean_build_elsewhere_gives_identical_binaries_and_images() {
         let original = first
             .binaries
             .iter()
-            .find(|b| b.service == binary.service)
+            .find(|b| b.service == binary.service && b.platform == binary.platform)
             .expect("first build");
         assert_eq!(
             binary.digest, original.digest,
-            "{} differs between the two builds",
-            binary.service
+            "{} {} differs between the two builds",
+            binary.service, binary.platform
         );
     }
+    let registry = Registry::new(&fixture.registry);
     for service in &services {
-        let image = images::build_tagged(
-            engine(),
-            &second,
-            service,
-            &format!("cloudshop/{}:second-build", service.name),
-        )
-        .expect("second image");
-        let original = images::inspect(
-            engine(),
-            service,
-            &format!("cloudshop/{}:{}", service.name, fixture.release.version),
-        )
-        .expect("first image");
-        assert_eq!(image.id, original.id, "{} image config differs", service.name);
-        let remote = images::push(engine(), &image, &fixture.registry).expect("push");
-        let registry = Registry::new(&fixture.registry);
-        let digest = registry
-            .digest(&registry.tagged(&service.repository(), "second-build"))
-            .await
-            .expect("digest");
-        assert!(remote.ends_with(":second-build"));
+        let released = released(fixture, service.name);
+        let mut manifests = Vec::new();
+        for platform in PLATFORMS {
+            let tag = format!("second-build-{}", platform.architecture);
+            let image = images::build_tagged(
+                engine(),
+                &second,
+                service,
+                platform,
+                &format!("cloudshop/{}:{tag}", service.name),
+            )
+            .expect("second image");
+            let original = images::inspect(
+                engine(),
+                service,
+                platform,
+                &images::local_tag(service, &fixture.release.version, platform),
+            )
+            .expect("first image");
+            assert_eq!(
+                image.id,
+                original.id,
+                "{} {} image config differs",
+                service.name,
+                platform.name()
+            );
+            let remote = images::push(engine(), &image, &fixture.registry, &tag).expect("push");
+            assert!(remote.ends_with(&format!(":{tag}")));
+            let (manifest, digest) = registry
+                .manifest(&registry.tagged(&service.repository(), &tag))
+                .await
+                .expect("manifest")
+                .expect("pushed");
+            assert_eq!(
+                Some(digest.as_str()),
+                released.platform(&platform.name()).map(|p| p.digest.as_str()),
+                "{} {} image digest differs",
+                service.name,
+                platform.name()
+            );
+            manifests.push((platform, digest, manifest.len() as u64));
+        }
+        // And so the index over them is the released one, byte for byte.
+        let index = images::index(&manifests).expect("index");
         assert_eq!(
-            digest,
-            released(fixture, service.name).digest,
-            "{} image digest differs",
+            cloudshop_supply_chain::sha256_digest(&index),
+            released.digest,
+            "{} image index differs",
             service.name
         );
     }
@@ -1061,6 +1241,80 @@ async fn the_shop_works_from_its_images_read_only_without_capabilities() {
     for name in &names {
         podman(&["rm", "--force", name]);
     }
+}
+
+/// The arm64 products service and gateway under user-mode emulation, with
+/// their real settings, TLS and a real PostgreSQL: the catalogue comes back
+/// through the gateway's TLS port and the mutual-TLS hop to products.
+#[tokio::test]
+async fn arm64_products_and_gateway_serve_the_catalogue_under_emulation() {
+    let fixture = fixture();
+    let env = cloudshop_devkit::testing::env();
+    let database = env.new_database();
+    let files = env.files();
+    let ports = cloudshop_wiring::FixedPorts::reserve().expect("free ports");
+    let wiring = cloudshop_wiring::Wiring::new(files, |role| env.database(role, &database));
+    let shop = wiring.fixed(&ports);
+    let dir = fixture.scratch.join("arm64-shop");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut running = Vec::new();
+    for (service, config) in shop.to_toml().expect("settings as TOML") {
+        if !["products", "api-gateway"].contains(&service) {
+            continue;
+        }
+        let config_path = dir.join(format!("{service}.toml"));
+        std::fs::write(&config_path, config).expect("config");
+        let log = std::fs::File::create(dir.join(format!("{service}.log"))).expect("log");
+        let binary = fixture
+            .workspace
+            .binary(Service::named(service).expect("service"), ARM64);
+        let child = Command::new("qemu-aarch64-static")
+            .arg(&binary)
+            .env("CLOUDSHOP_CONFIG", &config_path)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("qemu-aarch64-static");
+        running.push(Emulated { child });
+        let (_, admin_port) = ports.of(service).expect("ports");
+        wait_ready_process(service, admin_port, &dir.join(format!("{service}.log"))).await;
+    }
+    let gateway = cloudshop_wiring::url(ports.gateway.0);
+    let api = Client::new(cloudshop_devkit::testing::public_client(), &gateway);
+    let catalogue = api
+        .products(Caller::anonymous(), &ProductQuery::default())
+        .await
+        .expect("the catalogue through the arm64 gateway and products");
+    assert!(!catalogue.items.is_empty(), "{catalogue:?}");
+    assert!(catalogue.total >= 30, "the seed's catalogue: {catalogue:?}");
+    drop(running);
+}
+
+/// A process under emulation, killed when the test ends (or fails).
+struct Emulated {
+    child: std::process::Child,
+}
+
+impl Drop for Emulated {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_ready_process(name: &str, admin_port: u16, log: &Path) {
+    let url = format!("http://127.0.0.1:{admin_port}/readyz");
+    // Emulated start-up (migrations, the seed, TLS set-up) is slower.
+    for _ in 0..600 {
+        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{name} (arm64, emulated) not ready after 60 s: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 async fn wait_ready(name: &str, admin_port: u16) {

@@ -331,9 +331,7 @@ mod tests {
                     name: s.name.into(),
                     image: format!("127.0.0.1:5000/cloudshop/{}@{digest}", s.name),
                     digest: digest.into(),
-                    image_size: 1,
-                    binary_digest: String::new(),
-                    sbom_digest: String::new(),
+                    platforms: Vec::new(),
                     signature: None,
                     attestation: None,
                 })
