@@ -309,6 +309,7 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     let cases: BTreeSet<&str> = outcomes.iter().filter_map(|o| o["case"].as_str()).collect();
     for case in [
         "compliant",
+        "release-arm64-image",
         "nginx-latest",
         "unsigned",
         "other-key",

@@ -61,8 +61,11 @@ pub struct Target {
 /// The image a case's pod runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Image {
-    /// The released `auth` image by digest.
+    /// The released `auth` image index by digest.
     Signed,
+    /// The released `auth` linux/arm64 image by its own digest (what a
+    /// runtime on arm64 resolves the index to).
+    SignedArm64,
     /// `nginx:latest`.
     NginxLatest,
     /// A probe image nobody signed.
@@ -195,6 +198,13 @@ pub const CASES: &[Case] = &[
         PROBE_NAMESPACE,
         Kind::Pod,
         COMPLIANT,
+        Expect::Admitted,
+    ),
+    case(
+        "release-arm64-image",
+        PROBE_NAMESPACE,
+        Kind::Pod,
+        image(Image::SignedArm64),
         Expect::Admitted,
     ),
     case(
@@ -462,6 +472,7 @@ pub struct Outcome {
 /// The images the cases name, as pods name them.
 struct Images {
     signed: String,
+    signed_arm64: String,
     tag_only: String,
     other_registry: String,
     probes: [(Image, String); 5],
@@ -471,6 +482,7 @@ impl Images {
     fn get(&self, image: Image) -> String {
         match image {
             Image::Signed => self.signed.clone(),
+            Image::SignedArm64 => self.signed_arm64.clone(),
             Image::NginxLatest => "nginx:latest".into(),
             Image::TagOnly => self.tag_only.clone(),
             Image::OtherRegistry => self.other_registry.clone(),
@@ -561,8 +573,12 @@ async fn images(target: &Target) -> anyhow::Result<Images> {
             format!("{}/{PROBE_REPOSITORY}@{digest}", target.pod_registry),
         ));
     }
+    let arm64 = auth
+        .platform("linux/arm64")
+        .context("the release record has no linux/arm64 auth image")?;
     Ok(Images {
         signed: format!("{}/cloudshop/auth@{}", target.pod_registry, auth.digest),
+        signed_arm64: format!("{}/cloudshop/auth@{}", target.pod_registry, arm64.digest),
         tag_only: format!("{}/cloudshop/auth:{}", target.pod_registry, release.version),
         other_registry: format!("ghcr.io/cloudshop/auth@{}", auth.digest),
         probes: probes
