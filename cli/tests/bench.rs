@@ -19,7 +19,7 @@ fn bench_runs_every_workload_and_reports_the_services() {
     let scratch = tempfile::tempdir().expect("scratch");
     let dist = scratch.path().join("dist");
     let build = Command::new(env!("CARGO_BIN_EXE_cloudshop"))
-        .args(["build", "--workspace"])
+        .args(["build", "--platform", "linux/amd64", "--workspace"])
         .arg(root)
         .arg("--dist")
         .arg(&dist)

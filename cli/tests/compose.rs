@@ -209,10 +209,13 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
     let root_arg = root.display().to_string();
     let dist_arg = dist.display().to_string();
 
-    // The user's steps: binaries, images, compose secrets.
+    // The user's steps (README): binaries and images for this machine's
+    // platform, compose secrets.
     for step in ["build", "images"] {
         checked(&mut podman_env(cloudshop(&[
             step,
+            "--platform",
+            "linux/amd64",
             "--workspace",
             &root_arg,
             "--dist",
