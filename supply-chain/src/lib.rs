@@ -1,13 +1,15 @@
 //! CloudShop's release pipeline, run by `cloudshop release` and its steps.
 //!
 //! 1. [`build`]: each service with `cargo auditable build --profile dist --locked`
-//!    for `x86_64-unknown-linux-musl`, fully static and reproducible (paths
-//!    remapped, `SOURCE_DATE_EPOCH` from the commit).
-//! 2. [`sbom`]: one CycloneDX JSON SBOM per service, read from the dependency
+//!    for `x86_64-unknown-linux-musl` and `aarch64-unknown-linux-musl`
+//!    ([`PLATFORMS`]), fully static and reproducible (paths remapped,
+//!    `SOURCE_DATE_EPOCH` from the commit).
+//! 2. [`sbom`]: one CycloneDX JSON SBOM per service and platform, read from the dependency
 //!    list `cargo auditable` embedded in that very binary, with licences from
 //!    `cargo metadata` and hashes from `Cargo.lock`.
 //! 3. [`images`]: `FROM scratch` images from `images/<service>.Dockerfile`,
-//!    built with podman or docker, pushed to a registry by digest.
+//!    one per platform, built with podman or docker, pushed to a registry by
+//!    digest and listed in one OCI image index per service.
 //! 4. [`sign`] and [`attest`]: cosign-format signatures made with the
 //!    `sigstore` crate, and in-toto statements (the SBOM and the SLSA
 //!    provenance v1 that [`provenance`] makes from the build record) in DSSE
