@@ -324,14 +324,14 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
         let account = shop
             .register(Caller::anonymous(), &registration)
             .await
-            .expect("register");
+            .unwrap_or_else(|err| panic!("register: {err:?}\n{}", stack.all_logs()));
         assert_eq!(account.email, registration.email);
         assert_eq!(account.role, Role::Customer);
         let token = login(&shop, &credentials).await;
         let catalogue = shop
             .products(Caller::anonymous(), &ProductQuery::default())
             .await
-            .expect("catalogue");
+            .unwrap_or_else(|err| panic!("catalogue: {err:?}\n{}", stack.all_logs()));
         let product = catalogue.items.first().expect("a product").id;
         let order = OrderRequest {
             lines: vec![Line {
@@ -343,7 +343,7 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
         let placed = shop
             .place_order(Caller::with_token(&token), &key, &order)
             .await
-            .expect("order");
+            .unwrap_or_else(|err| panic!("order: {err:?}\n{}", stack.all_logs()));
         assert!(!placed.replayed, "a new order");
         assert_eq!(placed.order.status, OrderStatus::Confirmed, "{:?}", placed.order);
         placed.order.id
