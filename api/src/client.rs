@@ -61,8 +61,17 @@ impl ClientError {
     }
 }
 
-fn unavailable(err: impl std::fmt::Display) -> ClientError {
-    ClientError::Unavailable(err.to_string())
+/// The error and its causes ("error sending request …: connection closed
+/// before message completed"): reqwest's own message names only the URL.
+fn unavailable(err: reqwest::Error) -> ClientError {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ClientError::Unavailable(message)
 }
 
 /// Who a call is for: the shopper's token, address (sent as

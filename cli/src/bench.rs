@@ -679,6 +679,18 @@ fn print_results(results: &Results) -> anyhow::Result<()> {
         writeln!(out, "{}", report.rows())?;
     }
     writeln!(out)?;
+    // What the errors were, so a run with any says why.
+    for report in &results.workloads {
+        for endpoint in &report.endpoints {
+            for (kind, count) in &endpoint.error_kinds {
+                writeln!(
+                    out,
+                    "errors of {} {}: {count} × {kind}",
+                    report.label, endpoint.endpoint
+                )?;
+            }
+        }
+    }
     writeln!(
         out,
         "| service | image MB | start to ready ms | idle RSS MB | peak RSS under load MB |"

@@ -98,6 +98,7 @@ mod tests {
                 endpoint: "GET /x".into(),
                 requests: 1,
                 errors: 0,
+                error_kinds: Default::default(),
                 requests_per_second: 1.0,
                 p50_ms: 1.0,
                 p95_ms: 2.0,

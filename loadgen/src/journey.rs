@@ -11,6 +11,7 @@ use cloudshop_api::client::{Caller, Client, ClientError};
 use cloudshop_api::orders::{Line, OrderRequest};
 use cloudshop_api::paths;
 use cloudshop_api::products::{ProductInput, ProductQuery};
+use cloudshop_platform::settings::CLIENT_POOL_IDLE;
 use reqwest::StatusCode;
 use tokio::task::JoinSet;
 
@@ -60,11 +61,20 @@ impl Shop {
         accounts: usize,
     ) -> anyhow::Result<Self> {
         let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        // The shop's servers close a keep-alive connection idle for their
+        // header-read timeout (5 s); a pooled connection kept longer can be
+        // taken for a request just as the server closes it, which fails it.
+        // Workloads follow each other with such pauses, so the pool lets go
+        // sooner, as the services' own clients do.
         let http = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
             .pool_max_idle_per_host(1024)
+            .pool_idle_timeout(CLIENT_POOL_IDLE)
             .build()?;
-        let pages = reqwest::Client::builder().pool_max_idle_per_host(1024).build()?;
+        let pages = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .pool_idle_timeout(CLIENT_POOL_IDLE)
+            .build()?;
         let mut shop = Self {
             storefront: storefront.trim_end_matches('/').to_owned(),
             api: Client::new(http, gateway),
@@ -236,14 +246,22 @@ impl Journey {
                 timed(recorder, PRODUCT, due, shop.api.product(Caller::anonymous(), id)).await;
             }
             Journey::StorefrontHome => {
-                let ok = match shop.pages.get(format!("{}/", shop.storefront)).send().await {
+                let outcome = match shop.pages.get(format!("{}/", shop.storefront)).send().await {
                     Ok(response) => {
                         let status = response.status();
-                        response.bytes().await.is_ok() && status == StatusCode::OK
+                        match response.bytes().await {
+                            Ok(_) if status == StatusCode::OK => Ok(()),
+                            Ok(_) => Err(format!("status {status}")),
+                            Err(err) => Err(format!("reading the page: {}", with_causes(&err))),
+                        }
                     }
-                    Err(_) => false,
+                    Err(err) => Err(format!("sending: {}", with_causes(&err))),
                 };
-                recorder.record(HOME, due.elapsed(), ok);
+                recorder.record(
+                    HOME,
+                    due.elapsed(),
+                    outcome.as_ref().map(|_| ()).map_err(String::as_str),
+                );
             }
             Journey::Login => {
                 login(shop, account, due, recorder).await;
@@ -258,6 +276,18 @@ impl Journey {
             }
         }
     }
+}
+
+/// An error and its causes, joined by ": ".
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 async fn login(shop: &Shop, account: usize, due: Instant, recorder: &Recorder) -> Option<String> {
@@ -291,7 +321,8 @@ async fn timed<T>(
     call: impl Future<Output = Result<T, ClientError>>,
 ) -> Option<T> {
     let answer = call.await;
-    recorder.record(endpoint, due.elapsed(), answer.is_ok());
+    let reason = answer.as_ref().err().map(ToString::to_string);
+    recorder.record(endpoint, due.elapsed(), reason.as_deref().map_or(Ok(()), Err));
     answer.ok()
 }
 
@@ -386,7 +417,7 @@ pub async fn open_loop(
         }
         tokio::time::sleep_until(due.into()).await;
         if in_flight.load(Ordering::Relaxed) >= max_in_flight {
-            recorder.record("dropped (too many in flight)", Duration::ZERO, false);
+            recorder.record("dropped", Duration::ZERO, Err("too many journeys in flight"));
         } else {
             in_flight.fetch_add(1, Ordering::Relaxed);
             let (shop, recorder, in_flight) = (Arc::clone(&shop), recorder.clone(), Arc::clone(&in_flight));

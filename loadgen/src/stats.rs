@@ -16,17 +16,33 @@ pub struct Recorder {
 struct Samples {
     latencies_us: Vec<u64>,
     errors: u64,
+    /// How many errors of each kind, for the first [`MAX_ERROR_KINDS`] kinds.
+    error_kinds: BTreeMap<String, u64>,
 }
 
+/// Distinct error messages kept per endpoint; later new ones count under
+/// [`OTHER_ERRORS`].
+const MAX_ERROR_KINDS: usize = 8;
+const OTHER_ERRORS: &str = "(other errors)";
+
 impl Recorder {
-    pub fn record(&self, endpoint: &'static str, latency: Duration, ok: bool) {
+    /// A request of `endpoint` that took `latency` and succeeded, or failed
+    /// for the reason given (kept, so a failed run says why).
+    pub fn record(&self, endpoint: &'static str, latency: Duration, outcome: Result<(), &str>) {
         let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         let entry = samples.entry(endpoint).or_default();
         entry
             .latencies_us
             .push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
-        if !ok {
+        if let Err(reason) = outcome {
             entry.errors += 1;
+            let kind = if entry.error_kinds.contains_key(reason) || entry.error_kinds.len() < MAX_ERROR_KINDS
+            {
+                reason
+            } else {
+                OTHER_ERRORS
+            };
+            *entry.error_kinds.entry(kind.to_owned()).or_default() += 1;
         }
     }
 
@@ -54,6 +70,9 @@ pub struct EndpointStats {
     pub endpoint: String,
     pub requests: u64,
     pub errors: u64,
+    /// Each error message and how many times it came (none when no errors).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_kinds: BTreeMap<String, u64>,
     pub requests_per_second: f64,
     pub p50_ms: f64,
     pub p95_ms: f64,
@@ -70,6 +89,7 @@ impl EndpointStats {
             endpoint: endpoint.to_owned(),
             requests,
             errors: samples.errors,
+            error_kinds: samples.error_kinds.clone(),
             requests_per_second: requests as f64 / elapsed.as_secs_f64().max(1e-9),
             p50_ms: percentile(&sorted, 0.50),
             p95_ms: percentile(&sorted, 0.95),
@@ -166,16 +186,38 @@ mod tests {
     fn a_report_counts_requests_errors_and_rate_per_endpoint() {
         let recorder = Recorder::default();
         for ms in 1..=10 {
-            recorder.record("catalogue", Duration::from_millis(ms), ms != 10);
+            let outcome = if ms == 10 { Err("503 unavailable") } else { Ok(()) };
+            recorder.record("catalogue", Duration::from_millis(ms), outcome);
         }
-        recorder.record("login", Duration::from_millis(30), true);
+        recorder.record("login", Duration::from_millis(30), Ok(()));
         let report = recorder.report("mixed", Duration::from_secs(2));
         assert_eq!(report.endpoints.len(), 2);
         let catalogue = &report.endpoints[0];
         assert_eq!(catalogue.endpoint, "catalogue");
         assert_eq!((catalogue.requests, catalogue.errors), (10, 1));
+        assert_eq!(
+            catalogue.error_kinds,
+            BTreeMap::from([("503 unavailable".to_owned(), 1)])
+        );
         assert_eq!(catalogue.requests_per_second, 5.0);
         assert_eq!((catalogue.p50_ms, catalogue.max_ms), (5.0, 10.0));
         assert!(report.table().contains("| mixed | login | 1 | 0 | 30.00 |"));
+        let json = serde_json::to_value(&report.endpoints[1]).expect("json");
+        assert!(json.get("error_kinds").is_none(), "{json}");
+    }
+
+    #[test]
+    fn error_kinds_are_bounded() {
+        let recorder = Recorder::default();
+        let reasons: Vec<String> = (0..20).map(|n| format!("reason {n}")).collect();
+        for reason in &reasons {
+            recorder.record("x", Duration::from_millis(1), Err(reason));
+        }
+        recorder.record("x", Duration::from_millis(1), Err("reason 0"));
+        let stats = &recorder.report("bounded", Duration::from_secs(1)).endpoints[0];
+        assert_eq!(stats.errors, 21);
+        assert_eq!(stats.error_kinds.len(), MAX_ERROR_KINDS + 1);
+        assert_eq!(stats.error_kinds["reason 0"], 2);
+        assert_eq!(stats.error_kinds[OTHER_ERRORS], 12);
     }
 }

@@ -50,6 +50,18 @@ struct Done {
     requests: u64,
     duration_us: u64,
     errors: u64,
+    /// wrk's error counts by kind: failed connects, reads, writes, replies
+    /// with a status above 399, timeouts.
+    #[serde(default)]
+    connect: u64,
+    #[serde(default)]
+    read: u64,
+    #[serde(default)]
+    write: u64,
+    #[serde(default)]
+    status: u64,
+    #[serde(default)]
+    timeout: u64,
     p50: f64,
     p95: f64,
     p99: f64,
@@ -112,8 +124,9 @@ impl Script {
         };
         format!(
             "{requests}done = function(summary, latency, requests)\n  local e = summary.errors\n  \
-             io.write(string.format('{MARK}{{\"requests\":%d,\"duration_us\":%d,\"errors\":%d,\"p50\":%d,\"p95\":%d,\"p99\":%d,\"max\":%d}}\\n',\n    \
+             io.write(string.format('{MARK}{{\"requests\":%d,\"duration_us\":%d,\"errors\":%d,\"connect\":%d,\"read\":%d,\"write\":%d,\"status\":%d,\"timeout\":%d,\"p50\":%d,\"p95\":%d,\"p99\":%d,\"max\":%d}}\\n',\n    \
              summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,\n    \
+             e.connect, e.read, e.write, e.status, e.timeout,\n    \
              latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))\nend\n"
         )
     }
@@ -181,6 +194,17 @@ fn report(run: &Run, done: &Done) -> Report {
             endpoint: run.endpoint.to_owned(),
             requests: done.requests,
             errors: done.errors,
+            error_kinds: [
+                ("connect failed", done.connect),
+                ("read failed", done.read),
+                ("write failed", done.write),
+                ("status 400 or above", done.status),
+                ("timed out", done.timeout),
+            ]
+            .into_iter()
+            .filter(|(_, count)| *count > 0)
+            .map(|(kind, count)| (kind.to_owned(), count))
+            .collect(),
             requests_per_second: done.requests as f64 / seconds.max(1e-9),
             p50_ms: done.p50 / 1e3,
             p95_ms: done.p95 / 1e3,
@@ -228,12 +252,20 @@ mod tests {
             script: Script::Get,
         };
         let done: Done = serde_json::from_str(
-            r#"{"requests":2000,"duration_us":2000000,"errors":3,"p50":500,"p95":900,"p99":1500,"max":4000}"#,
+            r#"{"requests":2000,"duration_us":2000000,"errors":3,"connect":0,"read":1,"write":0,"status":2,"timeout":0,"p50":500,"p95":900,"p99":1500,"max":4000}"#,
         )
         .expect("json");
         let report = report(&run, &done);
         let e = &report.endpoints[0];
         assert_eq!((e.requests, e.errors), (2000, 3));
+        assert_eq!(
+            e.error_kinds,
+            [
+                ("read failed".to_owned(), 1),
+                ("status 400 or above".to_owned(), 2)
+            ]
+            .into()
+        );
         assert_eq!(e.requests_per_second, 1000.0);
         assert_eq!((e.p50_ms, e.p95_ms, e.p99_ms, e.max_ms), (0.5, 0.9, 1.5, 4.0));
         assert_eq!(report.generator, "wrk");
