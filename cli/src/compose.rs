@@ -118,6 +118,7 @@ mod tests {
             commit: "c".into(),
             registry: "ghcr.io".into(),
             services: vec![released("api-gateway"), released("auth")],
+            signed_as: None,
         };
         let env = images_env(&release);
         let digest = "a".repeat(64);

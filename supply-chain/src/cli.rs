@@ -12,7 +12,7 @@ use crate::images::Engine;
 use crate::keys::KeyFiles;
 use crate::registry::Registry;
 use crate::release::{self, Builder};
-use crate::{PLATFORMS, Platform, SERVICES, Service, Workspace, gate};
+use crate::{Format, PLATFORMS, Platform, SERVICES, Service, Workspace, gate};
 
 #[derive(Debug, Clone, Args)]
 pub struct Common {
@@ -50,6 +50,11 @@ pub struct SigningArgs {
     /// File holding the key's password (default: empty password).
     #[arg(long)]
     pub key_password_file: Option<PathBuf>,
+    /// Publish signatures and attestations as cosign's legacy tags
+    /// (`sha256-<hex>.sig`/`.att`), as Sigstore bundles attached as OCI
+    /// referrers, or both.
+    #[arg(long, value_enum, default_value_t = Format::Both)]
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -62,14 +67,16 @@ pub struct VerifyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ProvenanceArgs {
     /// Source repository named in the provenance.
-    #[arg(long, default_value = "https://github.com/cloudshop/cloudshop")]
+    #[arg(long, default_value = crate::provenance::REPOSITORY)]
     pub repository_url: String,
-    /// Builder id named in the provenance.
-    #[arg(
-        long,
-        default_value = "https://github.com/cloudshop/cloudshop/supply-chain/local-builder"
-    )]
+    /// Builder id named in the provenance (the default: a local release;
+    /// the GitHub release workflow names itself).
+    #[arg(long, default_value = crate::provenance::LOCAL_BUILDER)]
     pub builder_id: String,
+    /// The RustSec advisory database the VEX documents come from (default:
+    /// the one `cargo deny` keeps under $CARGO_HOME/advisory-dbs/).
+    #[arg(long)]
+    pub advisory_db: Option<PathBuf>,
 }
 
 impl RegistryArgs {
@@ -83,6 +90,7 @@ impl ProvenanceArgs {
         Builder {
             repository_url: self.repository_url,
             id: self.builder_id,
+            advisory_db: self.advisory_db.unwrap_or_else(gate::advisory_db),
         }
     }
 }
@@ -153,6 +161,10 @@ pub enum Command {
         registry: RegistryArgs,
         #[command(flatten)]
         verify: VerifyArgs,
+        /// Require this format (`both`: each format). Default: either,
+        /// whichever the images carry.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
     },
     /// All steps in order: build, sbom, images, gate, push, sign, attest, verify.
     Release {
@@ -306,7 +318,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             let registry = registry.registry();
             (
                 common.json,
-                json!({ "sign": do_sign(&workspace, &registry, &key_files(&signing)).await? }),
+                json!({ "sign": do_sign(&workspace, &registry, &key_files(&signing), signing.format).await? }),
             )
         }
         Command::Attest {
@@ -322,19 +334,20 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             let key = (!predicates_only).then(|| key_files(&signing));
             (
                 common.json,
-                json!({ "attest": do_attest(&workspace, &registry, key.as_ref(), &builder).await? }),
+                json!({ "attest": do_attest(&workspace, &registry, key.as_ref(), &builder, signing.format).await? }),
             )
         }
         Command::Verify {
             common,
             registry,
             verify,
+            format,
         } => {
             let (workspace, _) = setup(&common)?;
             let registry = registry.registry();
             (
                 common.json,
-                json!({ "verify": do_verify(&workspace, &registry, &verify).await? }),
+                json!({ "verify": do_verify(&workspace, &registry, &verify, format).await? }),
             )
         }
         Command::Release {
@@ -359,9 +372,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 "images": do_images(&workspace, &services, &PLATFORMS)?,
                 "gate": do_gate(&workspace, &gate)?,
                 "push": do_push(&workspace, &registry, &services).await?,
-                "sign": do_sign(&workspace, &registry, &key).await?,
-                "attest": do_attest(&workspace, &registry, Some(&key), &builder).await?,
-                "verify": do_verify(&workspace, &registry, &verify).await?,
+                "sign": do_sign(&workspace, &registry, &key, signing.format).await?,
+                "attest": do_attest(&workspace, &registry, Some(&key), &builder, signing.format).await?,
+                "verify": do_verify(&workspace, &registry, &verify, Some(signing.format)).await?,
                 "release": release::release_path(&workspace),
             });
             step(
@@ -496,9 +509,17 @@ async fn do_push(workspace: &Workspace, registry: &Registry, services: &[Service
     Ok(serde_json::to_value(release)?)
 }
 
-async fn do_sign(workspace: &Workspace, registry: &Registry, key: &KeyFiles) -> anyhow::Result<Value> {
-    step("sign", key.private_key.display());
-    let release = release::sign(workspace, registry, key).await?;
+async fn do_sign(
+    workspace: &Workspace,
+    registry: &Registry,
+    key: &KeyFiles,
+    format: Format,
+) -> anyhow::Result<Value> {
+    step(
+        "sign",
+        format!("{} ({} format)", key.private_key.display(), format.name()),
+    );
+    let release = release::sign(workspace, registry, key, format).await?;
     let mut signatures = Vec::new();
     for service in &release.services {
         signatures.push(&service.signature);
@@ -515,16 +536,20 @@ async fn do_attest(
     registry: &Registry,
     key: Option<&KeyFiles>,
     builder: &Builder,
+    format: Format,
 ) -> anyhow::Result<Value> {
     step(
         "attest",
         if key.is_some() {
-            "CycloneDX SBOM and SLSA provenance v1"
+            format!(
+                "CycloneDX SBOM, SLSA provenance v1 and OpenVEX ({} format)",
+                format.name()
+            )
         } else {
-            "writing dist/predicates/ only"
+            "writing dist/predicates/ only".to_owned()
         },
     );
-    let release = release::attest(workspace, registry, key, builder).await?;
+    let release = release::attest(workspace, registry, key, builder, format).await?;
     let mut attestations = Vec::new();
     for service in &release.services {
         attestations.push(&service.attestation);
@@ -536,13 +561,26 @@ async fn do_attest(
     Ok(json!(attestations))
 }
 
-async fn do_verify(workspace: &Workspace, registry: &Registry, args: &VerifyArgs) -> anyhow::Result<Value> {
-    step("verify", args.public_key.display());
-    let verified = release::verify(workspace, registry, &args.public_key).await?;
+async fn do_verify(
+    workspace: &Workspace,
+    registry: &Registry,
+    args: &VerifyArgs,
+    format: Option<Format>,
+) -> anyhow::Result<Value> {
+    step(
+        "verify",
+        format!(
+            "{} ({})",
+            args.public_key.display(),
+            format.map_or("either format", |f| f.name())
+        ),
+    );
+    let verified = release::verify(workspace, registry, &args.public_key, format).await?;
     for v in &verified {
         item(format!(
-            "{}  signature ok, attestations: {}",
+            "{}  signed and attested ({}): {}",
             v.image,
+            v.formats.join(", "),
             v.attestations.join(", ")
         ));
     }

@@ -1,10 +1,22 @@
 //! Gates a release must pass: `cargo deny check` (advisories, licences,
 //! bans, sources) on the workspace and hadolint on every Dockerfile.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
+
+/// The RustSec database `cargo deny` keeps (0.20's folder name for its
+/// default source): `$CARGO_HOME/advisory-dbs/advisory-db-3157b0e258782691`.
+pub fn advisory_db() -> PathBuf {
+    let cargo_home = std::env::var_os("CARGO_HOME").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"),
+        PathBuf::from,
+    );
+    cargo_home
+        .join("advisory-dbs")
+        .join("advisory-db-3157b0e258782691")
+}
 
 /// Runs `cargo deny check` on the workspace at `root`; `offline` uses the
 /// advisory database already under `$CARGO_HOME/advisory-dbs/`.

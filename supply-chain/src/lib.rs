@@ -37,6 +37,7 @@ pub mod release;
 pub mod sbom;
 pub mod sign;
 pub mod verify;
+pub mod vex;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,6 +48,39 @@ use anyhow::{Context, bail};
 /// service's name is its binary in `dist/bin/`, its image `cloudshop/<name>`
 /// and its certificate's name; the release handles them in that order.
 pub use cloudshop_topology::{SERVICES, Service};
+
+/// Where signatures and attestations are published: cosign's legacy tags
+/// (`sha256-<hex>.sig` / `.att`), Sigstore bundles (v0.3) attached as OCI
+/// referrers ([`bundle`]), or both (the default: current verifiers read
+/// bundles, older ones the tags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Legacy,
+    Bundle,
+    Both,
+}
+
+impl Format {
+    /// Whether the legacy tags are part of it.
+    pub fn legacy(self) -> bool {
+        matches!(self, Self::Legacy | Self::Both)
+    }
+
+    /// Whether the bundle referrers are part of it.
+    pub fn bundle(self) -> bool {
+        matches!(self, Self::Bundle | Self::Both)
+    }
+
+    /// `legacy`, `bundle`, `both`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Legacy => "legacy",
+            Self::Bundle => "bundle",
+            Self::Both => "both",
+        }
+    }
+}
 
 /// A platform the release builds for: a Rust target and the OCI platform
 /// its images declare.

@@ -93,6 +93,7 @@ mod tests {
                     attestation: None,
                 })
                 .collect(),
+            signed_as: None,
         }
     }
 

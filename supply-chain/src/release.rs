@@ -3,6 +3,7 @@
 //! `release.json` (per service: image by digest, SBOM digest, signature and
 //! attestation references), which `push` creates and `sign`/`attest` complete.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,7 +18,8 @@ use crate::keys::KeyFiles;
 use crate::provenance::{Binary, BuildRecord};
 use crate::registry::OCI_INDEX;
 use crate::registry::Registry;
-use crate::{PLATFORMS, Platform, Service, Workspace, build, file_digest, images, output, sbom};
+use crate::vex::OPENVEX;
+use crate::{Format, PLATFORMS, Platform, Service, Workspace, build, file_digest, images, output, sbom};
 
 /// What was released (`dist/release.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +28,10 @@ pub struct Release {
     pub commit: String,
     pub registry: String,
     pub services: Vec<Released>,
+    /// The formats `sign` published the signatures in (`attest` says its
+    /// own); absent in a record made before signing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_as: Option<Format>,
 }
 
 /// One service: its image index, and each platform's image in it.
@@ -39,9 +45,11 @@ pub struct Released {
     pub digest: String,
     /// The platform images the index lists, in its order (amd64, arm64).
     pub platforms: Vec<PlatformImage>,
-    /// The index's cosign signature (`sha256-<hex>.sig`).
+    /// The index's cosign signature: its legacy tag (`sha256-<hex>.sig`),
+    /// or with bundles only, the bundle referrer (`…@sha256:…`).
     pub signature: Option<String>,
-    /// The index's attestations (`sha256-<hex>.att`).
+    /// The index's attestations: the legacy tag (`sha256-<hex>.att`), or
+    /// with bundles only, the first bundle referrer.
     pub attestation: Option<String>,
 }
 
@@ -225,6 +233,7 @@ pub async fn push(
         commit: record.commit,
         registry: registry.host().to_owned(),
         services: released,
+        signed_as: None,
     };
     write_json(&release_path(workspace), &release)?;
     Ok(release)
@@ -245,37 +254,108 @@ pub fn load_release(workspace: &Workspace, registry: &Registry) -> anyhow::Resul
 }
 
 /// Step `sign`: a cosign signature for each pushed image index and each
-/// platform image in it, in both layouts.
-pub async fn sign(workspace: &Workspace, registry: &Registry, key: &KeyFiles) -> anyhow::Result<Release> {
+/// platform image in it, in `format`.
+pub async fn sign(
+    workspace: &Workspace,
+    registry: &Registry,
+    key: &KeyFiles,
+    format: Format,
+) -> anyhow::Result<Release> {
     let mut release = load_release(workspace, registry)?;
     for service in &mut release.services {
         let repository = Service::named(&service.name)?.repository();
-        service.signature = Some(sign_one(registry, &repository, &service.digest, key).await?);
+        service.signature = Some(sign_image(registry, &repository, &service.digest, key, format).await?);
         for platform in &mut service.platforms {
-            platform.signature = Some(sign_one(registry, &repository, &platform.digest, key).await?);
+            platform.signature =
+                Some(sign_image(registry, &repository, &platform.digest, key, format).await?);
         }
     }
+    release.signed_as = Some(format);
     write_json(&release_path(workspace), &release)?;
     Ok(release)
 }
 
-/// The legacy `.sig` tag, then the same signature as a bundle referrer.
-async fn sign_one(
+/// Signs one image in `format`: the legacy `.sig` tag, the same signature
+/// as a bundle referrer (an in-toto statement of type
+/// `https://sigstore.dev/cosign/sign/v1` in DSSE, as cosign v3 signs), or
+/// both. Returns the legacy tag, or with bundles only the referrer.
+pub async fn sign_image(
     registry: &Registry,
     repository: &str,
     digest: &str,
     key: &KeyFiles,
+    format: Format,
 ) -> anyhow::Result<String> {
-    let signature = crate::sign::sign(registry, repository, digest, key).await?;
-    crate::bundle::publish(
-        registry,
-        repository,
-        digest,
-        &[(COSIGN_SIGN_V1, serde_json::json!({}))],
-        key,
+    let legacy = if format.legacy() {
+        Some(crate::sign::sign(registry, repository, digest, key).await?)
+    } else {
+        None
+    };
+    let bundles = if format.bundle() {
+        crate::bundle::publish(
+            registry,
+            repository,
+            digest,
+            &[(COSIGN_SIGN_V1, serde_json::json!({}))],
+            key,
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    Ok(legacy.unwrap_or_else(|| referrer(registry, repository, &bundles)))
+}
+
+/// Copies the signatures and attestations of `from` in `format` to `to`
+/// in the same repository, as an attacker with push access would: the
+/// legacy `.sig`/`.att` tags under `to`'s tags, and `from`'s referrers index
+/// under `to`'s fallback tag. Verifiers must refuse `to`: every statement
+/// names `from`'s digest. (The tests and `cloudshop cluster check` use it.)
+pub async fn copy_signatures(
+    registry: &Registry,
+    repository: &str,
+    from: &str,
+    to: &str,
+    format: Format,
+) -> anyhow::Result<()> {
+    let mut tags = Vec::new();
+    if format.legacy() {
+        tags.extend(["sig", "att"].map(|suffix| {
+            (
+                crate::registry::cosign_tag(from, suffix),
+                crate::registry::cosign_tag(to, suffix),
+            )
+        }));
+    }
+    if format.bundle() {
+        tags.push((
+            crate::bundle::referrers_tag(from),
+            crate::bundle::referrers_tag(to),
+        ));
+    }
+    for (from_tag, to_tag) in tags {
+        let (manifest, _) = registry
+            .manifest(&registry.tagged(repository, &from_tag))
+            .await?
+            .with_context(|| format!("{repository}:{from_tag} is not in the registry"))?;
+        let media_type = serde_json::from_slice::<serde_json::Value>(&manifest)?["mediaType"]
+            .as_str()
+            .unwrap_or(crate::registry::OCI_MANIFEST)
+            .to_owned();
+        registry
+            .push_manifest(&registry.tagged(repository, &to_tag), manifest, &media_type)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `<registry>/<repository>@<first referrer's digest>`.
+fn referrer(registry: &Registry, repository: &str, referrers: &[String]) -> String {
+    format!(
+        "{}/{repository}@{}",
+        registry.host(),
+        referrers.first().map(String::as_str).unwrap_or_default()
     )
-    .await?;
-    Ok(signature)
 }
 
 /// Where the source lives and who built it, for the provenance.
@@ -283,13 +363,66 @@ async fn sign_one(
 pub struct Builder {
     pub repository_url: String,
     pub id: String,
+    /// The RustSec advisory database the VEX documents are made from (the
+    /// folder `cargo deny` reads).
+    pub advisory_db: PathBuf,
 }
 
-/// Step `attest`: the SBOM and the SLSA provenance of each pushed image:
-/// a platform image gets its own SBOM and a provenance naming its binary;
-/// the index gets every platform's SBOM and a provenance naming every
-/// binary. The provenance predicates are also written to `dist/predicates/`
-/// (`<service>.provenance.json` for the index, `<service>-<arch>.provenance.json`
+/// `(name, version)` of crates.
+type Crates = BTreeSet<(String, String)>;
+
+/// What every image's VEX document is made from: the advisories that affect
+/// a crate version of `Cargo.lock`, and the reasons `deny.toml` accepts some.
+struct VexInputs {
+    findings: Vec<(crate::vex::Advisory, Vec<String>)>,
+    ignored: std::collections::BTreeMap<String, String>,
+    timestamp: String,
+}
+
+impl VexInputs {
+    fn load(workspace: &Workspace, advisory_db: &Path, timestamp: &str) -> anyhow::Result<Self> {
+        let lock =
+            std::fs::read_to_string(workspace.root.join("Cargo.lock")).context("reading Cargo.lock")?;
+        let lock = crate::vex::lock_crates(&lock)?;
+        let packages = lock.iter().map(|(name, _)| name.clone()).collect();
+        let advisories = crate::vex::load(advisory_db, &packages)?;
+        let deny = std::fs::read_to_string(workspace.root.join("deny.toml")).context("reading deny.toml")?;
+        Ok(Self {
+            findings: crate::vex::findings(&advisories, &lock),
+            ignored: crate::vex::ignored(&deny)?,
+            timestamp: timestamp.to_owned(),
+        })
+    }
+
+    fn document(
+        &self,
+        registry: &Registry,
+        repository: &str,
+        digest: &str,
+        (listed, compiled): &(Crates, Crates),
+    ) -> serde_json::Value {
+        let repository = format!("{}/{repository}", registry.host());
+        crate::vex::document(
+            &crate::vex::Product {
+                repository: &repository,
+                digest,
+                listed,
+                compiled,
+            },
+            &self.findings,
+            &self.ignored,
+            &self.timestamp,
+        )
+    }
+}
+
+/// Step `attest`: the SBOM, the SLSA provenance and the OpenVEX document
+/// of each pushed image: a platform image gets its own SBOM, a provenance
+/// naming its binary and a VEX from its binary's crates; the index gets
+/// every platform's SBOM, a provenance naming every binary and a VEX from
+/// all their crates. The provenance and VEX predicates are also written to
+/// `dist/predicates/` (`<service>.provenance.json` / `<service>.vex.json` for
+/// the index, `<service>-<arch>.provenance.json` / `<service>-<arch>.vex.json`
 /// for a platform; for `cosign attest --predicate`, which signs keyless in
 /// GitHub Actions); without a key (`None`) that is all it does.
 pub async fn attest(
@@ -297,14 +430,18 @@ pub async fn attest(
     registry: &Registry,
     key: Option<&KeyFiles>,
     builder: &Builder,
+    format: Format,
 ) -> anyhow::Result<Release> {
     let record: BuildRecord = read_json(&build_record_path(workspace), "run `cloudshop build` first")?;
     let mut release = load_release(workspace, registry)?;
+    let vex = VexInputs::load(workspace, &builder.advisory_db, &record.finished_on)?;
     let predicates_dir = workspace.dist.join("predicates");
     for service in &mut release.services {
         let named = Service::named(&service.name)?;
         let repository = named.repository();
         let mut sboms = Vec::new();
+        let mut sbom_files = Vec::new();
+        let mut all_crates = (BTreeSet::new(), BTreeSet::new());
         for image in &mut service.platforms {
             let platform = Platform::named(&image.platform)?;
             let sbom_path = workspace.sbom(named, platform);
@@ -312,13 +449,23 @@ pub async fn attest(
             if file_digest(&sbom_path)? != image.sbom_digest {
                 bail!("{} changed since the image was pushed", sbom_path.display());
             }
+            let sbom_file = crate::provenance::SbomFile {
+                path: sbom_path
+                    .strip_prefix(&workspace.root)
+                    .unwrap_or(&sbom_path)
+                    .display()
+                    .to_string(),
+                digest: image.sbom_digest.clone(),
+            };
             let provenance = crate::provenance::predicate(
                 &record,
                 &service.name,
                 &[platform],
+                std::slice::from_ref(&sbom_file),
                 &builder.repository_url,
                 &builder.id,
             );
+            sbom_files.push(sbom_file);
             write_json(
                 &predicates_dir.join(format!(
                     "{}-{}.provenance.json",
@@ -327,10 +474,25 @@ pub async fn attest(
                 &provenance,
             )?;
             sboms.push(sbom.clone());
+            let crates = (
+                sbom::runtime_crates(&sbom::audit_info(&workspace.binary(named, platform))?),
+                crate::vex::compiled_crates(&workspace.root, named.package, platform.target)?,
+            );
+            let document = vex.document(registry, &repository, &image.digest, &crates);
+            write_json(
+                &predicates_dir.join(format!("{}-{}.vex.json", service.name, platform.architecture)),
+                &document,
+            )?;
+            all_crates.0.extend(crates.0);
+            all_crates.1.extend(crates.1);
             if let Some(key) = key {
-                let predicates = [(CYCLONEDX, sbom), (SLSA_PROVENANCE_V1, provenance)];
+                let predicates = [
+                    (CYCLONEDX, sbom),
+                    (SLSA_PROVENANCE_V1, provenance),
+                    (OPENVEX, document),
+                ];
                 image.attestation =
-                    Some(attest_one(registry, &repository, &image.digest, &predicates, key).await?);
+                    Some(attest_image(registry, &repository, &image.digest, &predicates, key, format).await?);
             }
         }
         let platforms: Vec<Platform> = service
@@ -342,6 +504,7 @@ pub async fn attest(
             &record,
             &service.name,
             &platforms,
+            &sbom_files,
             &builder.repository_url,
             &builder.id,
         );
@@ -349,66 +512,71 @@ pub async fn attest(
             &predicates_dir.join(format!("{}.provenance.json", service.name)),
             &provenance,
         )?;
+        let document = vex.document(registry, &repository, &service.digest, &all_crates);
+        write_json(
+            &predicates_dir.join(format!("{}.vex.json", service.name)),
+            &document,
+        )?;
         let Some(key) = key else { continue };
         let mut predicates: Vec<(&str, serde_json::Value)> =
             sboms.into_iter().map(|sbom| (CYCLONEDX, sbom)).collect();
         predicates.push((SLSA_PROVENANCE_V1, provenance));
+        predicates.push((OPENVEX, document));
         service.attestation =
-            Some(attest_one(registry, &repository, &service.digest, &predicates, key).await?);
+            Some(attest_image(registry, &repository, &service.digest, &predicates, key, format).await?);
     }
     write_json(&release_path(workspace), &release)?;
     Ok(release)
 }
 
-/// The legacy `.att` tag, then the same attestations as bundle referrers.
-async fn attest_one(
+/// Attests one image in `format`: the legacy `.att` tag, the same
+/// attestations as bundle referrers (one per predicate), or both. Returns
+/// the legacy tag, or with bundles only the first referrer.
+pub async fn attest_image(
     registry: &Registry,
     repository: &str,
     digest: &str,
     predicates: &[(&str, serde_json::Value)],
     key: &KeyFiles,
+    format: Format,
 ) -> anyhow::Result<String> {
-    let attestation = crate::attest::attest(registry, repository, digest, predicates, key).await?;
-    crate::bundle::publish(registry, repository, digest, predicates, key).await?;
-    Ok(attestation)
+    let legacy = if format.legacy() {
+        Some(crate::attest::attest(registry, repository, digest, predicates, key).await?)
+    } else {
+        None
+    };
+    let bundles = if format.bundle() {
+        crate::bundle::publish(registry, repository, digest, predicates, key).await?
+    } else {
+        Vec::new()
+    };
+    Ok(legacy.unwrap_or_else(|| referrer(registry, repository, &bundles)))
 }
 
 /// Step `verify`: every released image index and every platform image in
 /// it: the index lists exactly the released platform images, and each has
-/// a valid signature and both attestations, in both layouts.
+/// a valid signature and both attestations in `format` (`None`: in at
+/// least one format).
 pub async fn verify(
     workspace: &Workspace,
     registry: &Registry,
     public_key: &Path,
+    format: Option<Format>,
 ) -> anyhow::Result<Vec<crate::verify::Verified>> {
     let release = load_release(workspace, registry)?;
-    let (_, key) = crate::keys::verification_key(public_key)?;
     let mut verified = Vec::new();
     for service in &release.services {
         let repository = Service::named(&service.name)?.repository();
         check_index(registry, &repository, service).await?;
         for digest in service.digests() {
-            // The bundle referrers: the signature and both attestations.
-            let bundles = crate::bundle::verified_types(registry, &repository, digest, &key).await?;
-            let missing: Vec<&str> = [COSIGN_SIGN_V1, CYCLONEDX, SLSA_PROVENANCE_V1]
-                .into_iter()
-                .filter(|t| !bundles.iter().any(|b| b == t))
-                .collect();
-            if !missing.is_empty() {
-                bail!(
-                    "{}@{}: no Sigstore bundle referrer verifies for {}",
-                    repository,
-                    digest,
-                    missing.join(", ")
-                );
-            }
             verified.push(
                 crate::verify::verify(
                     registry,
                     &repository,
                     digest,
                     public_key,
-                    &[CYCLONEDX, SLSA_PROVENANCE_V1],
+                    &[CYCLONEDX, SLSA_PROVENANCE_V1, OPENVEX],
+                    format,
                 )
                 .await?,
             );

@@ -1,7 +1,15 @@
-//! Verification of one image against a public key: its cosign signature must
-//! be valid and name this very digest, and its `.att` artifact must hold a
-//! validly signed statement about this digest for every required predicate
-//! type. Any failure is an error that says which.
+//! Verification of one image against a public key, in each format it is
+//! published in ([`Format`]):
+//! - legacy: its cosign signature (`.sig`) must be valid and name this very
+//!   digest, and its `.att` artifact must hold a validly signed statement
+//!   about this digest for every required predicate type;
+//! - bundle: its Sigstore bundle referrers must hold a valid signature
+//!   statement (`https://sigstore.dev/cosign/sign/v1`, as cosign v3 signs)
+//!   and a statement of every required type, each about this digest.
+//!
+//! Which formats must pass is the caller's: one, both, or (`None`) either,
+//! whichever the image carries. Any failure is an error that says which
+//! format failed and why.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -13,25 +21,33 @@ use sigstore::cosign::{ClientBuilder, CosignCapabilities, verify_constraints};
 use sigstore::crypto::{CosignVerificationKey, SigningScheme};
 use sigstore::registry::{Auth, OciReference};
 
-use crate::dsse::{DSSE_MEDIA_TYPE, statement_type};
+use crate::Format;
+use crate::dsse::{COSIGN_SIGN_V1, DSSE_MEDIA_TYPE, statement_type};
 use crate::registry::{Registry, cosign_tag};
 
 /// What was verified for one image.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Verified {
     pub image: String,
-    pub signature: String,
+    /// The formats whose signature and required attestations all verified
+    /// (`legacy`, `bundle`).
+    pub formats: Vec<&'static str>,
+    /// The legacy signature's tag, when that format verified.
+    pub signature: Option<String>,
+    /// The attestations' predicate types found valid (in any format).
     pub attestations: Vec<String>,
 }
 
 /// Verifies `<registry>/<repository>@<digest>` with the public key at
-/// `public_key`, requiring an attestation of each of `required` types.
+/// `public_key`, requiring a signature and an attestation of each of
+/// `required` types in `format` (`None`: in at least one format).
 pub async fn verify(
     registry: &Registry,
     repository: &str,
     digest: &str,
     public_key: &Path,
     required: &[&str],
+    format: Option<Format>,
 ) -> anyhow::Result<Verified> {
     let (pem, key) = crate::keys::verification_key(public_key)?;
     let image = format!("{}/{repository}@{digest}", registry.host());
@@ -39,17 +55,91 @@ pub async fn verify(
     if actual != digest {
         bail!("{image}: the registry serves {actual} for this digest");
     }
-    verify_signature(registry, &image, digest, &pem).await?;
-    let found = verify_attestations(registry, repository, digest, &key).await?;
-    let missing: Vec<&str> = required.iter().copied().filter(|t| !found.contains(*t)).collect();
-    if !missing.is_empty() {
-        bail!("{image}: no valid attestation of type {}", missing.join(", "));
+    let legacy = legacy(registry, &image, repository, digest, &pem, &key, required).await;
+    let bundle = bundle(registry, &image, repository, digest, &key, required).await;
+    let (need_legacy, need_bundle) = match format {
+        Some(format) => (format.legacy(), format.bundle()),
+        None => (false, false),
+    };
+    let mut attestations = BTreeSet::new();
+    let mut formats = Vec::new();
+    let mut failures = Vec::new();
+    for (name, outcome, needed) in [("legacy", &legacy, need_legacy), ("bundle", &bundle, need_bundle)] {
+        match outcome {
+            Ok(found) => {
+                formats.push(name);
+                attestations.extend(found.iter().cloned());
+            }
+            Err(err) if needed => bail!("{err:#}"),
+            Err(err) => failures.push(format!("{err:#}")),
+        }
+    }
+    if formats.is_empty() {
+        bail!("{image}: verified in no format: {}", failures.join("; "));
     }
     Ok(Verified {
-        signature: format!("{}/{repository}:{}", registry.host(), cosign_tag(digest, "sig")),
-        attestations: found.into_iter().collect(),
+        signature: legacy
+            .is_ok()
+            .then(|| format!("{}/{repository}:{}", registry.host(), cosign_tag(digest, "sig"))),
+        formats,
+        attestations: attestations.into_iter().collect(),
         image,
     })
+}
+
+/// The legacy format: the `.sig` tag, then the `.att` tag; the predicate
+/// types found.
+async fn legacy(
+    registry: &Registry,
+    image: &str,
+    repository: &str,
+    digest: &str,
+    pem: &[u8],
+    key: &CosignVerificationKey,
+    required: &[&str],
+) -> anyhow::Result<BTreeSet<String>> {
+    verify_signature(registry, image, digest, pem)
+        .await
+        .context("legacy format")?;
+    let found = verify_attestations(registry, repository, digest, key).await?;
+    let missing: Vec<&str> = required.iter().copied().filter(|t| !found.contains(*t)).collect();
+    if !missing.is_empty() {
+        bail!(
+            "legacy format: {image}: no valid attestation of type {}",
+            missing.join(", ")
+        );
+    }
+    Ok(found)
+}
+
+/// The bundle format: the referrers' bundles; the predicate types found
+/// (the signature statement's type left out).
+async fn bundle(
+    registry: &Registry,
+    image: &str,
+    repository: &str,
+    digest: &str,
+    key: &CosignVerificationKey,
+    required: &[&str],
+) -> anyhow::Result<BTreeSet<String>> {
+    let found = crate::bundle::verified_types(registry, repository, digest, key).await?;
+    if !found.iter().any(|t| t == COSIGN_SIGN_V1) {
+        bail!(
+            "bundle format: {image}: not signed (no bundle referrer with a signature this key made names this digest)"
+        );
+    }
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|t| !found.iter().any(|f| f == t))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "bundle format: {image}: no bundle referrer verifies for {}",
+            missing.join(", ")
+        );
+    }
+    Ok(found.into_iter().filter(|t| t != COSIGN_SIGN_V1).collect())
 }
 
 async fn verify_signature(registry: &Registry, image: &str, digest: &str, pem: &[u8]) -> anyhow::Result<()> {

@@ -21,9 +21,10 @@ use cloudshop_supply_chain::dsse::{CYCLONEDX, SLSA_PROVENANCE_V1};
 use cloudshop_supply_chain::images::Engine;
 use cloudshop_supply_chain::keys::KeyFiles;
 use cloudshop_supply_chain::registry::{Registry, cosign_tag};
-use cloudshop_supply_chain::release::Release;
+use cloudshop_supply_chain::release::{self, Release};
 use cloudshop_supply_chain::{
-    AMD64, ARM64, PLATFORMS, Platform, SERVICES, Service, Workspace, build, elf, images, sbom, verify,
+    AMD64, ARM64, Format, PLATFORMS, Platform, SERVICES, Service, Workspace, build, bundle, elf, images,
+    sbom, verify,
 };
 
 #[derive(Debug, Parser)]
@@ -428,6 +429,25 @@ async fn provenance_states_how_each_binary_was_built() {
         .expect("rustc --version");
     let rustc = String::from_utf8_lossy(&rustc.stdout).trim().to_owned();
     let lock = cloudshop_supply_chain::file_digest(&root.join("Cargo.lock")).expect("Cargo.lock");
+    let auditable = Command::new("cargo")
+        .args(["install", "--list"])
+        .output()
+        .expect("cargo install --list");
+    let auditable = String::from_utf8_lossy(&auditable.stdout)
+        .lines()
+        .find(|l| l.starts_with("cargo-auditable v"))
+        .expect("cargo-auditable is installed")
+        .trim_end_matches(':')
+        .to_owned();
+    let commit_time = Command::new("git")
+        .current_dir(root)
+        .args(["log", "-1", "--format=%ct"])
+        .output()
+        .expect("git log");
+    let commit_time: i64 = String::from_utf8_lossy(&commit_time.stdout)
+        .trim()
+        .parse()
+        .expect("the commit's time");
     for service in SERVICES.iter() {
         // Each platform image's provenance names its target and binary; the
         // index's names both.
@@ -465,39 +485,175 @@ async fn provenance_states_how_each_binary_was_built() {
                 serde_json::json!(platforms.iter().map(|p| p.target).collect::<Vec<_>>()),
                 "{file}"
             );
+            assert_eq!(
+                parameters["services"],
+                serde_json::json!([service.name]),
+                "{file}"
+            );
             assert_eq!(parameters["package"], service.package);
+            assert_eq!(
+                parameters["source"]["uri"],
+                format!("git+{}", cloudshop_supply_chain::provenance::REPOSITORY),
+                "{file}"
+            );
             assert_eq!(parameters["source"]["digest"]["gitCommit"], head.as_str());
-            assert_eq!(definition["internalParameters"]["rustc"], rustc.as_str());
+            let internal = &definition["internalParameters"];
+            assert_eq!(internal["rustc"], rustc.as_str());
+            assert_eq!(internal["cargoAuditable"], auditable.as_str());
+            assert_eq!(internal["sourceDateEpoch"], commit_time, "{file}");
+            assert!(internal["dirtyTree"].is_boolean(), "{file}");
             let dependencies = definition["resolvedDependencies"]
                 .as_array()
                 .expect("dependencies");
-            let cargo_lock = dependencies
-                .iter()
-                .find(|d| d["name"] == "Cargo.lock")
-                .expect("Cargo.lock in resolvedDependencies");
+            assert_eq!(dependencies.len(), 4, "{file}: {dependencies:?}");
+            assert_eq!(
+                dependencies[0]["uri"],
+                format!("git+{}@{head}", cloudshop_supply_chain::provenance::REPOSITORY)
+            );
+            assert_eq!(dependencies[0]["digest"]["gitCommit"], head.as_str());
+            let named = |name: &str| {
+                dependencies
+                    .iter()
+                    .find(|d| d["name"] == name)
+                    .unwrap_or_else(|| panic!("{file}: {name} not in resolvedDependencies"))
+            };
             assert_eq!(
                 format!(
                     "sha256:{}",
-                    cargo_lock["digest"]["sha256"].as_str().expect("digest")
+                    named("Cargo.lock")["digest"]["sha256"].as_str().expect("digest")
                 ),
                 lock
             );
-            let byproducts = provenance["runDetails"]["byproducts"]
-                .as_array()
-                .expect("byproducts");
-            assert_eq!(byproducts.len(), platforms.len(), "{file}");
-            for (byproduct, platform) in byproducts.iter().zip(&platforms) {
+            let rustc_version = rustc.split_whitespace().nth(1).expect("rustc's version");
+            assert_eq!(
+                named("rustc")["uri"],
+                format!("pkg:generic/rustc@{rustc_version}")
+            );
+            assert_eq!(named("rustc")["annotations"]["version"], rustc.as_str());
+            let auditable_version = auditable.trim_start_matches("cargo-auditable v");
+            assert_eq!(
+                named("cargo-auditable")["uri"],
+                format!("pkg:cargo/cargo-auditable@{auditable_version}")
+            );
+            let run = &provenance["runDetails"];
+            assert_eq!(
+                run["builder"]["id"],
+                cloudshop_supply_chain::provenance::LOCAL_BUILDER,
+                "{file}"
+            );
+            for time in ["startedOn", "finishedOn"] {
+                let stamp = run["metadata"][time].as_str().expect("timestamp");
+                time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+                    .unwrap_or_else(|e| panic!("{file}: {time} {stamp}: {e}"));
+            }
+            // The binaries, then the SBOMs, each by its digest.
+            let byproducts = run["byproducts"].as_array().expect("byproducts");
+            assert_eq!(byproducts.len(), 2 * platforms.len(), "{file}");
+            let (binaries, sboms) = byproducts.split_at(platforms.len());
+            for ((binary_entry, sbom_entry), platform) in binaries.iter().zip(sboms).zip(&platforms) {
                 let binary = fixture.workspace.binary(service, *platform);
                 let relative = binary.strip_prefix(dist).expect("below dist/");
-                assert_eq!(byproduct["name"], relative.display().to_string(), "{file}");
+                assert_eq!(binary_entry["name"], relative.display().to_string(), "{file}");
                 assert_eq!(
                     format!(
                         "sha256:{}",
-                        byproduct["digest"]["sha256"].as_str().expect("digest")
+                        binary_entry["digest"]["sha256"].as_str().expect("digest")
                     ),
                     cloudshop_supply_chain::file_digest(&binary).expect("binary"),
                     "{file}: the provenance names another binary than {} holds",
                     relative.display()
+                );
+                let sbom = fixture.workspace.sbom(service, *platform);
+                let relative = sbom.strip_prefix(root).expect("below the checkout");
+                assert_eq!(sbom_entry["name"], relative.display().to_string(), "{file}");
+                assert_eq!(sbom_entry["mediaType"], "application/vnd.cyclonedx+json");
+                assert_eq!(
+                    format!(
+                        "sha256:{}",
+                        sbom_entry["digest"]["sha256"].as_str().expect("digest")
+                    ),
+                    cloudshop_supply_chain::file_digest(&sbom).expect("sbom"),
+                    "{file}: the provenance names another SBOM than {} holds",
+                    relative.display()
+                );
+            }
+        }
+    }
+}
+
+/// Each image's OpenVEX document: every vulnerability advisory that affects
+/// a crate of `Cargo.lock` gets a statement; `rsa` (RUSTSEC-2023-0071, the
+/// one `deny.toml` accepts) is compiled into the release tool only, so every
+/// image is `not_affected` by it with `component_not_present` (its binary's
+/// cargo-auditable list names it all the same: see `vex.rs`), and a
+/// statement is `affected` exactly when its crate is both listed in and
+/// compiled into that image's binary.
+#[tokio::test]
+async fn vex_says_which_advisories_each_image_is_affected_by() {
+    let fixture = fixture();
+    let dist = &fixture.workspace.dist;
+    for service in &fixture.release.services {
+        let named = Service::named(&service.name).expect("service");
+        let mut documents = vec![(
+            format!("{}.vex.json", service.name),
+            service.digest.clone(),
+            PLATFORMS.to_vec(),
+        )];
+        documents.extend(service.platforms.iter().map(|p| {
+            let platform = Platform::named(&p.platform).expect("platform");
+            (
+                format!("{}-{}.vex.json", service.name, platform.architecture),
+                p.digest.clone(),
+                vec![platform],
+            )
+        }));
+        for (file, digest, platforms) in documents {
+            let vex: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(dist.join("predicates").join(&file)).expect("vex"),
+            )
+            .expect("json");
+            assert_eq!(vex["@context"], "https://openvex.dev/ns/v0.2.0", "{file}");
+            let (mut listed, mut compiled) = (BTreeSet::new(), BTreeSet::new());
+            for platform in &platforms {
+                let info = sbom::audit_info(&fixture.workspace.binary(named, *platform)).expect("audit data");
+                listed.extend(sbom::runtime_crates(&info));
+                compiled.extend(
+                    cloudshop_supply_chain::vex::compiled_crates(
+                        &fixture.workspace.root,
+                        named.package,
+                        platform.target,
+                    )
+                    .expect("cargo tree"),
+                );
+            }
+            let statements = vex["statements"].as_array().expect("statements");
+            let rsa = statements
+                .iter()
+                .find(|s| s["vulnerability"]["name"] == "RUSTSEC-2023-0071")
+                .unwrap_or_else(|| panic!("{file}: no statement on rsa: {vex}"));
+            assert_eq!(rsa["status"], "not_affected", "{file}");
+            assert_eq!(rsa["justification"], "component_not_present", "{file}");
+            for statement in statements {
+                let product = &statement["products"][0];
+                assert_eq!(
+                    product["@id"],
+                    cloudshop_supply_chain::vex::image_purl(
+                        &format!("{}/{}", fixture.registry, named.repository()),
+                        &digest
+                    ),
+                    "{file}"
+                );
+                let component = product["subcomponents"][0]["@id"].as_str().expect("component");
+                let (name, version) = component
+                    .strip_prefix("pkg:cargo/")
+                    .and_then(|c| c.split_once('@'))
+                    .expect("a cargo purl");
+                let key = (name.to_owned(), version.to_owned());
+                let inside = listed.contains(&key) && compiled.contains(&key);
+                assert_eq!(
+                    statement["status"],
+                    if inside { "affected" } else { "not_affected" },
+                    "{file}: {statement}"
                 );
             }
         }
@@ -669,7 +825,7 @@ async fn cosign_verifies_our_signatures_and_attestations() {
             None,
         );
         assert!(ok, "cosign verify {image}: {out}");
-        for kind in ["cyclonedx", "slsaprovenance1"] {
+        for kind in ["cyclonedx", "slsaprovenance1", "openvex"] {
             let args = [
                 &["verify-attestation", "--key", &public, "--type", kind][..],
                 &COSIGN_LOCAL,
@@ -781,9 +937,218 @@ async fn our_verify_accepts_what_cosign_signed_and_attested() {
         &digest,
         &fixture.public_key,
         &[CYCLONEDX, SLSA_PROVENANCE_V1],
+        Some(Format::Legacy),
     )
     .await
     .expect("our verify accepts cosign's signature and attestations");
+}
+
+/// cosign v3.1.3's own format: it signs and attests in Sigstore bundles
+/// attached as OCI referrers (its default; key-based, no transparency log),
+/// and our verify accepts those bundles and finds no legacy tags.
+#[tokio::test]
+async fn our_verify_accepts_the_bundles_cosign_made() {
+    let fixture = fixture();
+    let repository = "cloudshop/cosign-bundled";
+    let digest = copy_image(fixture, "products", repository).await;
+    let image = format!("{}/{repository}@{digest}", fixture.registry);
+    let password =
+        std::fs::read_to_string(fixture.key.password_file.as_ref().expect("password")).expect("password");
+    let key = fixture.key.private_key.display().to_string();
+    let cosign_write = [
+        "--tlog-upload=false",
+        "--allow-http-registry=true",
+        "--allow-insecure-registry=true",
+        "--new-bundle-format=true",
+        "--use-signing-config=false",
+    ];
+    let (ok, out) = cosign(
+        &[&["sign", "--key", &key][..], &cosign_write, &[&image]].concat(),
+        Some(password.trim_end()),
+    );
+    assert!(ok, "cosign sign: {out}");
+    let sbom = fixture
+        .workspace
+        .sbom(Service::named("products").expect("service"), AMD64)
+        .display()
+        .to_string();
+    let provenance = fixture.scratch.join("bundled-provenance.json");
+    std::fs::write(&provenance, r#"{"buildDefinition":{"buildType":"https://example.com/t","externalParameters":{}},"runDetails":{"builder":{"id":"https://example.com/b"}}}"#)
+        .expect("predicate");
+    let provenance = provenance.display().to_string();
+    for (kind, predicate) in [("cyclonedx", &sbom), ("slsaprovenance1", &provenance)] {
+        let (ok, out) = cosign(
+            &[
+                &["attest", "--key", &key, "--type", kind, "--predicate", predicate][..],
+                &cosign_write,
+                &[&image],
+            ]
+            .concat(),
+            Some(password.trim_end()),
+        );
+        assert!(ok, "cosign attest {kind}: {out}");
+    }
+    let registry = Registry::new(&fixture.registry);
+    let verified = verify::verify(
+        &registry,
+        repository,
+        &digest,
+        &fixture.public_key,
+        &[CYCLONEDX, SLSA_PROVENANCE_V1],
+        Some(Format::Bundle),
+    )
+    .await
+    .expect("our verify accepts cosign's bundles");
+    assert_eq!(verified.formats, vec!["bundle"]);
+    assert!(
+        registry
+            .manifest(&registry.tagged(repository, &cosign_tag(&digest, "sig")))
+            .await
+            .expect("registry")
+            .is_none(),
+        "cosign wrote a legacy signature too"
+    );
+}
+
+/// Each format alone: an image signed and attested only as cosign's legacy
+/// tags, and one only as Sigstore bundle referrers. The registry holds only
+/// that format; real cosign verifies the signature and both attestations of
+/// each (reading bundles when there are any, the tags otherwise, and failing
+/// when told to read the tags of the bundle-only image); our verify finds
+/// exactly that format and refuses when asked for the other or for both.
+#[tokio::test]
+async fn each_format_alone_is_verified_by_cosign_and_by_our_verify() {
+    let fixture = fixture();
+    let registry = Registry::new(&fixture.registry);
+    let public = fixture.public_key.display().to_string();
+    let required = [CYCLONEDX, SLSA_PROVENANCE_V1];
+    let sbom: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            fixture
+                .workspace
+                .sbom(Service::named("storefront").expect("service"), AMD64),
+        )
+        .expect("sbom"),
+    )
+    .expect("json");
+    let provenance = serde_json::json!({
+        "buildDefinition": {"buildType": "https://example.com/t", "externalParameters": {}},
+        "runDetails": {"builder": {"id": "https://example.com/b"}},
+    });
+    for (format, other) in [(Format::Legacy, Format::Bundle), (Format::Bundle, Format::Legacy)] {
+        let repository = format!("cloudshop/only-{}", format.name());
+        let digest = copy_image(fixture, "storefront", &repository).await;
+        release::sign_image(&registry, &repository, &digest, &fixture.key, format)
+            .await
+            .expect("sign");
+        release::attest_image(
+            &registry,
+            &repository,
+            &digest,
+            &[
+                (CYCLONEDX, sbom.clone()),
+                (SLSA_PROVENANCE_V1, provenance.clone()),
+            ],
+            &fixture.key,
+            format,
+        )
+        .await
+        .expect("attest");
+
+        // Only this format is in the registry.
+        for suffix in ["sig", "att"] {
+            let tag = registry
+                .manifest(&registry.tagged(&repository, &cosign_tag(&digest, suffix)))
+                .await
+                .expect("registry");
+            assert_eq!(tag.is_some(), format == Format::Legacy, "{format:?} .{suffix}");
+        }
+        let referrers = bundle::referrers(&registry, &repository, &digest)
+            .await
+            .expect("referrers");
+        assert_eq!(
+            referrers.len(),
+            if format == Format::Bundle { 3 } else { 0 },
+            "{format:?}: {referrers:?}"
+        );
+
+        let image = format!("{}/{repository}@{digest}", fixture.registry);
+        let (ok, out) = cosign(
+            &[&["verify", "--key", &public][..], &COSIGN_LOCAL, &[&image]].concat(),
+            None,
+        );
+        assert!(ok, "cosign verify {image} ({format:?} only): {out}");
+        for kind in ["cyclonedx", "slsaprovenance1"] {
+            let (ok, out) = cosign(
+                &[
+                    &["verify-attestation", "--key", &public, "--type", kind][..],
+                    &COSIGN_LOCAL,
+                    &[&image],
+                ]
+                .concat(),
+                None,
+            );
+            assert!(
+                ok,
+                "cosign verify-attestation --type {kind} {image} ({format:?} only): {out}"
+            );
+        }
+        // Told to read the legacy tags, cosign finds them only where they are.
+        let (ok, out) = cosign(
+            &[
+                &["verify", "--key", &public, "--new-bundle-format=false"][..],
+                &COSIGN_LOCAL,
+                &[&image],
+            ]
+            .concat(),
+            None,
+        );
+        assert_eq!(
+            ok,
+            format == Format::Legacy,
+            "{format:?} only, legacy read: {out}"
+        );
+
+        let verified = verify::verify(
+            &registry,
+            &repository,
+            &digest,
+            &fixture.public_key,
+            &required,
+            None,
+        )
+        .await
+        .expect("verified in its format");
+        assert_eq!(verified.formats, vec![format.name()]);
+        assert_eq!(verified.attestations, vec![CYCLONEDX, SLSA_PROVENANCE_V1]);
+        verify::verify(
+            &registry,
+            &repository,
+            &digest,
+            &fixture.public_key,
+            &required,
+            Some(format),
+        )
+        .await
+        .expect("its own format required");
+        for wanted in [other, Format::Both] {
+            let err = verify::verify(
+                &registry,
+                &repository,
+                &digest,
+                &fixture.public_key,
+                &required,
+                Some(wanted),
+            )
+            .await
+            .expect_err("the missing format required");
+            let message = format!("{err:#}");
+            assert!(
+                message.contains(&format!("{} format", other.name())) && message.contains("not signed"),
+                "{format:?} only, {wanted:?} required: {message}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -796,9 +1161,16 @@ async fn verify_refuses_unsigned_tampered_wrong_key_and_unattested_images() {
     // Unsigned: a copy of a signed image's content in a repository with no signature.
     let repository = "cloudshop/unsigned";
     let digest = copy_image(fixture, "products", repository).await;
-    let err = verify::verify(&registry, repository, &digest, &fixture.public_key, &required)
-        .await
-        .expect_err("unsigned");
+    let err = verify::verify(
+        &registry,
+        repository,
+        &digest,
+        &fixture.public_key,
+        &required,
+        None,
+    )
+    .await
+    .expect_err("unsigned");
     assert!(err.to_string().contains("not signed"), "{err:#}");
 
     // Tampered: another image carrying the orders image's signature and
@@ -823,9 +1195,16 @@ async fn verify_refuses_unsigned_tampered_wrong_key_and_unattested_images() {
             .await
             .expect("copy signature");
     }
-    let err = verify::verify(&registry, repository, &tampered, &fixture.public_key, &required)
-        .await
-        .expect_err("tampered");
+    let err = verify::verify(
+        &registry,
+        repository,
+        &tampered,
+        &fixture.public_key,
+        &required,
+        None,
+    )
+    .await
+    .expect_err("tampered");
     assert!(err.to_string().contains("not signed"), "{err:#}");
     let (ok, _) = cosign(
         &[
@@ -847,6 +1226,7 @@ async fn verify_refuses_unsigned_tampered_wrong_key_and_unattested_images() {
         &orders.digest,
         &other.with_extension("pub"),
         &required,
+        None,
     )
     .await
     .expect_err("wrong key");
@@ -879,14 +1259,28 @@ async fn verify_refuses_unsigned_tampered_wrong_key_and_unattested_images() {
     )
     .await
     .expect("attest");
-    let err = verify::verify(&registry, repository, &digest, &fixture.public_key, &required)
-        .await
-        .expect_err("unattested");
+    let err = verify::verify(
+        &registry,
+        repository,
+        &digest,
+        &fixture.public_key,
+        &required,
+        Some(Format::Legacy),
+    )
+    .await
+    .expect_err("unattested");
     assert!(err.to_string().contains(SLSA_PROVENANCE_V1), "{err:#}");
     // With both required, the same image passes once provenance is there too.
-    verify::verify(&registry, repository, &digest, &fixture.public_key, &[CYCLONEDX])
-        .await
-        .expect("SBOM alone verifies");
+    verify::verify(
+        &registry,
+        repository,
+        &digest,
+        &fixture.public_key,
+        &[CYCLONEDX],
+        Some(Format::Legacy),
+    )
+    .await
+    .expect("SBOM alone verifies");
 }
 
 /// The orders image with one extra file, pushed as `cloudshop/orders:tampered`.

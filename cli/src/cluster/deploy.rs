@@ -336,6 +336,7 @@ mod tests {
                     attestation: None,
                 })
                 .collect(),
+            signed_as: None,
         }
     }
 
