@@ -310,6 +310,14 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     for case in [
         "compliant",
         "release-arm64-image",
+        "bundles-only",
+        "legacy-tags-only",
+        "bundles-copied-from-another-image",
+        "legacy-tags-copied-from-another-image",
+        "bundles-other-key",
+        "legacy-tags-other-key",
+        "provenance-other-builder",
+        "provenance-other-source",
         "nginx-latest",
         "unsigned",
         "other-key",
@@ -341,6 +349,16 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     assert_eq!(
         by_case("deployment-unsigned")["expected"],
         "Deployment admitted, its pods refused by verify-cloudshop-images"
+    );
+    // Each signature format alone: bundles admitted; legacy tags refused for
+    // the attestation Kyverno 1.19.1 cannot verify offline (kyverno#17109),
+    // not for the signature.
+    assert_eq!(by_case("bundles-only")["expected"], "admitted");
+    let legacy = by_case("legacy-tags-only")["answer"].as_str().unwrap_or_default();
+    assert!(
+        legacy.contains("CloudShop images must carry a signed CycloneDX SBOM attestation")
+            && !legacy.contains("must be signed with the release key"),
+        "{legacy}"
     );
 
     // Fail closed: Kyverno stopped, a CloudShop pod is refused (the webhooks'

@@ -29,9 +29,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cloudshop_supply_chain::dsse::{COSIGN_SIGN_V1, CYCLONEDX, SLSA_PROVENANCE_V1};
+use cloudshop_supply_chain::Format;
+use cloudshop_supply_chain::dsse::{CYCLONEDX, SLSA_PROVENANCE_V1};
 use cloudshop_supply_chain::keys::KeyFiles;
 use cloudshop_supply_chain::registry::{Layer, Registry};
+use cloudshop_supply_chain::release;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -79,6 +81,24 @@ pub enum Image {
     /// A probe image signed and attested like a release (the control case:
     /// the probes above are refused for what they lack, not for being probes).
     Attested,
+    /// Signed and attested with the release key as cosign's legacy tags only.
+    LegacyOnly,
+    /// Signed and attested with the release key as Sigstore bundles only.
+    BundleOnly,
+    /// Another image carrying copies of [`Image::LegacyOnly`]'s tags.
+    LegacyTampered,
+    /// Another image carrying a copy of [`Image::BundleOnly`]'s referrers.
+    BundleTampered,
+    /// Signed and attested with another key, legacy tags only.
+    LegacyOtherKey,
+    /// Signed and attested with another key, bundles only.
+    BundleOtherKey,
+    /// Signed and attested with the release key, its provenance naming
+    /// another builder.
+    OtherBuilder,
+    /// Signed and attested with the release key, its provenance naming
+    /// another source repository.
+    OtherSource,
     /// The released `auth` image by tag, no digest.
     TagOnly,
     /// The released `auth` digest under a registry that is not allowed.
@@ -185,6 +205,14 @@ const NONROOT: Expect = refused(
     "require-nonroot-readonly",
     "containers must run as non-root with a read-only root filesystem",
 );
+const NO_SBOM: Expect = refused(
+    "verify-cloudshop-images",
+    "CloudShop images must carry a signed CycloneDX SBOM attestation",
+);
+const UNTRUSTED_PROVENANCE: Expect = refused(
+    "verify-cloudshop-images",
+    "CloudShop images must be built by a CloudShop release builder from CloudShop's repository",
+);
 const DIGEST: Expect = refused(
     "require-cloudshop-image-digests",
     "CloudShop images must be referenced by digest",
@@ -214,6 +242,68 @@ pub const CASES: &[Case] = &[
         image(Image::Attested),
         Expect::Admitted,
     ),
+    // Each signature format alone, good and bad.
+    case(
+        "bundles-only",
+        PROBE_NAMESPACE,
+        Kind::Pod,
+        image(Image::BundleOnly),
+        Expect::Admitted,
+    ),
+    // Kyverno 1.19.1 verifies the legacy signature but not, without a
+    // transparency log, the legacy attestations (kyverno/kyverno#17109,
+    // open): such an image is refused for its first attestation.
+    case(
+        "legacy-tags-only",
+        PROBE_NAMESPACE,
+        Kind::Pod,
+        image(Image::LegacyOnly),
+        NO_SBOM,
+    ),
+    case(
+        "bundles-copied-from-another-image",
+        PROBE_NAMESPACE,
+        Kind::Pod,
+        image(Image::BundleTampered),
+        UNSIGNED,
+    ),
+    case(
+        "legacy-tags-copied-from-another-image",
+        PROBE_NAMESPACE,
+        Kind::Pod,
+        image(Image::LegacyTampered),
+        UNSIGNED,
+    ),
+    case(
+        "bundles-other-key",
+        PROBE_NAMESPACE,
+        Kind::Pod,
+        image(Image::BundleOtherKey),
+        UNSIGNED,
+    ),
+    case(
+        "legacy-tags-other-key",
+        PROBE_NAMESPACE,
+        Kind::Pod,
+        image(Image::LegacyOtherKey),
+        UNSIGNED,
+    ),
+    // Provenance that verifies but was not made by a CloudShop builder from
+    // CloudShop's repository.
+    case(
+        "provenance-other-builder",
+        PROBE_NAMESPACE,
+        Kind::Pod,
+        image(Image::OtherBuilder),
+        UNTRUSTED_PROVENANCE,
+    ),
+    case(
+        "provenance-other-source",
+        PROBE_NAMESPACE,
+        Kind::Pod,
+        image(Image::OtherSource),
+        UNTRUSTED_PROVENANCE,
+    ),
     case(
         "nginx-latest",
         PROBE_NAMESPACE,
@@ -240,10 +330,7 @@ pub const CASES: &[Case] = &[
         PROBE_NAMESPACE,
         Kind::Pod,
         image(Image::NoSbom),
-        refused(
-            "verify-cloudshop-images",
-            "CloudShop images must carry a signed CycloneDX SBOM attestation",
-        ),
+        NO_SBOM,
     ),
     case(
         "no-provenance-attestation",
@@ -475,7 +562,7 @@ struct Images {
     signed_arm64: String,
     tag_only: String,
     other_registry: String,
-    probes: [(Image, String); 5],
+    probes: Vec<(Image, String)>,
 }
 
 impl Images {
@@ -512,14 +599,36 @@ async fn images(target: &Target) -> anyhow::Result<Images> {
         password_file: None,
     };
     let sbom = json!({"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": []});
-    let provenance = json!({"buildDefinition": {"buildType": "https://github.com/cloudshop/cloudshop/admission-probe"}, "runDetails": {"builder": {"id": "admission-probe"}}});
-    let mut probes = Vec::new();
+    let provenance = |builder: &str, source: &str| {
+        json!({
+            "buildDefinition": {
+                "buildType": cloudshop_supply_chain::provenance::BUILD_TYPE,
+                "externalParameters": {"source": {"uri": source}},
+            },
+            "runDetails": {"builder": {"id": builder}},
+        })
+    };
+    let trusted = provenance(
+        cloudshop_supply_chain::provenance::LOCAL_BUILDER,
+        &cloudshop_supply_chain::provenance::source_uri(cloudshop_supply_chain::provenance::REPOSITORY),
+    );
+    let both = [(CYCLONEDX, sbom.clone()), (SLSA_PROVENANCE_V1, trusted.clone())];
+    let mut probes: Vec<(Image, String)> = Vec::new();
+    // In this order: the tampered probes copy from the format-only ones.
     for (kind, label) in [
         (Image::Unsigned, "unsigned"),
         (Image::OtherKey, "other-key"),
         (Image::NoSbom, "no-sbom"),
         (Image::NoProvenance, "no-provenance"),
         (Image::Attested, "attested"),
+        (Image::LegacyOnly, "legacy-only"),
+        (Image::BundleOnly, "bundle-only"),
+        (Image::LegacyTampered, "legacy-tampered"),
+        (Image::BundleTampered, "bundle-tampered"),
+        (Image::LegacyOtherKey, "legacy-other-key"),
+        (Image::BundleOtherKey, "bundle-other-key"),
+        (Image::OtherBuilder, "other-builder"),
+        (Image::OtherSource, "other-source"),
     ] {
         // A distinct image per case: one layer that names it and this run.
         let layer = Layer {
@@ -535,38 +644,69 @@ async fn images(target: &Target) -> anyhow::Result<Images> {
             .push_artifact(&registry.tagged(PROBE_REPOSITORY, label), &[layer])
             .await
             .with_context(|| format!("pushing the {label} probe image"))?;
-        // As the release does: the legacy tags, and the same signature and
-        // attestations as bundle referrers.
-        let signature = (COSIGN_SIGN_V1, json!({}));
-        let (key, predicates) = match kind {
-            Image::Unsigned => (None, vec![]),
-            Image::OtherKey => (Some(&other_key), vec![]),
-            Image::NoSbom => (Some(&target.key), vec![(SLSA_PROVENANCE_V1, provenance.clone())]),
-            Image::NoProvenance => (Some(&target.key), vec![(CYCLONEDX, sbom.clone())]),
-            _ => (
-                Some(&target.key),
+        // As the release does, in both formats unless the case is about one.
+        let release_key = Some(&target.key);
+        let (key, predicates, format) = match kind {
+            Image::Unsigned => (None, vec![], Format::Both),
+            Image::OtherKey => (Some(&other_key), vec![], Format::Both),
+            Image::NoSbom => (release_key, vec![both[1].clone()], Format::Both),
+            Image::NoProvenance => (release_key, vec![both[0].clone()], Format::Both),
+            Image::LegacyOnly => (release_key, both.to_vec(), Format::Legacy),
+            Image::BundleOnly => (release_key, both.to_vec(), Format::Bundle),
+            Image::LegacyOtherKey => (Some(&other_key), both.to_vec(), Format::Legacy),
+            Image::BundleOtherKey => (Some(&other_key), both.to_vec(), Format::Bundle),
+            Image::OtherBuilder => (
+                release_key,
                 vec![
-                    (CYCLONEDX, sbom.clone()),
-                    (SLSA_PROVENANCE_V1, provenance.clone()),
+                    both[0].clone(),
+                    (
+                        SLSA_PROVENANCE_V1,
+                        provenance(
+                            "https://github.com/someone-else/builder",
+                            &cloudshop_supply_chain::provenance::source_uri(
+                                cloudshop_supply_chain::provenance::REPOSITORY,
+                            ),
+                        ),
+                    ),
                 ],
+                Format::Both,
             ),
+            Image::OtherSource => (
+                release_key,
+                vec![
+                    both[0].clone(),
+                    (
+                        SLSA_PROVENANCE_V1,
+                        provenance(
+                            cloudshop_supply_chain::provenance::LOCAL_BUILDER,
+                            "git+https://github.com/someone-else/cloudshop",
+                        ),
+                    ),
+                ],
+                Format::Both,
+            ),
+            Image::LegacyTampered | Image::BundleTampered => {
+                let (source, format) = if kind == Image::LegacyTampered {
+                    (Image::LegacyOnly, Format::Legacy)
+                } else {
+                    (Image::BundleOnly, Format::Bundle)
+                };
+                let from = probes
+                    .iter()
+                    .find(|(k, _)| *k == source)
+                    .and_then(|(_, image)| image.rsplit_once('@'))
+                    .map(|(_, digest)| digest.to_owned())
+                    .context("the probe to copy from")?;
+                release::copy_signatures(&registry, PROBE_REPOSITORY, &from, &digest, format).await?;
+                (None, vec![], format)
+            }
+            _ => (release_key, both.to_vec(), Format::Both),
         };
         if let Some(key) = key {
-            cloudshop_supply_chain::sign::sign(&registry, PROBE_REPOSITORY, &digest, key).await?;
+            release::sign_image(&registry, PROBE_REPOSITORY, &digest, key, format).await?;
             if !predicates.is_empty() {
-                cloudshop_supply_chain::attest::attest(
-                    &registry,
-                    PROBE_REPOSITORY,
-                    &digest,
-                    &predicates,
-                    key,
-                )
-                .await?;
+                release::attest_image(&registry, PROBE_REPOSITORY, &digest, &predicates, key, format).await?;
             }
-            let mut bundles = vec![signature.clone()];
-            bundles.extend(predicates);
-            cloudshop_supply_chain::bundle::publish(&registry, PROBE_REPOSITORY, &digest, &bundles, key)
-                .await?;
         }
         probes.push((
             kind,
@@ -581,9 +721,7 @@ async fn images(target: &Target) -> anyhow::Result<Images> {
         signed_arm64: format!("{}/cloudshop/auth@{}", target.pod_registry, arm64.digest),
         tag_only: format!("{}/cloudshop/auth:{}", target.pod_registry, release.version),
         other_registry: format!("ghcr.io/cloudshop/auth@{}", auth.digest),
-        probes: probes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("four probe images"))?,
+        probes,
     })
 }
 
