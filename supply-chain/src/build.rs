@@ -61,7 +61,7 @@ pub fn reproducible_env(
     );
     let cflags = format!("-ffile-prefix-map={root}=/cloudshop -ffile-prefix-map={cargo_home}=/cargo");
     let suffix = platform.env_suffix();
-    Ok(vec![
+    let mut environment = vec![
         (
             format!("CARGO_TARGET_{}_RUSTFLAGS", suffix.to_uppercase()),
             rustflags,
@@ -73,7 +73,47 @@ pub fn reproducible_env(
             "CARGO_TARGET_DIR".into(),
             workspace.root.join("target").display().to_string(),
         ),
-    ])
+    ];
+    if platform != AMD64 {
+        let cache = zig_cache(epoch)?.display().to_string();
+        environment.push(("ZIG_GLOBAL_CACHE_DIR".into(), cache.clone()));
+        environment.push(("ZIG_LOCAL_CACHE_DIR".into(), cache));
+    }
+    Ok(environment)
+}
+
+/// zig's cache for builds at `epoch`: `~/.cache/cloudshop-zig/<epoch>`.
+///
+/// zig (clang) honours `SOURCE_DATE_EPOCH` for `__DATE__` and `__TIME__`
+/// (mimalloc's `options.c` has both), but its cache does not key a C object
+/// on it: with one cache for every build, an object compiled at another
+/// commit's epoch comes back with that commit's time in it. (Found when the
+/// work tree's arm64 `orders` differed from a clean build of the same commit
+/// by exactly that string.) One cache per epoch keeps builds of one commit
+/// sharing zig's own musl and compiler-rt, and no two commits sharing
+/// anything; caches of other epochs unused for a day are removed.
+fn zig_cache(epoch: i64) -> anyhow::Result<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .context("neither XDG_CACHE_HOME nor HOME is set")?
+        .join("cloudshop-zig");
+    let cache = base.join(epoch.to_string());
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for entry in std::fs::read_dir(&base)?.filter_map(Result::ok) {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > day);
+        if entry.path() != cache && stale {
+            // Best effort: a cache another build still uses is rebuilt by it.
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    Ok(cache)
 }
 
 fn cargo_home() -> anyhow::Result<String> {
