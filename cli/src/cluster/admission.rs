@@ -11,7 +11,11 @@
 //! key, signed without an SBOM attestation, signed without provenance; and a
 //! probe signed and attested like a release, which must be admitted (so the
 //! others are refused for what they lack). Probes carry what the release
-//! carries: cosign's legacy tags and the Sigstore bundle referrers.
+//! carries, cosign's legacy tags and the Sigstore bundle referrers, except
+//! those about one format: signed and attested only as bundles or only as
+//! legacy tags, each format's signatures copied from another image, each
+//! format signed with another key. Two more carry a validly signed
+//! provenance naming another builder or another source repository.
 //!
 //! The probe namespace `cloudshop-admission` enforces no Pod Security level,
 //! so its refusals are Kyverno's alone; `cloudshop-prod` enforces
