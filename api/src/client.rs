@@ -64,14 +64,19 @@ impl ClientError {
 /// The error and its causes ("error sending request …: connection closed
 /// before message completed"): reqwest's own message names only the URL.
 fn unavailable(err: reqwest::Error) -> ClientError {
+    ClientError::Unavailable(with_causes(&err))
+}
+
+/// An error and each of its causes, joined by ": ".
+pub fn with_causes(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
-    let mut source = std::error::Error::source(&err);
+    let mut source = err.source();
     while let Some(cause) = source {
         message.push_str(": ");
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    ClientError::Unavailable(message)
+    message
 }
 
 /// Who a call is for: the shopper's token, address (sent as

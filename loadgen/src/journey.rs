@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use cloudshop_api::auth::{Credentials, Password, Registration};
-use cloudshop_api::client::{Caller, Client, ClientError};
+use cloudshop_api::client::{Caller, Client, ClientError, with_causes};
 use cloudshop_api::orders::{Line, OrderRequest};
 use cloudshop_api::paths;
 use cloudshop_api::products::{ProductInput, ProductQuery};
@@ -276,18 +276,6 @@ impl Journey {
             }
         }
     }
-}
-
-/// An error and its causes, joined by ": ".
-fn with_causes(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 async fn login(shop: &Shop, account: usize, due: Instant, recorder: &Recorder) -> Option<String> {
