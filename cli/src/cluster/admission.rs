@@ -612,11 +612,20 @@ async fn images(target: &Target) -> anyhow::Result<Images> {
             "runDetails": {"builder": {"id": builder}},
         })
     };
-    let trusted = provenance(
-        cloudshop_supply_chain::provenance::LOCAL_BUILDER,
-        &cloudshop_supply_chain::provenance::source_uri(cloudshop_supply_chain::provenance::REPOSITORY),
-    );
-    let both = [(CYCLONEDX, sbom.clone()), (SLSA_PROVENANCE_V1, trusted.clone())];
+    let source =
+        cloudshop_supply_chain::provenance::source_uri(cloudshop_supply_chain::provenance::REPOSITORY);
+    let builder = cloudshop_supply_chain::provenance::LOCAL_BUILDER;
+    let both = [
+        (CYCLONEDX, sbom),
+        (SLSA_PROVENANCE_V1, provenance(builder, &source)),
+    ];
+    // Validly signed, but from someone else's builder or repository.
+    let untrusted = |provenance| vec![both[0].clone(), (SLSA_PROVENANCE_V1, provenance)];
+    let other_builder = untrusted(provenance("https://github.com/someone-else/builder", &source));
+    let other_source = untrusted(provenance(
+        builder,
+        "git+https://github.com/someone-else/cloudshop",
+    ));
     let mut probes: Vec<(Image, String)> = Vec::new();
     // In this order: the tampered probes copy from the format-only ones.
     for (kind, label) in [
@@ -659,36 +668,8 @@ async fn images(target: &Target) -> anyhow::Result<Images> {
             Image::BundleOnly => (release_key, both.to_vec(), Format::Bundle),
             Image::LegacyOtherKey => (Some(&other_key), both.to_vec(), Format::Legacy),
             Image::BundleOtherKey => (Some(&other_key), both.to_vec(), Format::Bundle),
-            Image::OtherBuilder => (
-                release_key,
-                vec![
-                    both[0].clone(),
-                    (
-                        SLSA_PROVENANCE_V1,
-                        provenance(
-                            "https://github.com/someone-else/builder",
-                            &cloudshop_supply_chain::provenance::source_uri(
-                                cloudshop_supply_chain::provenance::REPOSITORY,
-                            ),
-                        ),
-                    ),
-                ],
-                Format::Both,
-            ),
-            Image::OtherSource => (
-                release_key,
-                vec![
-                    both[0].clone(),
-                    (
-                        SLSA_PROVENANCE_V1,
-                        provenance(
-                            cloudshop_supply_chain::provenance::LOCAL_BUILDER,
-                            "git+https://github.com/someone-else/cloudshop",
-                        ),
-                    ),
-                ],
-                Format::Both,
-            ),
+            Image::OtherBuilder => (release_key, other_builder.clone(), Format::Both),
+            Image::OtherSource => (release_key, other_source.clone(), Format::Both),
             Image::LegacyTampered | Image::BundleTampered => {
                 let (source, format) = if kind == Image::LegacyTampered {
                     (Image::LegacyOnly, Format::Legacy)
