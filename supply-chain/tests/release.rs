@@ -865,20 +865,27 @@ async fn copy_image(fixture: &Fixture, from: &str, repository: &str) -> String {
         .expect("digest of the copy")
 }
 
-#[tokio::test]
-async fn our_verify_accepts_what_cosign_signed_and_attested() {
-    let fixture = fixture();
-    let repository = "cloudshop/cosigned";
-    let digest = copy_image(fixture, "storefront", repository).await;
+/// Copies the released `service` image to `repository`, signs it with the
+/// release key and attests its SBOM and a provenance with real cosign
+/// (key-based, no transparency log), in cosign's legacy layout or its
+/// bundle format; returns the copy's digest.
+async fn cosign_signed_and_attested(
+    fixture: &Fixture,
+    service: &str,
+    repository: &str,
+    bundles: bool,
+) -> String {
+    let digest = copy_image(fixture, service, repository).await;
     let image = format!("{}/{repository}@{digest}", fixture.registry);
     let password =
         std::fs::read_to_string(fixture.key.password_file.as_ref().expect("password")).expect("password");
     let key = fixture.key.private_key.display().to_string();
+    let bundle_format = format!("--new-bundle-format={bundles}");
     let cosign_write = [
         "--tlog-upload=false",
         "--allow-http-registry=true",
         "--allow-insecure-registry=true",
-        "--new-bundle-format=false",
+        bundle_format.as_str(),
         "--use-signing-config=false",
     ];
     let (ok, out) = cosign(
@@ -888,48 +895,35 @@ async fn our_verify_accepts_what_cosign_signed_and_attested() {
     assert!(ok, "cosign sign: {out}");
     let sbom = fixture
         .workspace
-        .sbom(Service::named("storefront").expect("service"), AMD64)
+        .sbom(Service::named(service).expect("service"), AMD64)
         .display()
         .to_string();
-    let (ok, out) = cosign(
-        &[
-            &[
-                "attest",
-                "--key",
-                &key,
-                "--type",
-                "cyclonedx",
-                "--predicate",
-                &sbom,
-            ][..],
-            &cosign_write,
-            &[&image],
-        ]
-        .concat(),
-        Some(password.trim_end()),
-    );
-    assert!(ok, "cosign attest cyclonedx: {out}");
-    let provenance = fixture.scratch.join("provenance.json");
+    let provenance = fixture
+        .scratch
+        .join(format!("{}-provenance.json", repository.replace('/', "-")));
     std::fs::write(&provenance, r#"{"buildDefinition":{"buildType":"https://example.com/t","externalParameters":{}},"runDetails":{"builder":{"id":"https://example.com/b"}}}"#)
         .expect("predicate");
-    let (ok, out) = cosign(
-        &[
+    let provenance = provenance.display().to_string();
+    for (kind, predicate) in [("cyclonedx", &sbom), ("slsaprovenance1", &provenance)] {
+        let (ok, out) = cosign(
             &[
-                "attest",
-                "--key",
-                &key,
-                "--type",
-                "slsaprovenance1",
-                "--predicate",
-                &provenance.display().to_string(),
-            ][..],
-            &cosign_write,
-            &[&image],
-        ]
-        .concat(),
-        Some(password.trim_end()),
-    );
-    assert!(ok, "cosign attest slsaprovenance1: {out}");
+                &["attest", "--key", &key, "--type", kind, "--predicate", predicate][..],
+                &cosign_write,
+                &[&image],
+            ]
+            .concat(),
+            Some(password.trim_end()),
+        );
+        assert!(ok, "cosign attest {kind}: {out}");
+    }
+    digest
+}
+
+#[tokio::test]
+async fn our_verify_accepts_what_cosign_signed_and_attested() {
+    let fixture = fixture();
+    let repository = "cloudshop/cosigned";
+    let digest = cosign_signed_and_attested(fixture, "storefront", repository, false).await;
     let registry = Registry::new(&fixture.registry);
     verify::verify(
         &registry,
@@ -950,44 +944,7 @@ async fn our_verify_accepts_what_cosign_signed_and_attested() {
 async fn our_verify_accepts_the_bundles_cosign_made() {
     let fixture = fixture();
     let repository = "cloudshop/cosign-bundled";
-    let digest = copy_image(fixture, "products", repository).await;
-    let image = format!("{}/{repository}@{digest}", fixture.registry);
-    let password =
-        std::fs::read_to_string(fixture.key.password_file.as_ref().expect("password")).expect("password");
-    let key = fixture.key.private_key.display().to_string();
-    let cosign_write = [
-        "--tlog-upload=false",
-        "--allow-http-registry=true",
-        "--allow-insecure-registry=true",
-        "--new-bundle-format=true",
-        "--use-signing-config=false",
-    ];
-    let (ok, out) = cosign(
-        &[&["sign", "--key", &key][..], &cosign_write, &[&image]].concat(),
-        Some(password.trim_end()),
-    );
-    assert!(ok, "cosign sign: {out}");
-    let sbom = fixture
-        .workspace
-        .sbom(Service::named("products").expect("service"), AMD64)
-        .display()
-        .to_string();
-    let provenance = fixture.scratch.join("bundled-provenance.json");
-    std::fs::write(&provenance, r#"{"buildDefinition":{"buildType":"https://example.com/t","externalParameters":{}},"runDetails":{"builder":{"id":"https://example.com/b"}}}"#)
-        .expect("predicate");
-    let provenance = provenance.display().to_string();
-    for (kind, predicate) in [("cyclonedx", &sbom), ("slsaprovenance1", &provenance)] {
-        let (ok, out) = cosign(
-            &[
-                &["attest", "--key", &key, "--type", kind, "--predicate", predicate][..],
-                &cosign_write,
-                &[&image],
-            ]
-            .concat(),
-            Some(password.trim_end()),
-        );
-        assert!(ok, "cosign attest {kind}: {out}");
-    }
+    let digest = cosign_signed_and_attested(fixture, "products", repository, true).await;
     let registry = Registry::new(&fixture.registry);
     let verified = verify::verify(
         &registry,
@@ -1177,24 +1134,9 @@ async fn verify_refuses_unsigned_tampered_wrong_key_and_unattested_images() {
     // attestations, copied next to it as an attacker would.
     let repository = "cloudshop/orders";
     let tampered = tampered_image(fixture).await;
-    for suffix in ["sig", "att"] {
-        let (manifest, _) = registry
-            .manifest(&registry.tagged(repository, &cosign_tag(&orders.digest, suffix)))
-            .await
-            .expect("manifest")
-            .expect("signed and attested");
-        let media_type: serde_json::Value = serde_json::from_slice(&manifest).expect("json");
-        registry
-            .push_manifest(
-                &registry.tagged(repository, &cosign_tag(&tampered, suffix)),
-                manifest.clone(),
-                media_type["mediaType"]
-                    .as_str()
-                    .unwrap_or(cloudshop_supply_chain::registry::OCI_MANIFEST),
-            )
-            .await
-            .expect("copy signature");
-    }
+    release::copy_signatures(&registry, repository, &orders.digest, &tampered, Format::Legacy)
+        .await
+        .expect("copy the signature and attestations");
     let err = verify::verify(
         &registry,
         repository,
