@@ -77,13 +77,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     files.ensure().context("preparing certificates and secrets")?;
     let cluster = Cluster::new(&files, args.postgres_port)?;
     cluster.init(&files).context("preparing PostgreSQL")?;
-    let postgres = cluster
-        .spawn(Durability::Durable)
-        .context("starting PostgreSQL")?;
     // Cancelled on SIGINT/SIGTERM (the services stop on those by themselves)
     // or when the services have stopped; ends the watch over PostgreSQL.
     let stopping = CancellationToken::new();
-    cloudshop_platform::server::cancel_on_signal(stopping.clone());
+    cloudshop_platform::server::cancel_on_signal(stopping.clone())
+        .context("installing the SIGINT and SIGTERM handlers")?;
+    let postgres = cluster
+        .spawn(Durability::Durable)
+        .context("starting PostgreSQL")?;
     let mut watch = tokio::spawn(postgres_watch::keep_running(
         cluster.clone(),
         postgres,

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
@@ -190,27 +191,26 @@ async fn serve_connection<I>(
     }
 }
 
-/// Cancels `token` on SIGINT or SIGTERM.
-pub fn cancel_on_signal(token: CancellationToken) {
+/// Cancels `token` on SIGINT or SIGTERM. The handlers are in place when this
+/// returns, so a service that calls it before it serves cannot miss a signal
+/// sent once it answers ready. Registered inside the spawned task instead, a
+/// SIGTERM arriving between tokio installing the handler and subscribing to
+/// it is swallowed: the bench's storefront, stopped right after it answered
+/// ready, ran on once that way.
+pub fn cancel_on_signal(token: CancellationToken) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
             _ = token.cancelled() => return,
         }
         tracing::info!("shutdown signal received");
         token.cancel();
     });
+    Ok(())
 }
 
 /// The two listeners of a service (API over TLS, admin in plain HTTP), its TLS
@@ -269,7 +269,7 @@ impl ServiceHost {
     /// Serves both routers until SIGINT, SIGTERM or the shutdown token, with
     /// certificate reloading in the background.
     pub async fn run(self, api: Router, admin: Router) -> anyhow::Result<()> {
-        cancel_on_signal(self.shutdown.clone());
+        cancel_on_signal(self.shutdown.clone()).context("installing the SIGINT and SIGTERM handlers")?;
         self.tls.spawn_reloader(self.shutdown.clone());
         let transport = if self.plain {
             Transport::Plain
