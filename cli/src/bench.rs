@@ -10,7 +10,9 @@
 //! table; `--json` and the SVG latency chart keep the details.
 //!
 //! Everything listens on 127.0.0.1; every workload runs for `--seconds` and
-//! the processes and PostgreSQL stop at the end. The gateway's per-address
+//! the processes and PostgreSQL stop at the end, also when a step fails, a
+//! workload overruns its deadline ([`WORKLOAD_GRACE`]) or the bench gets
+//! SIGINT or SIGTERM. The gateway's per-address
 //! rate limit and auth's login throttles are lifted here: all of the load
 //! comes from one address and a few accounts, and the login figures are to
 //! measure argon2id, not the throttle.
@@ -45,6 +47,15 @@ const DATABASE: &str = "cloudshop";
 /// ceiling" impossible by construction; shoppers browsing at a steady rate
 /// while someone floods the login is the case the target is about.
 const FLOOD_READERS_PER_S: f64 = 1000.0;
+
+/// How much longer than `--seconds` a workload may take before the bench
+/// gives up on it and fails naming it: wrk and the load generator give up on
+/// a request after 10 s, and a shopper's journey is at most four requests.
+const WORKLOAD_GRACE: Duration = Duration::from_secs(60);
+
+/// How long a service has to stop after SIGTERM before it is killed (and the
+/// bench says so: a service that does not stop is a defect).
+const STOP_GRACE: Duration = Duration::from_secs(15);
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -119,13 +130,23 @@ impl Processes {
         wait_ready(service, admin, timeout).await
     }
 
+    /// SIGTERM to every service; one still running [`STOP_GRACE`] later is
+    /// killed, with a warning naming it.
     fn stop_services(&mut self) {
         for (_, child) in &mut self.children {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
+            signal(child, "TERM");
         }
-        for (_, mut child) in self.children.drain(..) {
+        let deadline = Instant::now() + STOP_GRACE;
+        for (service, mut child) in self.children.drain(..) {
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                progress(&format!(
+                    "warning: {service} did not stop within {STOP_GRACE:?} of SIGTERM; killed"
+                ));
+                signal(&child, "KILL");
+            }
             let _ = child.wait();
         }
     }
@@ -141,7 +162,26 @@ impl Drop for Processes {
     }
 }
 
+/// Runs the bench; SIGINT or SIGTERM stops it (and, as any failure does,
+/// the shop's processes and PostgreSQL).
 pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let interrupted = tokio_util::sync::CancellationToken::new();
+    cloudshop_platform::server::cancel_on_signal(interrupted.clone())
+        .context("installing the SIGINT and SIGTERM handlers")?;
+    tokio::select! {
+        result = measure(args) => result,
+        _ = interrupted.cancelled() => bail!("interrupted by SIGINT or SIGTERM; the shop's processes and PostgreSQL were stopped"),
+    }
+}
+
+fn signal(child: &Child, signal: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+async fn measure(args: &BenchArgs) -> anyhow::Result<()> {
     let bin = args.dist.join("bin");
     for service in NAMES {
         if !bin.join(service).is_file() {
@@ -206,15 +246,18 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let admin_email = std::fs::read_to_string(files.admin_email().path())?;
     let admin_password = std::fs::read_to_string(files.admin_password().path())?;
     progress("preparing shoppers");
+    let ca = files.ca_cert();
+    let prepare = Shop::prepare(
+        &gateway,
+        &storefront,
+        &ca,
+        (admin_email.trim(), admin_password.trim()),
+        32,
+    );
     let shop = Arc::new(
-        Shop::prepare(
-            &gateway,
-            &storefront,
-            &files.ca_cert(),
-            (admin_email.trim(), admin_password.trim()),
-            32,
-        )
-        .await?,
+        tokio::time::timeout(WORKLOAD_GRACE, prepare)
+            .await
+            .map_err(|_| anyhow::anyhow!("preparing shoppers did not finish within {WORKLOAD_GRACE:?}"))??,
     );
 
     // Peak memory while the workloads run.
@@ -244,6 +287,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         gateway: gateway.clone(),
         storefront: storefront.clone(),
         cluster: cluster.clone(),
+        current: std::sync::Mutex::new(String::new()),
     };
     let measured = workloads.run_all(args.rate).await?;
     sampler.abort();
@@ -325,6 +369,9 @@ struct Workloads {
     gateway: String,
     storefront: String,
     cluster: Cluster,
+    /// The workload running (its progress line), for the error when it
+    /// overruns.
+    current: std::sync::Mutex<String>,
 }
 
 /// Every workload's report, by name.
@@ -378,14 +425,14 @@ fn requests(report: &Report) -> u64 {
 
 impl Workloads {
     async fn run_all(&self, rate: f64) -> anyhow::Result<Measured> {
-        let catalogue_idle = self.catalogue(8, "catalogue, 8 users").await?;
-        let catalogue = self.catalogue(64, "catalogue, 64 users").await?;
-        let catalogue_loadgen = self.catalogue_loadgen().await;
-        let product = self.product().await?;
-        let storefront_home = self.storefront_home().await?;
-        let login = self.login().await?;
+        let catalogue_idle = self.bounded(self.catalogue(8, "catalogue, 8 users")).await?;
+        let catalogue = self.bounded(self.catalogue(64, "catalogue, 64 users")).await?;
+        let catalogue_loadgen = self.bounded(async { Ok(self.catalogue_loadgen().await) }).await?;
+        let product = self.bounded(self.product()).await?;
+        let storefront_home = self.bounded(self.storefront_home()).await?;
+        let login = self.bounded(self.login()).await?;
         let before = self.ordered_units(self.shop.stocked())?;
-        let orders = self.orders().await?;
+        let orders = self.bounded(self.orders()).await?;
         // wrk stops with requests in flight: an order cut off after its
         // reservation stays PENDING until the reconciler confirms it, and
         // orders still arrive while the check reads. So the check is the
@@ -402,11 +449,12 @@ impl Workloads {
                 self.shop.stocked()
             );
         }
+        let paced_label = format!("catalogue, open loop {FLOOD_READERS_PER_S}/s");
         let catalogue_paced = self
-            .paced_catalogue(&format!("catalogue, open loop {FLOOD_READERS_PER_S}/s"))
-            .await;
-        let (login_flood, catalogue_during_flood) = self.login_flood().await?;
-        let shopper_mix = self.shopper_mix(rate).await;
+            .bounded(async { Ok(self.paced_catalogue(&paced_label).await) })
+            .await?;
+        let (login_flood, catalogue_during_flood) = self.bounded(self.login_flood()).await?;
+        let shopper_mix = self.bounded(async { Ok(self.shopper_mix(rate).await) }).await?;
         Ok(Measured {
             catalogue_idle,
             catalogue,
@@ -427,6 +475,24 @@ impl Workloads {
 
     fn step(&self, what: &str) {
         progress(&format!("{what} ({} s)", self.seconds.as_secs()));
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = what.to_owned();
+    }
+
+    /// `workload`, given `--seconds` and [`WORKLOAD_GRACE`] to finish; past
+    /// that it is dropped (wrk is killed with it) and the bench fails
+    /// naming it.
+    async fn bounded<T>(
+        &self,
+        workload: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        let limit = self.seconds + WORKLOAD_GRACE;
+        match tokio::time::timeout(limit, workload).await {
+            Ok(result) => result,
+            Err(_) => bail!(
+                "the workload \"{}\" did not finish within {limit:?}",
+                self.current.lock().unwrap_or_else(|e| e.into_inner())
+            ),
+        }
     }
 
     /// The stock of `product`, and its units in CONFIRMED orders and in

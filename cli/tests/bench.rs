@@ -6,7 +6,9 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
+use cloudshop_devkit::bounded::run_bounded;
 use cloudshop_topology::NAMES;
 use serde_json::Value;
 
@@ -18,13 +20,17 @@ fn bench_runs_every_workload_and_reports_the_services() {
     // run of the test command builds it once (cargo's cache in target/).
     let scratch = tempfile::tempdir().expect("scratch");
     let dist = scratch.path().join("dist");
-    let build = Command::new(env!("CARGO_BIN_EXE_cloudshop"))
+    // Bounded like everything the test runs: a build from nothing takes
+    // about 8 minutes here, the bench itself about 15 s. Past the limit the
+    // test fails with where the command stood, instead of holding the test
+    // command until CI stops it.
+    let mut build = Command::new(env!("CARGO_BIN_EXE_cloudshop"));
+    build
         .args(["build", "--platform", "linux/amd64", "--workspace"])
         .arg(root)
         .arg("--dist")
-        .arg(&dist)
-        .output()
-        .expect("cloudshop build");
+        .arg(&dist);
+    let build = run_bounded(build, Duration::from_secs(30 * 60)).expect("cloudshop build");
     assert!(
         build.status.success(),
         "cloudshop build: {}",
@@ -38,21 +44,25 @@ fn bench_runs_every_workload_and_reports_the_services() {
     }
     let json = scratch.path().join("bench.json");
     let chart = scratch.path().join("latency.svg");
-    let output = Command::new(env!("CARGO_BIN_EXE_cloudshop"))
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_cloudshop"));
+    bench
         .args(["bench", "--seconds", "1", "--rate", "20", "--dist"])
         .arg(scratch.path().join("dist"))
         .arg("--json")
         .arg(&json)
         .arg("--chart")
-        .arg(&chart)
-        .output()
-        .expect("cloudshop bench");
+        .arg(&chart);
+    let output = run_bounded(bench, Duration::from_secs(5 * 60)).expect("cloudshop bench");
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
         "{printed}{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // Every service stopped on SIGTERM (the bench kills and names one that
+    // does not).
+    let progress = String::from_utf8_lossy(&output.stderr);
+    assert!(!progress.contains("did not stop"), "{progress}");
     assert!(
         printed.contains("| run | endpoint | requests | req/s |"),
         "{printed}"

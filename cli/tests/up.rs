@@ -18,6 +18,7 @@ use cloudshop_api::client::{Caller, Client};
 use cloudshop_api::orders::{Line, OrderRequest};
 use cloudshop_api::paths;
 use cloudshop_api::products::{Product, ProductQuery};
+use cloudshop_devkit::bounded::run_bounded;
 use serde_json::Value;
 
 struct Shop {
@@ -316,41 +317,6 @@ fn the_gateway_answers_schemathesis_within_its_openapi_document() {
     assert!(report.contains("generated"), "{report}");
 }
 
-/// Runs `command` to its end, its output captured, at most `within`; stopped
-/// by its id (SIGINT, as Ctrl-C) when it runs longer or the test fails.
-fn run_bounded(mut command: Command, within: Duration) -> std::process::Output {
-    struct Guard(Option<Child>);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            if let Some(mut child) = self.0.take() {
-                let _ = Command::new("kill")
-                    .args(["-INT", &child.id().to_string()])
-                    .status();
-                let _ = child.wait();
-            }
-        }
-    }
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let mut guard = Guard(Some(child));
-    let deadline = Instant::now() + within;
-    while guard
-        .0
-        .as_mut()
-        .expect("child")
-        .try_wait()
-        .expect("wait")
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "still running after {within:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    guard.0.take().expect("child").wait_with_output().expect("output")
-}
-
 /// A `--config` file lowers the gateway's rate limit (429 from the fourth
 /// request on, where the default allows a burst of 2000) and sets the log
 /// filter (debug lines, which the default filter leaves out).
@@ -421,7 +387,8 @@ fn a_bad_config_file_is_refused_before_anything_starts() {
         let output = run_bounded(
             up_command(&shop_dir, ports, &["--config".as_ref(), config.as_os_str()]),
             Duration::from_secs(30),
-        );
+        )
+        .expect("up ends");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{text}: {stderr}");
         for part in expected {

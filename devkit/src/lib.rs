@@ -4,9 +4,11 @@
 //! ([`files`]), a private PostgreSQL cluster run from the machine's server
 //! binaries ([`postgres`]), TCP ports reserved for listeners that are bound
 //! later ([`ports`]), background processes that outlive the command that
-//! starts them ([`daemon`]), and the check that a secret stays out of `Debug`
+//! starts them ([`daemon`]), a program run from a test within a deadline
+//! ([`bounded`]), and the check that a secret stays out of `Debug`
 //! output ([`redaction`]).
 
+pub mod bounded;
 pub mod daemon;
 pub mod files;
 pub mod pki;

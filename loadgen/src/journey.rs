@@ -49,6 +49,10 @@ impl std::fmt::Debug for Shop {
 /// Passwords of the generator's accounts (strong enough for the shop's checks).
 const PASSWORD: &str = "Lg7#bench-Qx2!pass-word";
 
+/// How long the load generator waits for one response (wrk's `--timeout` in
+/// the bench is the same).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Shop {
     /// Registers `accounts` shoppers, logs them in, creates a product with
     /// plenty of stock as the admin, and reads the catalogue's product ids.
@@ -66,14 +70,19 @@ impl Shop {
         // taken for a request just as the server closes it, which fails it.
         // Workloads follow each other with such pauses, so the pool lets go
         // sooner, as the services' own clients do.
+        // A request unanswered after REQUEST_TIMEOUT counts as an error
+        // ("operation timed out"), as wrk's --timeout does: a workload
+        // always ends.
         let http = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
             .pool_max_idle_per_host(1024)
             .pool_idle_timeout(CLIENT_POOL_IDLE)
+            .timeout(REQUEST_TIMEOUT)
             .build()?;
         let pages = reqwest::Client::builder()
             .pool_max_idle_per_host(1024)
             .pool_idle_timeout(CLIENT_POOL_IDLE)
+            .timeout(REQUEST_TIMEOUT)
             .build()?;
         let mut shop = Self {
             storefront: storefront.trim_end_matches('/').to_owned(),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use cloudshop_loadgen::journey::REQUEST_TIMEOUT;
 use cloudshop_loadgen::{EndpointStats, Report};
 use serde::Deserialize;
 
@@ -140,7 +141,7 @@ pub async fn run(run: &Run, seconds: Duration, dir: &Path) -> anyhow::Result<Rep
         .arg(format!("--threads={}", run.threads))
         .arg(format!("--connections={}", run.connections))
         .arg(format!("--duration={}s", seconds.as_secs().max(1)))
-        .arg("--timeout=10s")
+        .arg(format!("--timeout={}s", REQUEST_TIMEOUT.as_secs()))
         .arg(format!("--script={}", script.display()))
         .arg(&run.url)
         .kill_on_drop(true)
