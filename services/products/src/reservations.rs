@@ -84,14 +84,28 @@ pub async fn reserve(
         return Ok(lines_of(&mut tx, order_id).await?);
     }
 
+    // Takes effect at commit, like the rest; asked for here, before any
+    // product row is locked, so it adds no round trip while one is.
+    notify_change(&mut tx).await?;
     let mut reserved = Vec::with_capacity(lines.len());
     let mut unknown = Vec::new();
     let mut shortages = Vec::new();
     for line in &lines {
+        // The product's row stays locked from this statement to the commit,
+        // and every order of that product waits for it: one statement takes
+        // the stock and writes the line, so the lock is held for it and the
+        // commit only.
         let taken: Option<(String, i64)> = sqlx::query_as(
-            "UPDATE products SET stock = stock - $2, updated_at = now() \
-             WHERE id = $1 AND stock >= $2 RETURNING name, price_cents",
+            "WITH taken AS ( \
+                 UPDATE products SET stock = stock - $3, updated_at = now() \
+                 WHERE id = $2 AND stock >= $3 RETURNING id, name, price_cents \
+             ), line AS ( \
+                 INSERT INTO reservation_lines (order_id, product_id, quantity, name, unit_price_cents) \
+                 SELECT $1, id, $3, name, price_cents FROM taken \
+             ) \
+             SELECT name, price_cents FROM taken",
         )
+        .bind(order_id)
         .bind(line.product_id)
         .bind(line.quantity)
         .fetch_optional(&mut *tx)
@@ -129,20 +143,6 @@ pub async fn reserve(
         tx.rollback().await?;
         return Err(ReserveError::OutOfStock(shortages));
     }
-    for line in &reserved {
-        sqlx::query(
-            "INSERT INTO reservation_lines (order_id, product_id, quantity, name, unit_price_cents) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(order_id)
-        .bind(line.product_id)
-        .bind(line.quantity)
-        .bind(&line.name)
-        .bind(line.unit_price_cents)
-        .execute(&mut *tx)
-        .await?;
-    }
-    notify_change(&mut tx).await?;
     tx.commit().await?;
     Ok(reserved)
 }
