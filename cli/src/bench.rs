@@ -323,9 +323,21 @@ async fn measure(args: &BenchArgs) -> anyhow::Result<()> {
         services: figures,
         workloads: measured.into_reports(),
     };
+    // A run with errors also shows what the services logged about them
+    // (read before the folder goes with the processes).
+    let errors: u64 = results
+        .workloads
+        .iter()
+        .flat_map(|report| &report.endpoints)
+        .map(|endpoint| endpoint.errors)
+        .sum();
+    let complaints = if errors > 0 { complaints(&dir) } else { Vec::new() };
     drop(processes);
 
     print_results(&results)?;
+    for line in &complaints {
+        progress(line);
+    }
     if let Some(parent) = args.chart.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -733,6 +745,30 @@ impl Workloads {
         .await
     }
 }
+
+/// The last warnings and errors each service logged (its JSON lines at WARN
+/// or ERROR), at most [`COMPLAINTS_PER_SERVICE`] each, prefixed by its name.
+fn complaints(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for service in NAMES {
+        let Ok(log) = std::fs::read_to_string(dir.join(format!("{service}.log"))) else {
+            continue;
+        };
+        let logged: Vec<&str> = log
+            .lines()
+            .filter(|line| line.contains(r#""level":"WARN""#) || line.contains(r#""level":"ERROR""#))
+            .collect();
+        let skip = logged.len().saturating_sub(COMPLAINTS_PER_SERVICE);
+        lines.extend(
+            logged[skip..]
+                .iter()
+                .map(|line| format!("{service} logged: {line}")),
+        );
+    }
+    lines
+}
+
+const COMPLAINTS_PER_SERVICE: usize = 10;
 
 fn progress(message: &str) {
     let _ = writeln!(std::io::stderr(), "==> bench: {message}");
