@@ -19,6 +19,9 @@
 //!    public key.
 //! 6. [`gate`]: `cargo deny` and hadolint.
 //!
+//! [`layers`] says where two images first differ, file by file (what a failed
+//! reproducibility check reports).
+//!
 //! [`release`] runs them in order and writes `dist/release.json`.
 
 pub mod attest;
@@ -30,6 +33,7 @@ pub mod elf;
 pub mod gate;
 pub mod images;
 pub mod keys;
+pub mod layers;
 pub mod pin;
 pub mod provenance;
 pub mod registry;
