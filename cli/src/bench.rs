@@ -50,7 +50,7 @@ const FLOOD_READERS_PER_S: f64 = 1000.0;
 
 /// How much longer than `--seconds` a workload may take before the bench
 /// gives up on it and fails naming it: wrk and the load generator give up on
-/// a request after 10 s, and a shopper's journey is at most four requests.
+/// a request after 10 s, and a shopper's journey is at most two requests.
 const WORKLOAD_GRACE: Duration = Duration::from_secs(60);
 
 /// How long a service has to stop after SIGTERM before it is killed (and the
@@ -106,12 +106,15 @@ struct Results {
     workloads: Vec<Report>,
 }
 
-/// The shop's processes and its PostgreSQL, stopped when dropped.
+/// The shop's processes and its PostgreSQL, stopped when dropped; unless the
+/// run finished, what the services warned of is printed first (a failed
+/// step, an overrun, an oversell or an interruption then says why).
 struct Processes {
     cluster: Cluster,
     postgres: Option<Running>,
     children: Vec<(&'static str, Child)>,
     dir: PathBuf,
+    finished: bool,
 }
 
 impl Processes {
@@ -154,6 +157,11 @@ impl Processes {
 
 impl Drop for Processes {
     fn drop(&mut self) {
+        if !self.finished {
+            for line in complaints(&self.dir) {
+                progress(&line);
+            }
+        }
         self.stop_services();
         if let Some(postgres) = self.postgres.take() {
             let _ = self.cluster.stop(postgres);
@@ -170,7 +178,9 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
         .context("installing the SIGINT and SIGTERM handlers")?;
     tokio::select! {
         result = measure(args) => result,
-        _ = interrupted.cancelled() => bail!("interrupted by SIGINT or SIGTERM; the shop's processes and PostgreSQL were stopped"),
+        _ = interrupted.cancelled() => {
+            bail!("interrupted by SIGINT or SIGTERM; the shop's processes and PostgreSQL were stopped")
+        }
     }
 }
 
@@ -203,6 +213,7 @@ async fn measure(args: &BenchArgs) -> anyhow::Result<()> {
         postgres: Some(postgres),
         children: Vec::new(),
         dir: dir.clone(),
+        finished: false,
     };
     cluster.provision_roles(&files)?;
     cluster.create_database(DATABASE)?;
@@ -332,6 +343,7 @@ async fn measure(args: &BenchArgs) -> anyhow::Result<()> {
         .map(|endpoint| endpoint.errors)
         .sum();
     let complaints = if errors > 0 { complaints(&dir) } else { Vec::new() };
+    processes.finished = true;
     drop(processes);
 
     print_results(&results)?;

@@ -1,35 +1,34 @@
 //! Running a program from a test the way a test may: to its end, but never
-//! past a deadline, and never leaving its processes behind.
+//! past a deadline, and never leaving the processes it started running.
 
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-/// How long the process group has, after SIGINT, before SIGKILL.
+/// How long the program and its descendants have, after SIGINT, before
+/// SIGKILL.
 const GRACE: Duration = Duration::from_secs(30);
 
-/// Runs `command` to its end, at most `within`, in a process group of its
-/// own with its output in files (a pipe nobody reads while it runs could fill
-/// up and stall it). Past the deadline, or when the caller panics meanwhile,
-/// the whole group gets SIGINT, as Ctrl-C in a terminal would send it (the
-/// program and everything it started: cargo's compilers, the bench's
-/// services), then SIGKILL after [`GRACE`]. The error then carries the end
-/// of what the program printed, which says where it stood.
+/// Runs `command` to its end, at most `within`, with its output in files (a
+/// pipe nobody reads while it runs could fill up and stall it) and no input.
+/// Past the deadline the program and every process below it (cargo's
+/// compilers, the bench's services and PostgreSQL) get SIGINT, as Ctrl-C
+/// would send it, then SIGKILL after [`GRACE`], and the error carries the end
+/// of what the program printed, which says where it stood. It stays in the
+/// test's process group, so a Ctrl-C on the test command reaches it too.
 pub fn run_bounded(mut command: Command, within: Duration) -> anyhow::Result<Output> {
     let dir = tempfile::tempdir().context("a folder for the output")?;
     let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
-    let child = command
-        .process_group(0)
+    let mut child = command
+        .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out)?)
         .stderr(std::fs::File::create(&err)?)
         .spawn()
         .with_context(|| format!("starting {command:?}"))?;
-    let mut group = Group(Some(child));
     let deadline = Instant::now() + within;
     let status = loop {
-        if let Some(status) = group.child().try_wait()? {
+        if let Some(status) = child.try_wait()? {
             break Some(status);
         }
         if Instant::now() >= deadline {
@@ -38,11 +37,8 @@ pub fn run_bounded(mut command: Command, within: Duration) -> anyhow::Result<Out
         std::thread::sleep(Duration::from_millis(50));
     };
     let stopped = match status {
-        Some(status) => {
-            group.0 = None;
-            Ok(status)
-        }
-        None => Err(group.stop()),
+        Some(status) => Ok(status),
+        None => Err(stop(&mut child)),
     };
     let stdout = std::fs::read(&out)?;
     let stderr = std::fs::read(&err)?;
@@ -64,69 +60,85 @@ pub fn run_bounded(mut command: Command, within: Duration) -> anyhow::Result<Out
 /// The last lines of `bytes`, at most about 6,000 characters.
 fn tail(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
-    let lines: Vec<&str> = text.lines().collect();
     let mut kept = Vec::new();
     let mut size = 0;
-    for line in lines.iter().rev() {
+    for line in text.lines().rev() {
         size += line.len() + 1;
         if size > 6_000 {
             break;
         }
-        kept.push(*line);
+        kept.push(line);
     }
     kept.reverse();
     kept.join("\n")
 }
 
-/// A running process group, stopped when dropped (a panicking caller too).
-struct Group(Option<Child>);
-
-impl Group {
-    fn child(&mut self) -> &mut Child {
-        self.0.as_mut().expect("a running child")
+/// SIGINT to `child` and every process below it, SIGKILL to those left
+/// after [`GRACE`]; says which it took.
+fn stop(child: &mut Child) -> String {
+    let tree = descendants(child.id());
+    for pid in &tree {
+        signal(*pid, "INT");
     }
-
-    /// SIGINT to the group, SIGKILL after [`GRACE`]; says which it took.
-    fn stop(&mut self) -> &'static str {
-        let Some(mut child) = self.0.take() else {
-            return "already stopped";
-        };
-        let group = format!("-{}", child.id());
-        signal_group("INT", &group);
-        let deadline = Instant::now() + GRACE;
-        while Instant::now() < deadline {
-            if matches!(child.try_wait(), Ok(Some(_))) && group_gone(&group) {
-                return "stopped by SIGINT";
-            }
-            std::thread::sleep(Duration::from_millis(50));
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline {
+        let _ = child.try_wait(); // reaps the program once it exits
+        if tree.iter().all(|pid| gone(*pid)) {
+            return "stopped by SIGINT".to_owned();
         }
-        signal_group("KILL", &group);
-        let _ = child.wait();
-        "killed: SIGINT did not stop it within 30 s"
+        std::thread::sleep(Duration::from_millis(50));
     }
+    for pid in &tree {
+        signal(*pid, "KILL");
+    }
+    let _ = child.wait();
+    format!("killed: SIGINT did not stop it within {GRACE:?}")
 }
 
-impl Drop for Group {
-    fn drop(&mut self) {
-        self.stop();
+/// `root` and every process below it, from each process's parent in /proc.
+fn descendants(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // "pid (comm) state ppid ...": the command name may hold spaces.
+            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut tree = vec![root];
+    let mut next = 0;
+    while next < tree.len() {
+        let parent = tree[next];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        next += 1;
     }
+    tree
 }
 
-fn signal_group(signal: &str, group: &str) {
+fn signal(pid: u32, signal: &str) {
     let _ = Command::new("kill")
-        .args([&format!("-{signal}"), "--", group])
-        .stderr(std::process::Stdio::null())
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .stderr(Stdio::null())
         .status();
 }
 
-/// No process of the group is left (`kill -0` to a group fails once it is
-/// empty; zombies of ours were reaped by `try_wait`).
-fn group_gone(group: &str) -> bool {
-    !Command::new("kill")
-        .args(["-0", "--", group])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+/// Exited (a zombie counts: its parent has yet to reap it).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
 }
 
 #[cfg(test)]
@@ -146,7 +158,7 @@ mod tests {
     /// A program that overruns is stopped with everything it started, and
     /// the error shows where it stood.
     #[test]
-    fn an_overrun_stops_the_whole_group_and_says_where_it_stood() {
+    fn an_overrun_stops_the_program_and_what_it_started_and_says_where_it_stood() {
         let dir = tempfile::tempdir().expect("dir");
         let pid_file = dir.path().join("grandchild");
         let mut command = Command::new("sh");
@@ -157,14 +169,15 @@ mod tests {
                 pid_file.display()
             ),
         ]);
-        let error = run_bounded(command, Duration::from_millis(500)).expect_err("overran");
+        let error = run_bounded(command, Duration::from_secs(3)).expect_err("overran");
         let message = format!("{error:#}");
-        assert!(message.contains("still running after 500ms"), "{message}");
+        assert!(message.contains("still running after 3s"), "{message}");
         assert!(message.contains("==> step two"), "{message}");
-        let grandchild = std::fs::read_to_string(&pid_file).expect("pid");
-        assert!(
-            !std::path::Path::new(&format!("/proc/{}", grandchild.trim())).exists(),
-            "the sleep the program started is still running"
-        );
+        let started: u32 = std::fs::read_to_string(&pid_file)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("a pid");
+        assert!(gone(started), "the sleep the program started is still running");
     }
 }

@@ -193,10 +193,12 @@ async fn serve_connection<I>(
 
 /// Cancels `token` on SIGINT or SIGTERM. The handlers are in place when this
 /// returns, so a service that calls it before it serves cannot miss a signal
-/// sent once it answers ready. Registered inside the spawned task instead, a
-/// SIGTERM arriving between tokio installing the handler and subscribing to
-/// it is swallowed: the bench's storefront, stopped right after it answered
-/// ready, ran on once that way.
+/// sent once it answers ready. Registered in the spawned task instead (as
+/// they were), they could be registered only after the service had answered
+/// ready, at the moment a caller stops it; a SIGTERM arriving between tokio
+/// installing the handler and subscribing to it is then neither delivered to
+/// the task nor fatal. The bench's storefront, stopped right after it
+/// answered ready, ran on once that way (no "shutdown signal received").
 pub fn cancel_on_signal(token: CancellationToken) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;

@@ -1338,15 +1338,18 @@ async fn a_second_clean_build_elsewhere_gives_identical_binaries_and_images() {
                     first,
                     &digest,
                 )
-                .await
-                .expect("compared");
+                .await;
+                let found = match found {
+                    Ok(Some(found)) => found,
+                    Ok(None) => {
+                        "the layers are the same; the configuration or the manifest differs".to_owned()
+                    }
+                    Err(err) => format!("(the layers could not be compared: {err:#})"),
+                };
                 panic!(
-                    "{} {} image digest differs ({first} and {digest}): {}",
+                    "{} {} image digest differs ({first} and {digest}): {found}",
                     service.name,
                     platform.name(),
-                    found
-                        .as_deref()
-                        .unwrap_or("the layers are the same; the configuration differs")
                 );
             }
             let original = images::inspect(

@@ -93,8 +93,9 @@ pub async fn reserve(
     for line in &lines {
         // The product's row stays locked from this statement to the commit,
         // and every order of that product waits for it: one statement takes
-        // the stock and writes the line, so the lock is held for it and the
-        // commit only.
+        // the stock and writes the line, so for a one-line order the lock is
+        // held for it and the commit only (in a longer order, also for the
+        // later lines' statements).
         let taken: Option<(String, i64)> = sqlx::query_as(
             "WITH taken AS ( \
                  UPDATE products SET stock = stock - $3, updated_at = now() \
