@@ -98,9 +98,18 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// Answers 503 once a request has taken `limit`, and lets the work finish
+/// on its own (in its task, still in the request's span) rather than drop
+/// it halfway: see `server::serve_connection` for what a handler dropped in
+/// the middle of a transaction can leave behind.
 async fn enforce_timeout(limit: Duration, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
+    let mut work = tokio::spawn(next.run(request).in_current_span());
+    match tokio::time::timeout(limit, &mut work).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "request handler failed");
+            ApiError::internal("the request handler failed").into_response()
+        }
         Err(_) => {
             tracing::warn!(timeout_ms = limit.as_millis() as u64, "request timed out");
             ApiError::service_unavailable("the request took too long").into_response()
