@@ -27,6 +27,7 @@ mod cpu;
 mod wrk;
 
 use anyhow::{Context, bail};
+use cloudshop_devkit::daemon::signal;
 use cloudshop_devkit::files::ShopFiles;
 use cloudshop_devkit::ports;
 use cloudshop_devkit::postgres::{Cluster, Durability, Running};
@@ -137,7 +138,7 @@ impl Processes {
     /// killed, with a warning naming it.
     fn stop_services(&mut self) {
         for (_, child) in &mut self.children {
-            signal(child, "TERM");
+            signal(child.id(), "TERM");
         }
         let deadline = Instant::now() + STOP_GRACE;
         for (service, mut child) in self.children.drain(..) {
@@ -148,7 +149,7 @@ impl Processes {
                 progress(&format!(
                     "warning: {service} did not stop within {STOP_GRACE:?} of SIGTERM; killed"
                 ));
-                signal(&child, "KILL");
+                signal(child.id(), "KILL");
             }
             let _ = child.wait();
         }
@@ -182,13 +183,6 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<()> {
             bail!("interrupted by SIGINT or SIGTERM; the shop's processes and PostgreSQL were stopped")
         }
     }
-}
-
-fn signal(child: &Child, signal: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .stderr(Stdio::null())
-        .status();
 }
 
 async fn measure(args: &BenchArgs) -> anyhow::Result<()> {

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::daemon::{gone, signal};
+
 /// How long the program and its descendants have, after SIGINT, before
 /// SIGKILL.
 const GRACE: Duration = Duration::from_secs(30);
@@ -122,23 +124,6 @@ fn descendants(root: u32) -> Vec<u32> {
         next += 1;
     }
     tree
-}
-
-fn signal(pid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Exited (a zombie counts: its parent has yet to reap it).
-fn gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => true,
-    }
 }
 
 #[cfg(test)]

@@ -108,7 +108,9 @@ impl Daemons {
     }
 }
 
-fn signal(pid: u32, signal: &str) {
+/// Sends `signal` (a name such as `TERM`) to `pid`; a process already gone
+/// is not an error.
+pub fn signal(pid: u32, signal: &str) {
     let _ = Command::new("kill")
         .args([&format!("-{signal}"), &pid.to_string()])
         .stderr(Stdio::null())
@@ -125,7 +127,8 @@ fn alive(pid: u32, program: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn gone(pid: u32) -> bool {
+/// Exited (a zombie counts: its parent has yet to reap it).
+pub(crate) fn gone(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the command name in parentheses: "pid (comm) S ...".
         Ok(stat) => stat
