@@ -98,10 +98,15 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Answers 503 once a request has taken `limit`, and lets the work finish
-/// on its own (in its task, still in the request's span) rather than drop
-/// it halfway: see `server::serve_connection` for what a handler dropped in
-/// the middle of a transaction can leave behind.
+/// Runs the request in a task of its own (in the request's span), to its end:
+/// its client going away (a load generator stopping, a caller's timeout) or
+/// `limit` passing (then the answer is a 503) does not drop the handler
+/// halfway. Dropped halfway, a handler can leave a pooled database
+/// connection inside a transaction sqlx no longer knows of (a `begin`
+/// cancelled after sending BEGIN), and the next statement on that connection
+/// is then never committed; the bench saw an order vanish that way. Every
+/// service's API goes through this stack, so this one task per request covers
+/// them all.
 async fn enforce_timeout(limit: Duration, request: Request, next: Next) -> Response {
     let mut work = tokio::spawn(next.run(request).in_current_span());
     match tokio::time::timeout(limit, &mut work).await {

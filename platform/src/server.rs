@@ -13,7 +13,6 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::ConnectInfo;
-use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -23,7 +22,6 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::Service as _;
-use tracing::Instrument;
 
 use crate::settings::HttpSettings;
 use crate::tls::PeerIdentity;
@@ -181,22 +179,7 @@ async fn serve_connection<I>(
         if let Some(identity) = &identity {
             request.extensions_mut().insert(identity.clone());
         }
-        // Each request runs in a task of its own, to its end, even when its
-        // client goes away (a load generator stopping, a caller's timeout):
-        // dropped halfway, a handler can leave a pooled database connection
-        // inside a transaction sqlx no longer knows of (a `begin` cancelled
-        // after sending BEGIN), and the next statement on that connection
-        // is then never committed; the bench saw an order vanish that way.
-        let handling = tokio::spawn(router.clone().call(request).in_current_span());
-        async move {
-            match handling.await {
-                Ok(response) => response,
-                Err(err) => {
-                    tracing::error!(error = %err, "request handler failed");
-                    Ok(crate::error::ApiError::internal("the request handler failed").into_response())
-                }
-            }
-        }
+        router.clone().call(request)
     };
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
