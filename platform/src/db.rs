@@ -116,12 +116,25 @@ pub fn pool(settings: &DatabaseSettings, application: &str) -> Result<PgPool, Db
 }
 
 /// Runs `migrator` once the database answers, waiting up to `startup_wait_ms`.
+/// Migrations cut short because the database went away or its name did not
+/// resolve (a compose network's DNS in its first second does that) are run
+/// again within the same wait: each migration is one PostgreSQL
+/// transaction and the applied ones are skipped, so nothing runs twice.
 pub async fn migrate(pool: &PgPool, migrator: &Migrator, settings: &DatabaseSettings) -> Result<(), DbError> {
     let waited = Duration::from_millis(settings.startup_wait_ms);
     let deadline = tokio::time::Instant::now() + waited;
     loop {
         match pool.acquire().await {
-            Ok(_) => break,
+            Ok(connection) => {
+                drop(connection);
+                match migrator.run(pool).await {
+                    Ok(()) => return Ok(()),
+                    Err(err) if interrupted(&err) && tokio::time::Instant::now() < deadline => {
+                        tracing::info!(error = %err, "migrations interrupted, waiting for the database");
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            }
             Err(source) if is_handshake_failure(&source) => {
                 return Err(handshake_error(settings, source));
             }
@@ -130,12 +143,22 @@ pub async fn migrate(pool: &PgPool, migrator: &Migrator, settings: &DatabaseSett
             }
             Err(err) => {
                 tracing::info!(error = %err, "waiting for the database");
-                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    migrator.run(pool).await?;
-    Ok(())
+}
+
+/// Whether migrations stopped because the database was away (worth running
+/// again), not because of the migrations or a TLS setting.
+fn interrupted(err: &sqlx::migrate::MigrateError) -> bool {
+    use sqlx::migrate::MigrateError;
+    match err {
+        MigrateError::Execute(source) | MigrateError::ExecuteMigration(source, _) => {
+            crate::error::database_unavailable(source) && !is_handshake_failure(source)
+        }
+        _ => false,
+    }
 }
 
 /// Names the setting a failed TLS handshake points at (verify-full checks
@@ -214,6 +237,28 @@ mod tests {
     use cloudshop_devkit::redaction::assert_debug_hides;
 
     use super::*;
+
+    #[test]
+    fn migrations_cut_short_by_a_lost_database_are_run_again_and_nothing_else_is() {
+        use sqlx::migrate::MigrateError;
+        let lookup = || {
+            sqlx::Error::Io(std::io::Error::other(
+                "failed to lookup address information: Name does not resolve",
+            ))
+        };
+        assert!(interrupted(&MigrateError::Execute(lookup())));
+        assert!(interrupted(&MigrateError::ExecuteMigration(lookup(), 1)));
+        assert!(interrupted(&MigrateError::Execute(sqlx::Error::PoolTimedOut)));
+        let untrusted = sqlx::Error::Io(std::io::Error::other(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        )));
+        assert!(
+            !interrupted(&MigrateError::Execute(untrusted)),
+            "a TLS setting stops at once"
+        );
+        assert!(!interrupted(&MigrateError::VersionMismatch(1)));
+        assert!(!interrupted(&MigrateError::Execute(sqlx::Error::RowNotFound)));
+    }
 
     // sqlx's `PgConnectOptions` derives `Debug` and prints the password;
     // `Pool`'s `Debug` shows only the pool's own options. So a pool may sit in
