@@ -78,13 +78,28 @@ if ! cargo install --list | grep -q '^cargo-fuzz v0.13.2:'; then
   cargo install --locked cargo-fuzz@0.13.2
 fi
 
-step "tools (cosign, actionlint, syft, hadolint, podman-compose, schemathesis, zig, cargo-zigbuild)"
+step "tools (cosign, actionlint, trivy, cloudshop-trivy-db, syft, hadolint, podman-compose, schemathesis, zig, cargo-zigbuild)"
 export PATH="$HOME/go/bin:$PATH"
 if ! cosign version 2>/dev/null | grep -q 'v3.1.3'; then
   go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
 fi
 if ! actionlint -version 2>/dev/null | grep -q 'v1.7.12'; then
   go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+fi
+# trivy needs Go's jsonv2 experiment and, to say its version, the stamp its
+# own release builds set.
+if ! trivy --version 2>/dev/null | grep -q '^Version: 0.74.0$'; then
+  echo "building trivy v0.74.0 (about 9 minutes on 2 cores) ..."
+  GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go install -trimpath \
+    -ldflags "-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=0.74.0" \
+    github.com/aquasecurity/trivy/cmd/trivy@v0.74.0
+fi
+# Trivy's vulnerability database from the RustSec snapshot (tools/trivy-db,
+# ours): rebuilt when its sources change.
+stamp="$(cat tools/trivy-db/go.mod tools/trivy-db/go.sum tools/trivy-db/main.go | sha256sum)"
+if [ "$(cat "$HOME/go/bin/cloudshop-trivy-db.sources" 2>/dev/null)" != "$stamp" ]; then
+  (cd tools/trivy-db && go build -trimpath -o "$HOME/go/bin/cloudshop-trivy-db" .)
+  echo "$stamp" >"$HOME/go/bin/cloudshop-trivy-db.sources"
 fi
 tools="$HOME/.cache/cloudshop-tools"
 if ! "$tools/bin/syft" version 2>/dev/null | grep -q '1.18.1' ||

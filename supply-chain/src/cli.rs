@@ -1,6 +1,6 @@
 //! The pipeline's commands as `cloudshop` subcommands: `build`, `sbom`,
-//! `images`, `gate`, `push`, `sign`, `attest`, `verify`, `release` (all of
-//! them in that order) and `keygen`. Progress goes to stderr; `--json` prints
+//! `images`, `gate`, `push`, `sign`, `attest`, `scan`, `verify`, `release`
+//! (all of them in that order) and `keygen`. Progress goes to stderr; `--json` prints
 //! a summary on stdout; any failure exits non-zero.
 
 use std::path::PathBuf;
@@ -153,6 +153,23 @@ pub enum Command {
         #[arg(long)]
         predicates_only: bool,
     },
+    /// Scan every pushed platform image with Trivy and its VEX, offline,
+    /// against a database built from the RustSec advisory database; HIGH
+    /// or CRITICAL findings fail. `--image` scans those images instead.
+    Scan {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        /// The RustSec advisory database (default: the one `cargo deny`
+        /// keeps under $CARGO_HOME/advisory-dbs/).
+        #[arg(long)]
+        advisory_db: Option<PathBuf>,
+        /// An image to scan (`<registry>/<repository>@sha256:…` or a tag;
+        /// repeatable), without a VEX, instead of the release's.
+        #[arg(long = "image")]
+        images: Vec<String>,
+    },
     /// Verify signatures and attestations against a public key.
     Verify {
         #[command(flatten)]
@@ -166,7 +183,8 @@ pub enum Command {
         #[arg(long, value_enum)]
         format: Option<Format>,
     },
-    /// All steps in order: build, sbom, images, gate, push, sign, attest, verify.
+    /// All steps in order: build, sbom, images, gate, push, sign, attest,
+    /// scan, verify.
     Release {
         #[command(flatten)]
         common: Common,
@@ -337,6 +355,20 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 json!({ "attest": do_attest(&workspace, &registry, key.as_ref(), &builder, signing.format).await? }),
             )
         }
+        Command::Scan {
+            common,
+            registry,
+            advisory_db,
+            images,
+        } => {
+            let (workspace, _) = setup(&common)?;
+            let registry = registry.registry();
+            let advisory_db = advisory_db.unwrap_or_else(gate::advisory_db);
+            (
+                common.json,
+                json!({ "scan": do_scan(&workspace, &registry, &advisory_db, &images)? }),
+            )
+        }
         Command::Verify {
             common,
             registry,
@@ -366,6 +398,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             // Fail before the slow build when the key cannot be used.
             key.signer()?;
             let builder = provenance.builder();
+            let advisory_db = builder.advisory_db.clone();
             let summary = json!({
                 "build": do_build(&workspace, &services, &PLATFORMS)?,
                 "sbom": do_sbom(&workspace, &services, &PLATFORMS, false)?,
@@ -374,6 +407,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 "push": do_push(&workspace, &registry, &services).await?,
                 "sign": do_sign(&workspace, &registry, &key, signing.format).await?,
                 "attest": do_attest(&workspace, &registry, Some(&key), &builder, signing.format).await?,
+                "scan": do_scan(&workspace, &registry, &advisory_db, &[])?,
                 "verify": do_verify(&workspace, &registry, &verify, Some(signing.format)).await?,
                 "release": release::release_path(&workspace),
             });
@@ -559,6 +593,54 @@ async fn do_attest(
         item(attestation.as_deref().unwrap_or_default());
     }
     Ok(json!(attestations))
+}
+
+fn do_scan(
+    workspace: &Workspace,
+    registry: &Registry,
+    advisory_db: &std::path::Path,
+    images: &[String],
+) -> anyhow::Result<Value> {
+    step(
+        "scan",
+        format!(
+            "trivy {}, offline, database from {}",
+            crate::scan::TRIVY_VERSION,
+            advisory_db.display()
+        ),
+    );
+    let scanner = crate::scan::Scanner::new(advisory_db)?;
+    item(&scanner.database);
+    let reports = if images.is_empty() {
+        release::scan(workspace, registry, &scanner)?
+    } else {
+        images
+            .iter()
+            .map(|image| scanner.scan(image, None))
+            .collect::<anyhow::Result<_>>()?
+    };
+    for report in &reports {
+        let answered: Vec<&str> = report.not_affected.iter().map(|f| f.id.as_str()).collect();
+        item(format!(
+            "{}  {} crates, {} findings ({} {}), {} not affecting it per its VEX{}",
+            report.image,
+            report.packages,
+            report.findings.len(),
+            report.blocking().len(),
+            crate::scan::BLOCKING.join("/"),
+            answered.len(),
+            if answered.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", answered.join(", "))
+            }
+        ));
+        for finding in &report.findings {
+            item(format!("  {finding}"));
+        }
+    }
+    crate::scan::gate(&reports)?;
+    Ok(serde_json::to_value(reports)?)
 }
 
 async fn do_verify(

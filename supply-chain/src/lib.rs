@@ -39,6 +39,7 @@ pub mod provenance;
 pub mod registry;
 pub mod release;
 pub mod sbom;
+pub mod scan;
 pub mod sign;
 pub mod verify;
 pub mod vex;

@@ -529,6 +529,37 @@ pub async fn attest(
     Ok(release)
 }
 
+/// Scans every platform image of the release in its registry with Trivy
+/// and that image's VEX (`dist/predicates/<service>-<arch>.vex.json`, which
+/// `attest` writes); the reports in release order, also written to
+/// `dist/scan.json`. The gate is [`crate::scan::gate`].
+pub fn scan(
+    workspace: &Workspace,
+    registry: &Registry,
+    scanner: &crate::scan::Scanner,
+) -> anyhow::Result<Vec<crate::scan::ImageReport>> {
+    let release = load_release(workspace, registry)?;
+    let predicates_dir = workspace.dist.join("predicates");
+    let mut reports = Vec::new();
+    for service in &release.services {
+        for image in &service.platforms {
+            let platform = Platform::named(&image.platform)?;
+            let vex = predicates_dir.join(format!("{}-{}.vex.json", service.name, platform.architecture));
+            if !vex.is_file() {
+                bail!("{} is missing: run `cloudshop attest` first", vex.display());
+            }
+            reports.push(scanner.scan(&image.image, Some(&vex))?);
+        }
+    }
+    write_json(&scan_path(workspace), &reports)?;
+    Ok(reports)
+}
+
+/// `dist/scan.json`: what Trivy found in each platform image of the release.
+pub fn scan_path(workspace: &Workspace) -> PathBuf {
+    workspace.dist.join("scan.json")
+}
+
 /// Attests one image in `format`: the legacy `.att` tag, the same
 /// attestations as bundle referrers (one per predicate), or both. Returns
 /// the legacy tag, or with bundles only the first referrer.
