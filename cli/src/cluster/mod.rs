@@ -205,7 +205,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     if !args.no_app {
         let release = progress
             .step(
-                "release the tree into the registry (build, SBOM, images, gate, push, sign, attest, verify)",
+                "release the tree into the registry (build, SBOM, images, gate, push, sign, attest, scan, verify)",
                 deploy::release(&plane, &workspace, args.offline),
             )
             .await?;
