@@ -622,7 +622,7 @@ fn do_scan(
     for report in &reports {
         let answered: Vec<&str> = report.not_affected.iter().map(|f| f.id.as_str()).collect();
         item(format!(
-            "{}  {} crates, {} findings ({} {}), {} not affecting it per its VEX{}",
+            "{}  {} crates; findings: {} ({} {}); not affecting it per its VEX: {}{}",
             report.image,
             report.packages,
             report.findings.len(),

@@ -77,7 +77,7 @@ type advisory struct {
 // rustsec is the vulnsrc.VulnSrc that reads the advisory-db at root.
 type rustsec struct {
 	root    string
-	written *int
+	written *[]advisory
 }
 
 func (rustsec) Name() types.SourceID { return sourceID }
@@ -117,7 +117,7 @@ func (r rustsec) Update(string) error {
 			if err := put(dbc, tx, bkt.Name(), adv); err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
-			*r.written++
+			*r.written = append(*r.written, adv)
 		}
 		return nil
 	})
@@ -261,13 +261,44 @@ func run(advisoryDB, cacheDir string) error {
 		return err
 	}
 	defer db.Close()
-	written := 0
+	var written []advisory
 	source := rustsec{root: advisoryDB, written: &written}
 	build := vulndb.New(advisoryDB, dbDir, 24*time.Hour,
 		vulndb.WithVulnSrcs(map[types.SourceID]vulnsrc.VulnSrc{sourceID: source}))
 	if err := build.Build([]string{string(sourceID)}); err != nil {
 		return err
 	}
-	fmt.Printf("%d RustSec advisories in %s\n", written, db.Path(dbDir))
+	if err := fillIn(written); err != nil {
+		return err
+	}
+	fmt.Printf("%d RustSec advisories in %s\n", len(written), db.Path(dbDir))
 	return nil
+}
+
+// fillIn gives each vulnerability the title, description and severity that
+// trivy-db's build takes only from the sources it ranks (RustSec is not
+// one of them): without this Trivy would print no title and fall back on
+// the per-source severity alone.
+func fillIn(written []advisory) error {
+	dbc := db.Config{}
+	vulns := make(map[string]types.Vulnerability, len(written))
+	for _, adv := range written {
+		vuln, err := dbc.GetVulnerability(adv.Advisory.ID)
+		if err != nil {
+			return err
+		}
+		vuln.Title, vuln.Description = adv.title, adv.description
+		if severity, ok := vuln.VendorSeverity[sourceID]; ok {
+			vuln.Severity = severity.String()
+		}
+		vulns[adv.Advisory.ID] = vuln
+	}
+	return dbc.BatchUpdate(func(tx *bolt.Tx) error {
+		for id, vuln := range vulns {
+			if err := dbc.PutVulnerability(tx, id, vuln); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
