@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reads scripts/programs.txt.
 #   check-programs.sh SOURCE...        every program of those sources (apt, cargo,
-#                                      go, pip, machine, test-k8s, cluster) is here, and
+#                                      go, pip, machine, test-k8s, cluster, scan) is here, and
 #                                      every Command::new("...") name is listed;
 #                                      names the missing ones and fails
 #   check-programs.sh --apt-missing    the Debian packages of missing programs

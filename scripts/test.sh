@@ -15,12 +15,13 @@ step() {
   current="$*" started=$SECONDS
   printf '\n==> %s\n' "$*"
 }
-prefetch="" dist_build=""
+prefetch="" dist_build="" scan_tools=""
 report() {
   local status=$?
   # Background work still running when a step fails: stopped by its id.
   [ -z "$prefetch" ] || kill "$prefetch" 2>/dev/null || true
   [ -z "$dist_build" ] || kill -- "-$dist_build" 2>/dev/null || true
+  [ -z "$scan_tools" ] || kill -- "-$scan_tools" 2>/dev/null || true
   [ -z "$current" ] || printf '%6d s  %s%s\n' "$((SECONDS - started))" "$current" \
     "$([ "$status" = 0 ] || echo '  (FAILED)')" >>"$times"
   # cargo test: "Running <source> (<binary>)" then "test result: ... finished in Ns".
@@ -36,7 +37,7 @@ report() {
   if grep -q '^test result:' "$log"; then
     awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
   fi
-  rm -rf "$times" "$log" "${prefetch_log:-}" "${dist_dir:-}"
+  rm -rf "$times" "$log" "${prefetch_log:-}" "${scan_log:-}" "${dist_dir:-}"
   exit "$status"
 }
 trap report EXIT
@@ -78,7 +79,7 @@ if ! cargo install --list | grep -q '^cargo-fuzz v0.13.2:'; then
   cargo install --locked cargo-fuzz@0.13.2
 fi
 
-step "tools (cosign, actionlint, trivy, cloudshop-trivy-db, syft, hadolint, podman-compose, schemathesis, zig, cargo-zigbuild)"
+step "tools (cosign, actionlint, syft, hadolint, podman-compose, schemathesis, zig, cargo-zigbuild)"
 export PATH="$HOME/go/bin:$PATH"
 if ! cosign version 2>/dev/null | grep -q 'v3.1.3'; then
   go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
@@ -86,21 +87,13 @@ fi
 if ! actionlint -version 2>/dev/null | grep -q 'v1.7.12'; then
   go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 fi
-# trivy needs Go's jsonv2 experiment and, to say its version, the stamp its
-# own release builds set.
-if ! trivy --version 2>/dev/null | grep -q '^Version: 0.74.0$'; then
-  echo "building trivy v0.74.0 (about 9 minutes on 2 cores) ..."
-  GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go install -trimpath \
-    -ldflags "-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=0.74.0" \
-    github.com/aquasecurity/trivy/cmd/trivy@v0.74.0
-fi
-# Trivy's vulnerability database from the RustSec snapshot (tools/trivy-db,
-# ours): rebuilt when its sources change.
-stamp="$(cat tools/trivy-db/go.mod tools/trivy-db/go.sum tools/trivy-db/main.go | sha256sum)"
-if [ "$(cat "$HOME/go/bin/cloudshop-trivy-db.sources" 2>/dev/null)" != "$stamp" ]; then
-  (cd tools/trivy-db && go build -trimpath -o "$HOME/go/bin/cloudshop-trivy-db" .)
-  echo "$stamp" >"$HOME/go/bin/cloudshop-trivy-db.sources"
-fi
+# trivy and cloudshop-trivy-db (scripts/scan-tools.sh: about 9 minutes of Go
+# compilation from nothing) build in the background, beside clippy and the
+# Go steps below, and are waited for before the Go build cache is cleaned;
+# the release tests are the first to run them.
+scan_log="$(mktemp)"
+setsid -w scripts/scan-tools.sh >"$scan_log" 2>&1 &
+scan_tools=$!
 tools="$HOME/.cache/cloudshop-tools"
 if ! "$tools/bin/syft" version 2>/dev/null | grep -q '1.18.1' ||
   ! "$tools/bin/hadolint" --version 2>/dev/null | grep -q '2.14.0' ||
@@ -172,6 +165,17 @@ scripts/test-k8s.sh
 step "the local cluster's programs (scripts/cluster-tools.sh)"
 scripts/cluster-tools.sh
 scripts/check-programs.sh cluster
+
+step "trivy and cloudshop-trivy-db (scripts/scan-tools.sh, since the tools step)"
+built=0
+wait "$scan_tools" || built=$?
+scan_tools=""
+cat "$scan_log"
+if [ "$built" != 0 ]; then
+  echo "scripts/scan-tools.sh failed (its output is above)" >&2
+  exit 1
+fi
+scripts/check-programs.sh scan
 
 if [ "${CI:-}" = true ]; then
   go clean -cache # the Go tools are installed; their build cache is not needed

@@ -24,8 +24,8 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The Trivy this is written for (scripts/test.sh installs it; the release
-/// workflow pins the same).
+/// The Trivy this is written for (scripts/scan-tools.sh installs it; the
+/// release workflow pins the same).
 pub const TRIVY_VERSION: &str = "0.74.0";
 
 /// Severities that fail the gate.
@@ -133,8 +133,7 @@ impl Scanner {
     pub fn new(advisory_db: &Path) -> anyhow::Result<Self> {
         let version = Command::new("trivy").arg("--version").output().with_context(|| {
             format!(
-                "cannot run trivy (GOEXPERIMENT=jsonv2 go install \
-                     github.com/aquasecurity/trivy/cmd/trivy@v{TRIVY_VERSION}; scripts/test.sh does)"
+                "cannot run trivy v{TRIVY_VERSION} (scripts/scan-tools.sh builds it into ~/go/bin)"
             )
         })?;
         let said = String::from_utf8_lossy(&version.stdout);
@@ -151,7 +150,7 @@ impl Scanner {
             .arg("--cache-dir")
             .arg(cache.path())
             .output()
-            .context("cannot run cloudshop-trivy-db (built from tools/trivy-db by scripts/test.sh)")?;
+            .context("cannot run cloudshop-trivy-db (scripts/scan-tools.sh builds it from tools/trivy-db)")?;
         if !built.status.success() {
             bail!(
                 "building Trivy's database from {} failed: {}",
