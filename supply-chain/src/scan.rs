@@ -132,9 +132,7 @@ impl Scanner {
     /// `advisory_db`; fails when Trivy is not the pinned version.
     pub fn new(advisory_db: &Path) -> anyhow::Result<Self> {
         let version = Command::new("trivy").arg("--version").output().with_context(|| {
-            format!(
-                "cannot run trivy v{TRIVY_VERSION} (scripts/scan-tools.sh builds it into ~/go/bin)"
-            )
+            format!("cannot run trivy v{TRIVY_VERSION} (scripts/scan-tools.sh builds it into ~/go/bin)")
         })?;
         let said = String::from_utf8_lossy(&version.stdout);
         if !said.contains(&format!("Version: {TRIVY_VERSION}")) {
