@@ -185,7 +185,7 @@ step "test binaries (cargo test --no-run)"
 cargo test --workspace --locked --no-run
 
 # The shipped static binaries (fat LTO, one codegen unit, one service after
-# another, linux/amd64 and linux/arm64 at once) build in the background
+# another, for linux/amd64 and then linux/arm64) build in the background
 # while the fuzz targets build and run, into
 # cargo's cache in target/, where the release, compose, bench and cluster
 # tests find them; their own `cloudshop build` then only copies. A failure

@@ -71,7 +71,7 @@ pub fn reproducible_env(
         ("SOURCE_DATE_EPOCH".into(), epoch.to_string()),
         (
             "CARGO_TARGET_DIR".into(),
-            target_dir(workspace, platform).display().to_string(),
+            workspace.root.join("target").display().to_string(),
         ),
     ];
     if platform != AMD64 {
@@ -80,19 +80,6 @@ pub fn reproducible_env(
         environment.push(("ZIG_LOCAL_CACHE_DIR".into(), cache));
     }
     Ok(environment)
-}
-
-/// Cargo's target directory for `platform`: `target/` for amd64 and
-/// `target/<architecture>/` for another, so the platforms build at once
-/// (cargo locks a target directory for the whole of one invocation, host
-/// artefacts included).
-pub fn target_dir(workspace: &Workspace, platform: Platform) -> PathBuf {
-    let target = workspace.root.join("target");
-    if platform == AMD64 {
-        target
-    } else {
-        target.join(platform.architecture)
-    }
 }
 
 /// zig's cache for builds at `epoch`: `~/.cache/cloudshop-zig/<epoch>`.
@@ -149,11 +136,6 @@ fn cargo_home() -> anyhow::Result<String> {
 /// give each binary the features the others need. Alone, a service's binary
 /// holds exactly its own dependency closure, and is the same whichever other
 /// services are built with it.
-///
-/// The platforms build at the same time, each in its own target directory
-/// ([`target_dir`]), its services one after another: a service's last step,
-/// fat LTO into one codegen unit, runs on one core, and the other
-/// platform's build keeps the second busy.
 pub fn build(
     workspace: &Workspace,
     services: &[Service],
@@ -161,41 +143,57 @@ pub fn build(
 ) -> anyhow::Result<Vec<Built>> {
     let commit = workspace.commit()?;
     let total = services.len() * platforms.len();
-    let started = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
-        let chains: Vec<_> = platforms
-            .iter()
-            .map(|&platform| {
-                let started = &started;
-                scope.spawn(move || -> anyhow::Result<()> {
-                    let environment = reproducible_env(workspace, platform, commit.epoch)?;
-                    for service in services {
-                        let n = started.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                        eprintln!("    [{n}/{total}] {} for {}", service.package, platform.name());
-                        cargo_build(workspace, service, platform, &environment)?;
-                        eprintln!("    built {} for {}", service.package, platform.name());
+    let mut done = 0;
+    for &platform in platforms {
+        let environment = reproducible_env(workspace, platform, commit.epoch)?;
+        for service in services {
+            done += 1;
+            eprintln!("    [{done}/{total}] {} for {}", service.package, platform.name());
+            let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cargo.current_dir(&workspace.root).arg("auditable");
+            if platform == AMD64 {
+                // The musl target's C compiler for crates with C code.
+                cargo
+                    .arg("build")
+                    .env(format!("CC_{}", platform.env_suffix()), "musl-gcc");
+            } else {
+                cargo.arg("zigbuild");
+            }
+            cargo
+                .args(["--profile", PROFILE, "--locked", "--target", platform.target])
+                .args(["-p", service.package])
+                // RUSTFLAGS would also reach host build scripts and override the
+                // target-scoped flags set below.
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .envs(environment.iter().map(|(k, v)| (k, v)));
+            let status = cargo.status().with_context(|| {
+                format!(
+                    "cannot run cargo for {} (is cargo-auditable installed? `cargo install --locked cargo-auditable`{})",
+                    platform.name(),
+                    if platform == AMD64 {
+                        ""
+                    } else {
+                        "; and cargo-zigbuild with zig? `pip install cargo-zigbuild ziglang`"
                     }
-                    Ok(())
-                })
-            })
-            .collect();
-        chains
-            .into_iter()
-            .map(|chain| {
-                chain
-                    .join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a build thread panicked")))
-            })
-            .collect()
-    });
-    // Every platform's build has ended; the first failure is the error.
-    for result in results {
-        result?;
+                )
+            })?;
+            if !status.success() {
+                bail!(
+                    "cargo auditable {} of {} for {} failed ({status})",
+                    if platform == AMD64 { "build" } else { "zigbuild" },
+                    service.package,
+                    platform.target
+                );
+            }
+        }
     }
     let mut built = Vec::new();
     for &platform in platforms {
         for service in services {
-            let from = target_dir(workspace, platform)
+            let from = workspace
+                .root
+                .join("target")
                 .join(platform.target)
                 .join(PROFILE)
                 .join(service.name);
@@ -216,51 +214,4 @@ pub fn build(
         }
     }
     Ok(built)
-}
-
-/// One `cargo auditable build` (amd64) or `zigbuild` (arm64) of `service`.
-fn cargo_build(
-    workspace: &Workspace,
-    service: &Service,
-    platform: Platform,
-    environment: &[(String, String)],
-) -> anyhow::Result<()> {
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo.current_dir(&workspace.root).arg("auditable");
-    if platform == AMD64 {
-        // The musl target's C compiler for crates with C code.
-        cargo
-            .arg("build")
-            .env(format!("CC_{}", platform.env_suffix()), "musl-gcc");
-    } else {
-        cargo.arg("zigbuild");
-    }
-    cargo
-        .args(["--profile", PROFILE, "--locked", "--target", platform.target])
-        .args(["-p", service.package])
-        // RUSTFLAGS would also reach host build scripts and override the
-        // target-scoped flags set below.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .envs(environment.iter().map(|(k, v)| (k, v)));
-    let status = cargo.status().with_context(|| {
-        format!(
-            "cannot run cargo for {} (is cargo-auditable installed? `cargo install --locked cargo-auditable`{})",
-            platform.name(),
-            if platform == AMD64 {
-                ""
-            } else {
-                "; and cargo-zigbuild with zig? `pip install cargo-zigbuild ziglang`"
-            }
-        )
-    })?;
-    if !status.success() {
-        bail!(
-            "cargo auditable {} of {} for {} failed ({status})",
-            if platform == AMD64 { "build" } else { "zigbuild" },
-            service.package,
-            platform.target
-        );
-    }
-    Ok(())
 }
