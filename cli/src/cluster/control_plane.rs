@@ -265,7 +265,33 @@ impl ControlPlane {
 
     /// kwok, and `count` nodes it manages (they report Ready; pods scheduled
     /// on them are marked Running).
+    ///
+    /// kwok v0.8.0 can die as it starts with "fatal error: concurrent map
+    /// writes" (its node workers build CEL environments at once, and
+    /// `easycel`'s type registry is a plain map; seen once in a run of the
+    /// test command, 2026-12-05): then it is started once more, saying so.
     pub async fn nodes(&self, count: u32) -> anyhow::Result<()> {
+        let mut restarted = false;
+        loop {
+            let log_start = std::fs::metadata(self.daemons.log_file("kwok")).map_or(0, |m| m.len());
+            match self.nodes_once(count).await {
+                Ok(()) => return Ok(()),
+                Err(error)
+                    if !restarted
+                        && self.daemons.pid("kwok").is_none()
+                        && log_since(&self.daemons.log_file("kwok"), log_start)
+                            .contains("fatal error: concurrent map writes") =>
+                {
+                    eprintln!("kwok died of its concurrent map writes race as it started; starting it again");
+                    drop(error);
+                    restarted = true;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn nodes_once(&self, count: u32) -> anyhow::Result<()> {
         let mut command = Command::new(&self.tools.kwok);
         command
             .arg("--kubeconfig")
@@ -456,4 +482,11 @@ fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// What `path` holds from byte `from` on (empty when it cannot be read).
+fn log_since(path: &std::path::Path, from: u64) -> String {
+    std::fs::read(path)
+        .map(|bytes| String::from_utf8_lossy(bytes.get(from as usize..).unwrap_or_default()).into_owned())
+        .unwrap_or_default()
 }
