@@ -276,14 +276,13 @@ impl ControlPlane {
             let log_start = std::fs::metadata(self.daemons.log_file("kwok")).map_or(0, |m| m.len());
             match self.nodes_once(count).await {
                 Ok(()) => return Ok(()),
-                Err(error)
+                Err(_)
                     if !restarted
                         && self.daemons.pid("kwok").is_none()
                         && log_since(&self.daemons.log_file("kwok"), log_start)
                             .contains("fatal error: concurrent map writes") =>
                 {
                     eprintln!("kwok died of its concurrent map writes race as it started; starting it again");
-                    drop(error);
                     restarted = true;
                 }
                 Err(error) => return Err(error),
