@@ -79,41 +79,54 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Order>, sqlx::Error>
         .await
 }
 
-/// PENDING → CONFIRMED with the reserved lines; false when the order had
-/// already left PENDING.
-pub async fn confirm(pool: &PgPool, id: Uuid, lines: &[ReservedLine]) -> Result<bool, sqlx::Error> {
+/// PENDING → CONFIRMED with the reserved lines: the order as it now is and
+/// its lines (product-id order), or None when it had already left PENDING.
+///
+/// One statement (the status change and the lines, atomic as any statement
+/// is), and the order comes back from it: the caller needs neither a
+/// transaction nor reads afterwards. It used to be BEGIN, UPDATE, one INSERT
+/// per line, COMMIT and two SELECTs for the answer: six round trips per
+/// order, where this is one.
+pub async fn confirm(
+    pool: &PgPool,
+    id: Uuid,
+    lines: &[ReservedLine],
+) -> Result<Option<(Order, Vec<OrderLine>)>, sqlx::Error> {
+    let mut lines: Vec<OrderLine> = lines
+        .iter()
+        .map(|l| OrderLine {
+            product_id: l.product_id,
+            name: l.name.clone(),
+            quantity: l.quantity,
+            unit_price_cents: l.unit_price_cents,
+        })
+        .collect();
+    lines.sort_by_key(|l| l.product_id);
     let total: i64 = lines
         .iter()
         .map(|l| l.unit_price_cents * i64::from(l.quantity))
         .sum();
-    let mut tx = pool.begin().await?;
-    let updated = sqlx::query(
-        "UPDATE orders SET status = 'CONFIRMED', total_cents = $2, updated_at = now() \
-         WHERE id = $1 AND status = 'PENDING'",
-    )
+    let confirmed: Option<Order> = sqlx::query_as(&format!(
+        "WITH confirmed AS ( \
+             UPDATE orders SET status = 'CONFIRMED', total_cents = $2, updated_at = now() \
+             WHERE id = $1 AND status = 'PENDING' RETURNING {COLUMNS} \
+         ), lines AS ( \
+             INSERT INTO order_lines (order_id, product_id, name, quantity, unit_price_cents) \
+             SELECT confirmed.id, l.product_id, l.name, l.quantity, l.unit_price_cents \
+             FROM confirmed, UNNEST($3::bigint[], $4::text[], $5::integer[], $6::bigint[]) \
+                 AS l (product_id, name, quantity, unit_price_cents) \
+         ) \
+         SELECT {COLUMNS} FROM confirmed"
+    ))
     .bind(id)
     .bind(total)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if updated == 0 {
-        return Ok(false);
-    }
-    for line in lines {
-        sqlx::query(
-            "INSERT INTO order_lines (order_id, product_id, name, quantity, unit_price_cents) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(line.product_id)
-        .bind(&line.name)
-        .bind(line.quantity)
-        .bind(line.unit_price_cents)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(true)
+    .bind(lines.iter().map(|l| l.product_id).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.name.as_str()).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.quantity).collect::<Vec<_>>())
+    .bind(lines.iter().map(|l| l.unit_price_cents).collect::<Vec<_>>())
+    .fetch_optional(pool)
+    .await?;
+    Ok(confirmed.map(|order| (order, lines)))
 }
 
 /// PENDING → REJECTED with the products service's refusal; false when the
@@ -132,7 +145,8 @@ pub async fn reject(pool: &PgPool, id: Uuid, refusal: &ErrorBody) -> Result<bool
     Ok(updated > 0)
 }
 
-fn to_view(order: Order, lines: Vec<OrderLine>) -> OrderView {
+/// An order and its lines as the API shows them.
+pub fn to_view(order: Order, lines: Vec<OrderLine>) -> OrderView {
     OrderView {
         id: order.id,
         user_id: order.user_id,

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use cloudshop_api::orders::OrderLine;
 use cloudshop_platform::error::ApiError;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -13,6 +14,24 @@ use crate::settings::ReconcilerSettings;
 use crate::stock::{StockClient, StockError};
 use crate::store::{self, Order, Status};
 
+/// An order after [`advance`]: as it then is, with its lines when the step
+/// that confirmed it already had them (the caller then reads nothing more).
+#[derive(Debug)]
+pub struct Advanced {
+    pub order: Order,
+    pub lines: Option<Vec<OrderLine>>,
+}
+
+impl Advanced {
+    /// The order as the API shows it, its lines read when not known.
+    pub async fn view(self, pool: &PgPool) -> Result<store::OrderView, sqlx::Error> {
+        match self.lines {
+            Some(lines) => Ok(store::to_view(self.order, lines)),
+            None => store::view(pool, self.order).await,
+        }
+    }
+}
+
 /// Advances a PENDING order as far as it can go now and returns it as it
 /// then is. Orders in any other status are returned unchanged.
 pub async fn advance(
@@ -20,16 +39,22 @@ pub async fn advance(
     stock: &StockClient,
     order: Order,
     request_id: &str,
-) -> Result<Order, ApiError> {
+) -> Result<Advanced, ApiError> {
     if order.status != Status::Pending {
-        return Ok(order);
+        return Ok(Advanced { order, lines: None });
     }
     match stock
         .reserve(order.id, order.requested.0.lines(), request_id)
         .await
     {
-        Ok(lines) => {
-            if !store::confirm(pool, order.id, &lines).await? {
+        Ok(lines) => match store::confirm(pool, order.id, &lines).await? {
+            Some((order, lines)) => {
+                return Ok(Advanced {
+                    order,
+                    lines: Some(lines),
+                });
+            }
+            None => {
                 // Someone else finished it first. If it was rejected, the stock
                 // we just got must go back.
                 if let Some(current) = store::find(pool, order.id).await?
@@ -38,7 +63,7 @@ pub async fn advance(
                     let _ = stock.release(order.id, request_id).await;
                 }
             }
-        }
+        },
         Err(StockError::Refused(refusal)) => {
             store::reject(pool, order.id, &refusal).await?;
         }
@@ -49,9 +74,10 @@ pub async fn advance(
             ));
         }
     }
-    store::find(pool, order.id)
+    let order = store::find(pool, order.id)
         .await?
-        .ok_or_else(|| ApiError::internal("order vanished"))
+        .ok_or_else(|| ApiError::internal("order vanished"))?;
+    Ok(Advanced { order, lines: None })
 }
 
 /// Finishes stale PENDING orders and unfinished cancellations at start and
@@ -123,9 +149,9 @@ async fn reconcile_pending(pool: &PgPool, stock: &StockClient, pending_after_ms:
     for order in stale {
         let id = order.id;
         match advance(pool, stock, order, &format!("reconciler-{id}")).await {
-            Ok(order) => {
+            Ok(advanced) => {
                 finished += 1;
-                tracing::info!(order_id = %id, status = ?order.status, "reconciled a pending order");
+                tracing::info!(order_id = %id, status = ?advanced.order.status, "reconciled a pending order");
             }
             Err(err) => tracing::warn!(order_id = %id, error = %err, "pending order not reconciled yet"),
         }

@@ -45,7 +45,8 @@ pub async fn create(
         Recorded::Existing(order) => (order, true),
     };
     let was_pending = order.status == Status::Pending;
-    let order = workflow::advance(&state.pool, &state.stock, order, &request_id(rid.as_ref())).await?;
+    let advanced = workflow::advance(&state.pool, &state.stock, order, &request_id(rid.as_ref())).await?;
+    let order = &advanced.order;
     if was_pending {
         match order.status {
             Status::Confirmed => state.metrics.confirmed.inc(),
@@ -63,7 +64,7 @@ pub async fn create(
             reason.clone().unwrap_or_else(|| "rejected".into()),
         ),
     };
-    let view = store::view(&state.pool, order).await?;
+    let view = advanced.view(&state.pool).await?;
     tracing::info!(order_id = %view.id, status = ?status, replayed, "order placed");
     let mut response = if status == Status::Rejected {
         let body = Rejection {
