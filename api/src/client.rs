@@ -3,9 +3,12 @@
 //! generator and the tests use it. Errors keep the envelope: a refusal
 //! carries the status and the [`ErrorBody`]; a rejected order its order.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use reqwest::header::{ETAG, HeaderValue, IF_NONE_MATCH};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -130,6 +133,43 @@ pub struct Picture {
 pub struct Client {
     http: reqwest::Client,
     base: Arc<str>,
+    /// Set by [`Client::revalidating`]; none by default.
+    kept: Option<Arc<Kept>>,
+}
+
+/// Catalogue reads kept with their `ETag`, for [`Client::revalidating`].
+#[derive(Default)]
+struct Kept {
+    entries: Mutex<HashMap<String, (HeaderValue, Arc<dyn Any + Send + Sync>)>>,
+}
+
+/// Distinct reads kept at most (URLs with their queries); all are dropped
+/// when a new one would pass it, and the next read of each fetches it whole.
+const KEPT_READS: usize = 512;
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.entries.lock().map_or(0, |entries| entries.len());
+        f.debug_struct("Kept").field("reads", &kept).finish()
+    }
+}
+
+impl Kept {
+    fn lookup<T: Send + Sync + 'static>(&self, url: &str) -> Option<(HeaderValue, Arc<T>)> {
+        let entries = self.entries.lock().ok()?;
+        let (etag, value) = entries.get(url)?;
+        let value = Arc::clone(value).downcast::<T>().ok()?;
+        Some((etag.clone(), value))
+    }
+
+    fn keep<T: Send + Sync + 'static>(&self, url: String, etag: HeaderValue, value: Arc<T>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= KEPT_READS && !entries.contains_key(&url) {
+                entries.clear();
+            }
+            entries.insert(url, (etag, value));
+        }
+    }
 }
 
 impl Client {
@@ -139,7 +179,20 @@ impl Client {
         Self {
             http,
             base: base.trim_end_matches('/').into(),
+            kept: None,
         }
+    }
+
+    /// This client, keeping the catalogue reads it makes (pages of products,
+    /// a product, the categories) with their `ETag`: it asks for each again,
+    /// every time, with `If-None-Match`, and on a 304 answers with what it
+    /// kept, with no body to receive and parse. Nothing is served without
+    /// asking, so nothing is staler than a plain read. The storefront reads
+    /// the same page and categories for every visitor; the load generator
+    /// and the tests use plain clients.
+    pub fn revalidating(mut self) -> Self {
+        self.kept = Some(Arc::new(Kept::default()));
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -176,6 +229,40 @@ impl Client {
 
     async fn get<T: DeserializeOwned>(&self, caller: Caller<'_>, path: &str) -> Result<T, ClientError> {
         Self::json(self.request(caller, Method::GET, path)).await
+    }
+
+    /// A catalogue read, revalidated when this client keeps reads.
+    async fn catalogue_read<T>(&self, request: RequestBuilder) -> Result<T, ClientError>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let Some(kept) = &self.kept else {
+            return Self::json(request).await;
+        };
+        let mut request = request.build().map_err(unavailable)?;
+        let url = request.url().as_str().to_owned();
+        let known = kept.lookup::<T>(&url);
+        if let Some((etag, _)) = &known {
+            request.headers_mut().insert(IF_NONE_MATCH, etag.clone());
+        }
+        let response = self.http.execute(request).await.map_err(unavailable)?;
+        if response.status() == StatusCode::NOT_MODIFIED {
+            return match known {
+                Some((_, value)) => Ok(T::clone(&value)),
+                None => Err(ClientError::Unavailable(format!(
+                    "{url} answered 304 Not Modified to a read that named no ETag"
+                ))),
+            };
+        }
+        if !response.status().is_success() {
+            return Err(refused(response).await);
+        }
+        let etag = response.headers().get(ETAG).cloned();
+        let value: T = response.json().await.map_err(unavailable)?;
+        if let Some(etag) = etag {
+            kept.keep(url, etag, Arc::new(value.clone()));
+        }
+        Ok(value)
     }
 
     async fn with_body<T: DeserializeOwned, B: Serialize>(
@@ -219,11 +306,13 @@ impl Client {
         caller: Caller<'_>,
         query: &ProductQuery,
     ) -> Result<ProductPage, ClientError> {
-        Self::json(self.request(caller, Method::GET, paths::PRODUCTS).query(query)).await
+        self.catalogue_read(self.request(caller, Method::GET, paths::PRODUCTS).query(query))
+            .await
     }
 
     pub async fn product(&self, caller: Caller<'_>, id: i64) -> Result<Product, ClientError> {
-        self.get(caller, &paths::product(id)).await
+        self.catalogue_read(self.request(caller, Method::GET, &paths::product(id)))
+            .await
     }
 
     pub async fn product_image(&self, caller: Caller<'_>, id: i64) -> Result<Picture, ClientError> {
@@ -239,7 +328,8 @@ impl Client {
     }
 
     pub async fn categories(&self, caller: Caller<'_>) -> Result<Vec<Category>, ClientError> {
-        self.get(caller, paths::CATEGORIES).await
+        self.catalogue_read(self.request(caller, Method::GET, paths::CATEGORIES))
+            .await
     }
 
     pub async fn create_product(

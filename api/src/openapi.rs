@@ -58,6 +58,8 @@ pub struct Endpoint {
     errors: &'static [u16],
     /// A reply with a body of its own (the order rejection).
     other: Option<(u16, &'static str, &'static str)>,
+    /// Answers carry an `ETag`; `If-None-Match` naming it gives a 304.
+    revalidated: bool,
 }
 
 // The errors each kind of operation can meet, besides its own: the edge's
@@ -117,7 +119,20 @@ fn endpoint(
         success: (200, "OK", Body::None),
         errors: EDGE,
         other: None,
+        revalidated: false,
     }
+}
+
+fn if_none_match() -> Parameter {
+    ParameterBuilder::new()
+        .name("If-None-Match")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "The ETag of a body this caller keeps: a 304 without a body when it is still the answer",
+        ))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
 }
 
 impl Endpoint {
@@ -139,6 +154,13 @@ impl Endpoint {
     }
     fn errors(mut self, errors: &'static [u16]) -> Self {
         self.errors = errors;
+        self
+    }
+    /// A catalogue read: `ETag` on its answers, 304 on a matching
+    /// `If-None-Match`.
+    fn revalidated(mut self) -> Self {
+        self.revalidated = true;
+        self.parameters.push(if_none_match());
         self
     }
 }
@@ -178,6 +200,7 @@ pub fn operations() -> Vec<Endpoint> {
         endpoint(Get, paths::PRODUCTS, "listProducts", "A page of the catalogue")
             .params(ProductQuery::into_params(|| None))
             .replies(200, "A page of products", "ProductPage")
+            .revalidated()
             .errors(READ),
         endpoint(Post, paths::PRODUCTS, "createProduct", "Create a product (admin)")
             .bearer()
@@ -187,6 +210,7 @@ pub fn operations() -> Vec<Endpoint> {
         endpoint(Get, paths::PRODUCT, "getProduct", "One product")
             .params(product())
             .replies(200, "The product", "Product")
+            .revalidated()
             .errors(ONE),
         endpoint(Put, paths::PRODUCT, "replaceProduct", "Replace a product (admin)")
             .bearer()
@@ -223,11 +247,9 @@ pub fn operations() -> Vec<Endpoint> {
                 .params(product())
                 .errors(ONE)
         },
-        endpoint(Get, paths::CATEGORIES, "listCategories", "Every category").replies(
-            200,
-            "The categories",
-            "Categories",
-        ),
+        endpoint(Get, paths::CATEGORIES, "listCategories", "Every category")
+            .replies(200, "The categories", "Categories")
+            .revalidated(),
         endpoint(
             Get,
             paths::ORDERS,
@@ -328,6 +350,14 @@ impl Endpoint {
             Body::None => success,
         };
         operation = operation.response(status.to_string(), success.build());
+        if self.revalidated {
+            operation = operation.response(
+                "304",
+                ResponseBuilder::new()
+                    .description("Not modified: If-None-Match names the current body's ETag")
+                    .build(),
+            );
+        }
         if let Some((status, description, name)) = self.other {
             operation = operation.response(
                 status.to_string(),
@@ -495,7 +525,18 @@ mod tests {
             .iter()
             .filter_map(|p| p["name"].as_str())
             .collect();
-        assert_eq!(names, ["q", "category", "page", "per_page"]);
+        assert_eq!(names, ["q", "category", "page", "per_page", "If-None-Match"]);
+        // Catalogue reads revalidate; nothing else claims to.
+        for (path, method) in [
+            ("/api/products", "get"),
+            ("/api/products/{id}", "get"),
+            ("/api/categories", "get"),
+        ] {
+            let replies = &doc["paths"][path][method]["responses"];
+            assert!(replies.get("304").is_some(), "{path}: {replies}");
+        }
+        let revalidated = operations().iter().filter(|e| e.revalidated).count();
+        assert_eq!(revalidated, 3);
         let status = &doc["components"]["schemas"]["OrderStatus"]["enum"];
         assert!(status.to_string().contains("CONFIRMED"), "{status}");
         // The document describes itself as the JSON object it is.

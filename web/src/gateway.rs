@@ -10,7 +10,10 @@ use std::time::Duration;
 pub use cloudshop_api::client::{Caller, Client as Gateway, ClientError};
 use cloudshop_platform::tls::TlsMaterial;
 
-/// A client of the gateway at `base`, with the storefront's certificate.
+/// A client of the gateway at `base`, with the storefront's certificate. It
+/// keeps the catalogue reads and revalidates them (`If-None-Match`, a 304
+/// without a body when nothing changed): every visitor's home page reads the
+/// same page of products and the same categories.
 pub fn connect(tls: &Arc<TlsMaterial>, base: &str, timeout: Duration) -> anyhow::Result<Gateway> {
     let http = reqwest::Client::builder()
         .use_preconfigured_tls(tls.client_config()?)
@@ -18,7 +21,7 @@ pub fn connect(tls: &Arc<TlsMaterial>, base: &str, timeout: Duration) -> anyhow:
         .connect_timeout(Duration::from_secs(2))
         .pool_idle_timeout(cloudshop_platform::settings::CLIENT_POOL_IDLE)
         .build()?;
-    Ok(Gateway::new(http, base))
+    Ok(Gateway::new(http, base).revalidating())
 }
 
 /// A refusal the shopper can act on (a 4xx other than 429), with the API's

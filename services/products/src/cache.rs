@@ -6,11 +6,13 @@
 //! stock for longer than a notification takes.
 
 use std::collections::HashMap;
+use std::hash::Hasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::HeaderValue;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +24,42 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct CatalogueCache {
     enabled: AtomicBool,
     generation: AtomicU64,
-    entries: Mutex<HashMap<String, (u64, Bytes)>>,
+    entries: Mutex<HashMap<String, (u64, Cached)>>,
+}
+
+/// A rendered catalogue read and its entity tag.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    pub body: Bytes,
+    pub etag: HeaderValue,
+}
+
+impl Cached {
+    /// The tag is a hash of the body, so every replica tags the same body
+    /// alike and a caller's `If-None-Match` can be answered 304 by any of
+    /// them. It is std's SipHash: another build of the service may tag the
+    /// same body otherwise, which costs that caller one full answer, never a
+    /// stale one.
+    pub fn new(body: Bytes) -> Self {
+        let mut hasher = std::hash::DefaultHasher::new();
+        hasher.write(&body);
+        let tag = format!("\"{:016x}-{:x}\"", hasher.finish(), body.len());
+        let etag = HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+        Self { body, etag }
+    }
+
+    /// Whether an `If-None-Match` header names this body (a weak
+    /// comparison, as RFC 9110 asks for `If-None-Match`; `*` names any).
+    pub fn matches(&self, if_none_match: Option<&HeaderValue>) -> bool {
+        let Some(listed) = if_none_match.and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let ours = self.etag.to_str().unwrap_or_default();
+        listed
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == ours)
+    }
 }
 
 impl CatalogueCache {
@@ -31,14 +68,14 @@ impl CatalogueCache {
     }
 
     /// The cached body for `key`, if it is from the current generation.
-    pub fn get(&self, key: &str) -> Option<Bytes> {
+    pub fn get(&self, key: &str) -> Option<Cached> {
         if !self.enabled.load(Ordering::Acquire) {
             return None;
         }
         let generation = self.generation.load(Ordering::Acquire);
         let entries = self.entries.lock().ok()?;
         match entries.get(key) {
-            Some((stored, body)) if *stored == generation => Some(body.clone()),
+            Some((stored, cached)) if *stored == generation => Some(cached.clone()),
             _ => None,
         }
     }
@@ -49,7 +86,7 @@ impl CatalogueCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub fn put(&self, key: String, generation: u64, body: Bytes) {
+    pub fn put(&self, key: String, generation: u64, cached: Cached) {
         if !self.enabled.load(Ordering::Acquire) {
             return;
         }
@@ -57,7 +94,7 @@ impl CatalogueCache {
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
-            entries.insert(key, (generation, body));
+            entries.insert(key, (generation, cached));
         }
     }
 
@@ -103,5 +140,35 @@ impl CatalogueCache {
                 },
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tag_follows_the_body_and_if_none_match_compares_weakly() {
+        let page = Cached::new(Bytes::from_static(b"{\"items\":[]}"));
+        let same = Cached::new(Bytes::from_static(b"{\"items\":[]}"));
+        let other = Cached::new(Bytes::from_static(b"{\"items\":[1]}"));
+        assert_eq!(page.etag, same.etag);
+        assert_ne!(page.etag, other.etag);
+        let tag = page.etag.to_str().expect("ascii").to_owned();
+        assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+        let header = |value: &str| HeaderValue::from_str(value).expect("header");
+        for named in [
+            tag.clone(),
+            format!("W/{tag}"),
+            format!("\"x\", {tag}"),
+            "*".into(),
+        ] {
+            assert!(page.matches(Some(&header(&named))), "{named}");
+        }
+        let others = ["\"x\"", "", "W/\"x\"", &tag[1..]];
+        for unnamed in others {
+            assert!(!page.matches(Some(&header(unnamed))), "{unnamed}");
+        }
+        assert!(!page.matches(None));
     }
 }

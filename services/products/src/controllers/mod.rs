@@ -18,10 +18,11 @@ use bytes::Bytes;
 use cloudshop_platform::error::ApiError;
 use cloudshop_platform::jwt::JwtVerifier;
 use cloudshop_platform::metrics::Metrics;
+use http::{HeaderValue, StatusCode, header};
 use prometheus::IntCounter;
 use sqlx::PgPool;
 
-use crate::cache::CatalogueCache;
+use crate::cache::{Cached, CatalogueCache};
 use crate::catalogue::WriteError;
 
 #[derive(Debug, Clone)]
@@ -87,23 +88,45 @@ impl From<WriteError> for ApiError {
 }
 
 /// Serves a catalogue read from the cache, or runs `load` and caches it.
-pub async fn cached<T, F>(state: &AppState, key: String, load: F) -> Result<Response, ApiError>
+/// Every answer carries the body's `ETag` and `Cache-Control: no-cache` (keep
+/// it, ask again before using it); a caller whose `If-None-Match` names the
+/// current body gets a 304 without it. The storefront revalidates that way.
+pub async fn cached<T, F>(
+    state: &AppState,
+    key: String,
+    if_none_match: Option<&HeaderValue>,
+    load: F,
+) -> Result<Response, ApiError>
 where
     T: serde::Serialize,
     F: Future<Output = Result<T, ApiError>>,
 {
-    if let Some(body) = state.cache.get(&key) {
-        state.metrics.cache_hits.inc();
-        return Ok(json_bytes(body));
+    let cached = match state.cache.get(&key) {
+        Some(cached) => {
+            state.metrics.cache_hits.inc();
+            cached
+        }
+        None => {
+            state.metrics.cache_misses.inc();
+            let generation = state.cache.generation();
+            let value = load.await?;
+            let body = Bytes::from(serde_json::to_vec(&value).map_err(ApiError::internal)?);
+            let cached = Cached::new(body);
+            state.cache.put(key, generation, cached.clone());
+            cached
+        }
+    };
+    let validators = [
+        (header::ETAG, cached.etag.clone()),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    if cached.matches(if_none_match) {
+        return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
     }
-    state.metrics.cache_misses.inc();
-    let generation = state.cache.generation();
-    let value = load.await?;
-    let body = Bytes::from(serde_json::to_vec(&value).map_err(ApiError::internal)?);
-    state.cache.put(key, generation, body.clone());
-    Ok(json_bytes(body))
-}
-
-fn json_bytes(body: Bytes) -> Response {
-    ([(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+    Ok((
+        validators,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        cached.body,
+    )
+        .into_response())
 }

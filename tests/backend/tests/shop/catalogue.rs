@@ -221,3 +221,98 @@ async fn admins_write_products_and_readers_see_it_at_once() {
     let gone = shop.api.product(Caller::anonymous(), id).await;
     assert_eq!(gone.expect_err("deleted").status(), 404);
 }
+
+#[tokio::test]
+async fn catalogue_reads_carry_etags_and_revalidate_to_304() {
+    let shop = spawn_backend().await;
+    let admin = shop.admin().await;
+    let id = shop.product(&admin, 4321, 5).await;
+    let read = |if_none_match: Option<String>| {
+        let mut request = shop
+            .api
+            .request(Caller::anonymous(), Method::GET, &paths::product(id));
+        if let Some(tag) = if_none_match {
+            request = request.header("if-none-match", tag);
+        }
+        async move { request.send().await.expect("read") }
+    };
+    let first = read(None).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let etag = first.headers()["etag"].to_str().expect("etag").to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+
+    // The current tag, alone, weak or in a list, and `*`: 304, no body.
+    for tag in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"other\", {etag}"),
+        "*".into(),
+    ] {
+        let again = read(Some(tag.clone())).await;
+        assert_eq!(again.status(), 304, "{tag}");
+        assert_eq!(again.headers()["etag"], etag.as_str(), "{tag}");
+        assert!(again.bytes().await.expect("body").is_empty(), "{tag}");
+    }
+    // Another tag: the whole body.
+    let other = read(Some("\"other\"".into())).await;
+    assert_eq!(other.status(), 200);
+    assert_eq!(other.json::<Product>().await.expect("product").stock, 5);
+
+    // A change gives a new tag: the old one no longer matches.
+    let revalidating = shop.api.clone().revalidating();
+    let categories = revalidating
+        .categories(Caller::anonymous())
+        .await
+        .expect("categories");
+    assert_eq!(
+        revalidating
+            .product(Caller::anonymous(), id)
+            .await
+            .expect("kept")
+            .stock,
+        5
+    );
+    let patch = ProductPatch {
+        stock: Some(7),
+        ..ProductPatch::default()
+    };
+    shop.api
+        .patch_product(Caller::with_token(&admin), id, &patch)
+        .await
+        .expect("patch");
+    let changed = read(Some(etag.clone())).await;
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"], etag.as_str());
+    // The revalidating client (the storefront's) sees the change at once, and
+    // answers unchanged reads from what it kept.
+    assert_eq!(
+        revalidating
+            .product(Caller::anonymous(), id)
+            .await
+            .expect("revalidated")
+            .stock,
+        7
+    );
+    assert_eq!(
+        revalidating
+            .categories(Caller::anonymous())
+            .await
+            .expect("categories again"),
+        categories
+    );
+    let page = ProductQuery {
+        per_page: Some(100),
+        ..ProductQuery::default()
+    };
+    let listed = revalidating
+        .products(Caller::anonymous(), &page)
+        .await
+        .expect("list");
+    let listed_again = revalidating
+        .products(Caller::anonymous(), &page)
+        .await
+        .expect("list again");
+    assert_eq!(listed, listed_again);
+    assert_eq!(listed.items.iter().find(|p| p.id == id).map(|p| p.stock), Some(7));
+}
