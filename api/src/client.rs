@@ -137,10 +137,13 @@ pub struct Client {
     kept: Option<Arc<Kept>>,
 }
 
+/// A kept read: its `ETag` and what its body parsed to.
+type KeptRead = (HeaderValue, Arc<dyn Any + Send + Sync>);
+
 /// Catalogue reads kept with their `ETag`, for [`Client::revalidating`].
 #[derive(Default)]
 struct Kept {
-    entries: Mutex<HashMap<String, (HeaderValue, Arc<dyn Any + Send + Sync>)>>,
+    entries: Mutex<HashMap<String, KeptRead>>,
 }
 
 /// Distinct reads kept at most (URLs with their queries); all are dropped
