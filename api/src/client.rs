@@ -218,7 +218,11 @@ impl Client {
     }
 
     async fn send(request: RequestBuilder) -> Result<Response, ClientError> {
-        let response = request.send().await.map_err(unavailable)?;
+        Self::success(request.send().await.map_err(unavailable)?).await
+    }
+
+    /// `response` when it is a success, else its refusal.
+    async fn success(response: Response) -> Result<Response, ClientError> {
         if response.status().is_success() {
             Ok(response)
         } else {
@@ -257,9 +261,7 @@ impl Client {
                 ))),
             };
         }
-        if !response.status().is_success() {
-            return Err(refused(response).await);
-        }
+        let response = Self::success(response).await?;
         let etag = response.headers().get(ETAG).cloned();
         let value: T = response.json().await.map_err(unavailable)?;
         if let Some(etag) = etag {

@@ -484,7 +484,7 @@ fn log_tail(path: &Path) -> String {
 }
 
 /// What `path` holds from byte `from` on (empty when it cannot be read).
-fn log_since(path: &std::path::Path, from: u64) -> String {
+fn log_since(path: &Path, from: u64) -> String {
     std::fs::read(path)
         .map(|bytes| String::from_utf8_lossy(bytes.get(from as usize..).unwrap_or_default()).into_owned())
         .unwrap_or_default()
