@@ -175,3 +175,78 @@ pub fn client_trusting(ca: &std::path::Path) -> reqwest::Client {
         Err(err) => panic!("cannot build a test client: {err:#}"),
     }
 }
+
+/// What curl, a real client, saw when it uploaded a body.
+#[derive(Debug)]
+pub struct Upload {
+    /// The final status (0 when curl read no answer).
+    pub status: u16,
+    /// The answer's body.
+    pub body: String,
+    /// Whether the server said `100 Continue`.
+    pub continued: bool,
+    /// curl's exit code and what it wrote to stderr, for messages.
+    pub report: String,
+}
+
+/// How [`curl_upload`] sends its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadMode {
+    /// `Content-Length`, and `Expect: 100-continue` (waiting up to 10 s).
+    ExpectContinue,
+    /// `Content-Length`, the body sent at once.
+    Immediate,
+    /// `Transfer-Encoding: chunked`, no length announced.
+    Chunked,
+}
+
+/// POSTs `size` bytes of `content_type` to `url` with curl, trusting `ca`
+/// when given, and says what came back. Bounded: 60 s at most.
+pub fn curl_upload(
+    url: &str,
+    size: usize,
+    content_type: &str,
+    mode: UploadMode,
+    ca: Option<&std::path::Path>,
+) -> anyhow::Result<Upload> {
+    let dir = tempfile::tempdir()?;
+    let payload = dir.path().join("payload");
+    std::fs::write(&payload, vec![b'a'; size])?;
+    let answer = dir.path().join("answer");
+    let mut curl = std::process::Command::new("curl");
+    curl.args(["--silent", "--show-error", "--verbose", "--max-time", "60"])
+        .args(["--expect100-timeout", "10", "--request", "POST"])
+        .args(["--header", &format!("Content-Type: {content_type}")])
+        .arg("--data-binary")
+        .arg(format!("@{}", payload.display()))
+        .arg("--output")
+        .arg(&answer)
+        .args(["--write-out", "%{http_code}"]);
+    match mode {
+        UploadMode::ExpectContinue => curl.args(["--header", "Expect: 100-continue"]),
+        UploadMode::Immediate => curl.args(["--header", "Expect:"]),
+        UploadMode::Chunked => curl.args(["--header", "Expect:", "--header", "Transfer-Encoding: chunked"]),
+    };
+    if let Some(ca) = ca {
+        curl.arg("--cacert").arg(ca);
+    }
+    let output = curl.arg(url).output().context("running curl")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    Ok(Upload {
+        status: String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0),
+        body: std::fs::read_to_string(&answer).unwrap_or_default(),
+        continued: stderr.lines().any(|l| l.starts_with("< HTTP/1.1 100")),
+        report: format!(
+            "curl exit {:?}: {}",
+            output.status.code(),
+            stderr
+                .lines()
+                .filter(|l| !l.starts_with("> ") && !l.starts_with("* "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    })
+}

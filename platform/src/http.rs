@@ -1,6 +1,7 @@
 //! The middleware stack every API router gets, outermost first:
-//! request id (accepted or created, echoed, logged) → error envelope → request
-//! timeout → body limit → per-route metrics and access log → the handler.
+//! request id (accepted or created, echoed, logged) → error envelope →
+//! oversized bodies refused ([`refuse_oversized`]) → request timeout → body
+//! limit for extractors → per-route metrics and access log → the handler.
 //!
 //! The access log is one line per request at `debug` under the target
 //! [`ACCESS_LOG`], so it is off with the default filter: a JSON line for every
@@ -50,11 +51,15 @@ pub fn page_stack(router: Router, metrics: &HttpMetrics, settings: &HttpSettings
 
 fn stack(router: Router, metrics: &HttpMetrics, settings: &HttpSettings, json_errors: bool) -> Router {
     let timeout = settings.request_timeout();
+    let limit = settings.body_limit_bytes;
     let router = router
         .layer(middleware::from_fn_with_state(Arc::new(metrics.clone()), observe))
-        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             enforce_timeout(timeout, request, next)
+        }))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            refuse_oversized(limit, request, next)
         }));
     let router = if json_errors {
         router.layer(middleware::from_fn(normalize_errors))
@@ -95,6 +100,88 @@ async fn request_id(mut request: Request, next: Next) -> Response {
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// What a refused body may still send before the 413 goes out anyway: read
+/// and thrown away so that the client, which sends its whole body before it
+/// reads an answer, sees the 413 instead of a connection reset.
+const DRAIN_BYTES: usize = 8 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// Refuses a request body over `limit` bytes with a 413 the client can read,
+/// and closes the connection after it:
+/// - a `Content-Length` over the limit is refused before the body is read,
+///   so hyper never says `100 Continue` (it does when the body is first
+///   read) and a client that waits for it sends nothing; a client that sends
+///   at once has its body drained (bounded by [`DRAIN_BYTES`] and
+///   [`DRAIN_TIME`]) before the answer;
+/// - a chunked body is read here up to the limit (every route takes small
+///   bodies whole anyway); one that grows past it is drained the same way.
+async fn refuse_oversized(limit: usize, request: Request, next: Next) -> Response {
+    use http_body_util::BodyExt;
+
+    let (parts, body) = request.into_parts();
+    match axum::body::HttpBody::size_hint(&body).exact() {
+        Some(length) if length > limit as u64 => {
+            let waits_for_continue = parts
+                .headers
+                .get(header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+            if !waits_for_continue {
+                drain(body).await;
+            }
+            too_large(limit)
+        }
+        Some(_) => next.run(Request::from_parts(parts, body)).await,
+        None => {
+            let mut body = body;
+            let mut buffered = bytes::BytesMut::new();
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else {
+                    return ApiError::bad_request("the request body could not be read").into_response();
+                };
+                if let Ok(data) = frame.into_data() {
+                    if buffered.len() + data.len() > limit {
+                        drain(body).await;
+                        return too_large(limit);
+                    }
+                    buffered.extend_from_slice(&data);
+                }
+            }
+            let body = axum::body::Body::from(buffered.freeze());
+            next.run(Request::from_parts(parts, body)).await
+        }
+    }
+}
+
+/// Reads and drops what is left of a body, within the drain bounds.
+async fn drain(mut body: axum::body::Body) {
+    use http_body_util::BodyExt;
+
+    let mut read = 0usize;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while read <= DRAIN_BYTES {
+            match body.frame().await {
+                Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
+                _ => return,
+            }
+        }
+    })
+    .await;
+}
+
+fn too_large(limit: usize) -> Response {
+    let mut response = ApiError::new(
+        http::StatusCode::PAYLOAD_TOO_LARGE,
+        crate::error::ErrorCode::PayloadTooLarge,
+        format!("request bodies are limited to {limit} bytes"),
+    )
+    .into_response();
+    // What is left of the body is not read: the connection cannot be reused.
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 

@@ -44,14 +44,17 @@ pub fn router(state: AppState) -> Router {
         .route("/favicon.ico", get(favicon))
         .route("/health", get(|| async { "ok" }))
         .fallback(not_found)
-        .layer(middleware::from_fn(error_pages))
         .with_state(state)
 }
 
 /// Wraps the whole stack (after [`cloudshop_platform::http::page_stack`]) in
-/// the security headers; HSTS only when the shop is reached over HTTPS.
+/// the error pages, so that the stack's own answers (a 413 for an oversized
+/// body, the timeout's 503) are pages too, and then in the security headers;
+/// HSTS only when the shop is reached over HTTPS.
 pub fn with_security_headers(router: Router, https: bool) -> Router {
-    router.layer(middleware::from_fn_with_state(https, security_headers))
+    router
+        .layer(middleware::from_fn(error_pages))
+        .layer(middleware::from_fn_with_state(https, security_headers))
 }
 
 async fn stylesheet() -> impl IntoResponse {
@@ -79,8 +82,9 @@ async fn not_found() -> Response {
     (http::StatusCode::NOT_FOUND, Html(page.into_string())).into_response()
 }
 
-/// Errors no handler rendered (a malformed form, a wrong method) still get
-/// a page, never a bare status or a stack trace.
+/// Errors no handler rendered (a malformed form, a wrong method, a body too
+/// large) still get a page, never a bare status or a stack trace. The
+/// answer's other headers (`Retry-After`, `Connection: close`) are kept.
 async fn error_pages(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
@@ -96,9 +100,17 @@ async fn error_pages(request: Request, next: Next) -> Response {
     } else {
         "That request could not be handled. Please go back and try again."
     };
+    let text = if status == http::StatusCode::PAYLOAD_TOO_LARGE {
+        "That form was too large to send. Please shorten it and try again."
+    } else {
+        text
+    };
     let title = status.canonical_reason().unwrap_or("Error");
     let page = layout::message(title, &Visitor::anonymous(), text);
-    (status, Html(page.into_string())).into_response()
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    (parts, Html(page.into_string())).into_response()
 }
 
 async fn security_headers(State(https): State<bool>, request: Request, next: Next) -> Response {
