@@ -64,6 +64,64 @@ pub struct Credentials {
     pub email: String,
     #[schema(value_type = String, write_only)]
     pub password: Password,
+    /// The `device_token` an earlier successful login of this account gave
+    /// this client. With it, the client is let through when the account's
+    /// budget of failed logins (from every address together) is spent, so a
+    /// stranger's guesses cannot lock the owner out. A token of another
+    /// account, expired or forged, counts as none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, write_only)]
+    pub device_token: Option<DeviceToken>,
+}
+
+impl Credentials {
+    /// A login without a device token.
+    pub fn new(email: impl Into<String>, password: impl Into<Password>) -> Self {
+        Self {
+            email: email.into(),
+            password: password.into(),
+            device_token: None,
+        }
+    }
+
+    pub fn with_device_token(mut self, token: Option<DeviceToken>) -> Self {
+        self.device_token = token;
+        self
+    }
+}
+
+impl From<&str> for Password {
+    fn from(password: &str) -> Self {
+        Self::new(password)
+    }
+}
+
+impl From<String> for Password {
+    fn from(password: String) -> Self {
+        Self::new(password)
+    }
+}
+
+/// The proof a client keeps after a successful login: signed by auth, for one
+/// account, expiring (redacted in `Debug`). It grants no access by itself;
+/// it only lets its holder through the account's login lockout.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DeviceToken(String);
+
+impl DeviceToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceToken([REDACTED])")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -93,6 +151,12 @@ pub struct AccessToken {
     /// Seconds until the token expires.
     #[schema(minimum = 1)]
     pub expires_in: u64,
+    /// This client's proof of an earlier successful login to the account, to
+    /// send back as `device_token` in later logins (it expires after 30 days
+    /// by default). Keep it like a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub device_token: Option<DeviceToken>,
 }
 
 impl std::fmt::Debug for AccessToken {
@@ -101,6 +165,7 @@ impl std::fmt::Debug for AccessToken {
             .field("access_token", &"[REDACTED]")
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
+            .field("device_token", &self.device_token)
             .finish()
     }
 }
@@ -150,6 +215,7 @@ mod tests {
 
     const PASSWORD: &str = "Pw-distinctive-9vQk2LmX7rTz";
     const TOKEN: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJkZWJ1Zy10ZXN0In0.Sig-Q7vLx2mN9pRk4tW";
+    const DEVICE: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJkZXZpY2UifQ.Dev-8sKq2LmZ4xWp";
 
     #[test]
     fn debug_output_holds_none_of_the_password() {
@@ -158,6 +224,7 @@ mod tests {
         let credentials = Credentials {
             email: "ada@example.com".into(),
             password: password.clone(),
+            device_token: None,
         };
         assert_debug_hides(&credentials, PASSWORD.as_bytes());
         let registration = Registration {
@@ -173,8 +240,13 @@ mod tests {
             access_token: TOKEN.into(),
             token_type: "Bearer".into(),
             expires_in: 900,
+            device_token: Some(DeviceToken::new(DEVICE)),
         };
         assert_debug_hides(&token, TOKEN.as_bytes());
+        assert_debug_hides(&token, DEVICE.as_bytes());
+        let login =
+            Credentials::new("ada@example.com", "pw").with_device_token(Some(DeviceToken::new(DEVICE)));
+        assert_debug_hides(&login, DEVICE.as_bytes());
         assert!(format!("{token:?}").contains("expires_in: 900"));
     }
 
@@ -183,6 +255,7 @@ mod tests {
         let login = Credentials {
             email: "a@example.com".into(),
             password: Password::new("correct horse battery"),
+            device_token: None,
         };
         assert!(!format!("{login:?}").contains("horse"));
         let json = serde_json::to_value(&login).expect("json");

@@ -345,6 +345,7 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
     let credentials = Credentials {
         email: format!("compose-{}@example.com", std::process::id()),
         password: Password::new("tJ8#qv2!Lm9zRw-compose"),
+        device_token: None,
     };
     let order_id = runtime.block_on(async {
         // The seed's two checks.

@@ -160,6 +160,7 @@ async fn shopper(client: &Client, email: &str) -> (String, Product) {
     let login = Credentials {
         email: email.to_owned(),
         password,
+        device_token: None,
     };
     let token = client
         .login(Caller::anonymous(), &login)
@@ -235,6 +236,7 @@ fn up_serves_the_shop_stops_on_ctrl_c_and_keeps_the_data() {
         let login = Credentials {
             email: email.clone(),
             password: Password::new(password),
+            device_token: None,
         };
         let token = Client::new(api, &shop.gateway)
             .login(Caller::anonymous(), &login)
@@ -271,6 +273,7 @@ fn the_gateway_answers_schemathesis_within_its_openapi_document() {
         let login = Credentials {
             email: email.trim().to_owned(),
             password: Password::new(password.trim()),
+            device_token: None,
         };
         let token = Client::new(api, &shop.gateway)
             .login(Caller::anonymous(), &login)

@@ -110,6 +110,7 @@ impl Shop {
             let credentials = Credentials {
                 email,
                 password: registration.password,
+                device_token: None,
             };
             shop.tokens.push(shop.login(&credentials).await?);
             shop.accounts.push(credentials);
@@ -117,6 +118,7 @@ impl Shop {
         let admin = Credentials {
             email: admin.0.to_owned(),
             password: Password::new(admin.1),
+            device_token: None,
         };
         let admin_token = shop.login(&admin).await?;
         let product = ProductInput {
@@ -449,6 +451,7 @@ mod tests {
             accounts: vec![Credentials {
                 email: "loadgen-1@example.com".into(),
                 password: Password::new(PASSWORD),
+                device_token: None,
             }],
             tokens: vec![token.into()],
             products: vec![1, 2],

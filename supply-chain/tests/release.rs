@@ -1710,6 +1710,7 @@ async fn the_shop_works_from_its_images_read_only_without_capabilities() {
     let login = Credentials {
         email: registration.email.clone(),
         password: registration.password.clone(),
+        device_token: None,
     };
     let token = api.login(Caller::anonymous(), &login).await.expect("login");
     let catalogue = api

@@ -1,6 +1,7 @@
 //! What the browser keeps: the session (the access token), the cart, a CSRF
-//! token and a one-shot flash message, each in a cookie signed with the
-//! storefront's key. A tampered cookie fails its signature and reads as
+//! token, a one-shot flash message and the device token of the last login
+//! (auth's proof that this browser logged in before, which lets it through an
+//! account's lockout), each in a cookie signed with the storefront's key. A tampered cookie fails its signature and reads as
 //! absent: a tampered cart is an empty cart, not an error page.
 //!
 //! Every cookie is `HttpOnly` and `SameSite=Lax`, and `Secure` whenever the
@@ -16,6 +17,11 @@ const SESSION: &str = "session";
 const CART: &str = "cart";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
+const DEVICE: &str = "device";
+
+/// How long the browser keeps the device token; auth's own expiry (30 days
+/// by default) decides whether it still counts.
+const DEVICE_COOKIE_DAYS: i64 = 30;
 
 pub const MAX_CART_LINES: usize = 50;
 pub const MAX_CART_QUANTITY: i32 = 99;
@@ -172,6 +178,24 @@ pub fn with_session(jar: SignedCookieJar, policy: CookiePolicy, token: String) -
 
 pub fn with_flash(jar: SignedCookieJar, policy: CookiePolicy, message: impl Into<String>) -> SignedCookieJar {
     jar.add(policy.cookie(FLASH, message.into()))
+}
+
+/// The device token of the last successful login in this browser.
+pub fn device_token(jar: &SignedCookieJar) -> Option<cloudshop_api::auth::DeviceToken> {
+    jar.get(DEVICE)
+        .map(|cookie| cloudshop_api::auth::DeviceToken::new(cookie.value()))
+}
+
+/// Keeps a login's device token; it outlives the session (logging out keeps
+/// it: it names the browser, not the session).
+pub fn with_device(
+    jar: SignedCookieJar,
+    policy: CookiePolicy,
+    token: &cloudshop_api::auth::DeviceToken,
+) -> SignedCookieJar {
+    let mut cookie = policy.cookie(DEVICE, token.as_str().to_owned());
+    cookie.set_max_age(time::Duration::days(DEVICE_COOKIE_DAYS));
+    jar.add(cookie)
 }
 
 /// Logging out clears the session and the cart.

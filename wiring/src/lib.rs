@@ -199,7 +199,12 @@ impl ShopSettings {
 /// Turns auth's per-address and per-account login throttles off, so every
 /// login is a full argon2id verification (load and fault tests).
 pub fn without_login_throttle(auth: &mut cloudshop_auth::settings::Settings) {
-    for limit in [&mut auth.throttle.per_address, &mut auth.throttle.per_account] {
+    let throttle = &mut auth.throttle;
+    for limit in [
+        &mut throttle.per_address,
+        &mut throttle.per_account_address,
+        &mut throttle.per_account,
+    ] {
         limit.per_minute = u32::MAX;
         limit.burst = u32::MAX;
     }

@@ -293,6 +293,7 @@ fn the_alerts_fire_on_a_real_outage_resolve_after_it_and_every_dashboard_query_w
         let wrong = Credentials {
             email,
             password: Password::new("not the password at all"),
+            device_token: None,
         };
         assert!(client.login(Caller::anonymous(), &wrong).await.is_err());
         for n in 0..3 {

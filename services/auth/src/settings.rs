@@ -80,24 +80,38 @@ impl Default for PasswordSettings {
     }
 }
 
+/// Budgets of failed logins (`throttle.rs` says how they work together).
+/// Successful logins count in none of them.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ThrottleSettings {
+    /// Failures from one client address, whatever the account.
     pub per_address: RateLimit,
+    /// Failures on one account from one address.
+    pub per_account_address: RateLimit,
+    /// Failures on one account from all addresses together; once spent, only
+    /// clients with a valid device token for the account are let through.
     pub per_account: RateLimit,
+    /// How long the device token of a successful login stays valid.
+    pub device_token_days: u32,
 }
 
 impl Default for ThrottleSettings {
     fn default() -> Self {
         Self {
             per_address: RateLimit {
-                per_minute: 60,
+                per_minute: 10,
                 burst: 20,
+            },
+            per_account_address: RateLimit {
+                per_minute: 5,
+                burst: 5,
             },
             per_account: RateLimit {
                 per_minute: 10,
-                burst: 5,
+                burst: 20,
             },
+            device_token_days: 30,
         }
     }
 }

@@ -40,7 +40,10 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
         hasher,
         verifier: Arc::new(tokens.verifier()),
         tokens,
-        throttle: Arc::new(LoginThrottle::new(&settings.throttle, &host.shutdown_token())),
+        throttle: LoginThrottle::new(&settings.throttle, &host.shutdown_token()),
+        device_token_lifetime: std::time::Duration::from_secs(
+            u64::from(settings.throttle.device_token_days) * 86_400,
+        ),
         metrics: auth_metrics,
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
     };

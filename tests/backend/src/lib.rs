@@ -234,6 +234,7 @@ impl Backend {
         let credentials = Credentials {
             email: email.to_owned(),
             password: Password::new(password),
+            device_token: None,
         };
         let token = self.api.login(Caller::anonymous(), &credentials).await;
         token
@@ -257,10 +258,37 @@ impl Backend {
 
     /// The admin account's access token.
     pub async fn admin(&self) -> String {
+        let (email, password) = self.admin_credentials();
+        self.login(&email, &password).await
+    }
+
+    /// The admin account's e-mail and password, from its secret files.
+    pub fn admin_credentials(&self) -> (String, String) {
         let files = self.env.files();
         let email = std::fs::read_to_string(files.admin_email().path()).expect("admin email");
         let password = std::fs::read_to_string(files.admin_password().path()).expect("admin password");
-        self.login(email.trim(), password.trim()).await
+        (email.trim().to_owned(), password.trim().to_owned())
+    }
+
+    /// The typed API client as the storefront: the gateway trusts its
+    /// `x-forwarded-for`, so a caller's `address` is the client address auth
+    /// sees (a test can speak from many addresses).
+    pub fn api_via_storefront(&self) -> Client {
+        Client::new(self.env.client_as("storefront"), &self.gateway)
+    }
+
+    /// One login as if from `address` (through [`Self::api_via_storefront`]):
+    /// the access token, or the refusal.
+    pub async fn login_from(
+        &self,
+        address: std::net::IpAddr,
+        credentials: &Credentials,
+    ) -> Result<cloudshop_api::auth::AccessToken, cloudshop_api::client::ClientError> {
+        let caller = Caller {
+            address: Some(address),
+            ..Caller::anonymous()
+        };
+        self.api_via_storefront().login(caller, credentials).await
     }
 
     /// Creates a product (as admin) with `stock`; its id.

@@ -74,6 +74,7 @@ async fn a_killed_backend_gives_quick_503s_and_the_gateway_recovers_when_it_retu
     let nobody = Credentials {
         email: "nobody@example.com".into(),
         password: Password::new("wrong-password-123"),
+        device_token: None,
     };
     let auth = backend.api.login(Caller::anonymous(), &nobody).await;
     assert_eq!(auth.expect_err("an unknown account").status(), 401);
@@ -268,6 +269,7 @@ async fn a_login_flood_does_not_starve_other_routes() {
         accounts.push(Credentials {
             email: registration.email,
             password: registration.password,
+            device_token: None,
         });
     }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{AppState, CsrfForm, Shopper, capitalise};
 use crate::gateway::{ClientError, refusal};
 use crate::pages::account;
-use crate::session::{cleared, with_session};
+use crate::session::{cleared, device_token, with_device, with_session};
 
 #[derive(Debug, Deserialize)]
 pub struct Credentials {
@@ -29,18 +29,26 @@ pub async fn register_form(shopper: Shopper) -> Response {
     shopper.render(markup)
 }
 
+/// Logs in with the browser's device token, if it has one; on success the
+/// shopper's cookies hold the new session and device token.
 async fn log_in(
     state: &AppState,
-    shopper: &Shopper,
+    shopper: Shopper,
     email: &str,
     password: &secrecy::SecretString,
-) -> Result<String, ClientError> {
-    let login = Login {
-        email: email.to_owned(),
-        password: Password::from(password.clone()),
-    };
-    let token = state.gateway.login(shopper.caller(), &login).await?;
-    Ok(token.access_token)
+) -> Result<Shopper, (Shopper, ClientError)> {
+    let login =
+        Login::new(email, Password::from(password.clone())).with_device_token(device_token(&shopper.jar));
+    match state.gateway.login(shopper.caller(), &login).await {
+        Ok(token) => Ok(shopper.map_jar(|jar, policy| {
+            let jar = match &token.device_token {
+                Some(device) => with_device(jar, policy, device),
+                None => jar,
+            };
+            with_session(jar, policy, token.access_token)
+        })),
+        Err(err) => Err((shopper, err)),
+    }
 }
 
 pub async fn login(
@@ -48,11 +56,9 @@ pub async fn login(
     shopper: Shopper,
     CsrfForm(form): CsrfForm<Credentials>,
 ) -> Response {
-    match log_in(&state, &shopper, &form.email, &form.password).await {
-        Ok(token) => shopper
-            .map_jar(|jar, policy| with_session(jar, policy, token))
-            .redirect("/", Some("Welcome back!")),
-        Err(err)
+    match log_in(&state, shopper, &form.email, &form.password).await {
+        Ok(shopper) => shopper.redirect("/", Some("Welcome back!")),
+        Err((shopper, err))
             if [
                 StatusCode::UNAUTHORIZED,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -63,7 +69,7 @@ pub async fn login(
             let markup = account::login(&shopper.visitor, &form.email, Some("Wrong email or password."));
             shopper.render_status(StatusCode::UNAUTHORIZED, markup)
         }
-        Err(err) if err.status() == StatusCode::TOO_MANY_REQUESTS => {
+        Err((shopper, err)) if err.status() == StatusCode::TOO_MANY_REQUESTS => {
             let markup = account::login(
                 &shopper.visitor,
                 &form.email,
@@ -71,7 +77,7 @@ pub async fn login(
             );
             shopper.render_status(StatusCode::TOO_MANY_REQUESTS, markup)
         }
-        Err(err) => shopper.failure(err),
+        Err((shopper, err)) => shopper.failure(err),
     }
 }
 
@@ -86,11 +92,9 @@ pub async fn register(
     };
     let created = state.gateway.register(shopper.caller(), &registration).await;
     match created {
-        Ok(_) => match log_in(&state, &shopper, &form.email, &form.password).await {
-            Ok(token) => shopper
-                .map_jar(|jar, policy| with_session(jar, policy, token))
-                .redirect("/", Some("Welcome to CloudShop! Your account is ready.")),
-            Err(err) => shopper.failure(err),
+        Ok(_) => match log_in(&state, shopper, &form.email, &form.password).await {
+            Ok(shopper) => shopper.redirect("/", Some("Welcome to CloudShop! Your account is ready.")),
+            Err((shopper, err)) => shopper.failure(err),
         },
         Err(err) => match refusal(&err) {
             Some((_, message)) => {

@@ -1,4 +1,8 @@
-//! Logging out in the browser.
+//! Logging in and out in the browser.
+
+use std::net::IpAddr;
+
+use cloudshop_api::auth::Credentials;
 
 use crate::browser::{Browser, spawn_shop};
 use crate::shopper::register;
@@ -36,4 +40,98 @@ async fn logging_out_drops_the_session_and_the_cart_and_orders_then_ask_to_log_i
     assert_eq!(browser.count("form input[name=password]").await, 1);
     browser.assert_clean_console().await;
     browser.close().await;
+}
+
+async fn log_in(browser: &Browser, shop_url: &str, email: &str, password: &str) -> String {
+    browser.goto(&format!("{shop_url}/login")).await;
+    browser.fill("input[name=email]", email).await;
+    browser.fill("input[name=password]", password).await;
+    browser.click("button.primary").await;
+    browser.body().await
+}
+
+/// A stranger spends the admin account's budget of failed logins from 50
+/// addresses; the admin's browser, which logged in before and keeps the
+/// device cookie, still logs in, and the same browser without that cookie
+/// is asked to wait.
+#[tokio::test]
+async fn the_admin_logs_in_through_the_storefront_during_an_attack_on_the_account() {
+    let shop = spawn_shop().await;
+    let (email, password) = shop.backend.admin_credentials();
+    let browser = Browser::start().await;
+    let page = log_in(&browser, &shop.url, &email, &password).await;
+    assert!(page.contains("Welcome back"), "{page}");
+    assert!(
+        browser.cookie("device").await.is_some(),
+        "a login leaves a device cookie"
+    );
+    browser.click("form[action='/logout'] button").await;
+    assert!(browser.cookie("device").await.is_some(), "logging out keeps it");
+
+    let wrong = Credentials::new(email.as_str(), "Not-the-password-42!");
+    let mut refused = 0;
+    for _round in 0..3 {
+        for host in 0..50u8 {
+            let from = IpAddr::from([198, 18, 200, host]);
+            if let Err(err) = shop.backend.login_from(from, &wrong).await {
+                assert!([401, 429].contains(&err.status().as_u16()), "{err}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, 150);
+
+    let page = log_in(&browser, &shop.url, &email, &password).await;
+    assert!(
+        page.contains("Welcome back"),
+        "the admin's browser gets in: {page}"
+    );
+    browser.click("form[action='/logout'] button").await;
+
+    browser
+        .client
+        .delete_cookie("device")
+        .await
+        .expect("delete the device cookie");
+    let page = log_in(&browser, &shop.url, &email, &password).await;
+    assert!(
+        page.contains("Too many attempts"),
+        "without the device cookie the spent budget refuses: {page}"
+    );
+    browser.close().await;
+}
+
+/// A 3 MB form from a real client (curl), with or without `Expect:
+/// 100-continue` or chunked, gets the storefront's 413 page, which the client
+/// reads: never `100 Continue`, never a reset connection.
+#[tokio::test]
+async fn an_oversized_form_gets_a_readable_413_page() {
+    use cloudshop_devkit::testing::{UploadMode, curl_upload};
+
+    let shop = spawn_shop().await;
+    let url = format!("{}/login", shop.url);
+    for mode in [
+        UploadMode::ExpectContinue,
+        UploadMode::Immediate,
+        UploadMode::Chunked,
+    ] {
+        let url = url.clone();
+        let upload = tokio::task::spawn_blocking(move || {
+            curl_upload(&url, 3 << 20, "application/x-www-form-urlencoded", mode, None)
+        })
+        .await
+        .expect("curl ran")
+        .expect("curl started");
+        assert_eq!(upload.status, 413, "{mode:?}: {}", upload.report);
+        assert!(
+            !upload.continued,
+            "{mode:?}: 100 Continue was sent: {}",
+            upload.report
+        );
+        assert!(
+            upload.body.contains("<html") && upload.body.contains("too large"),
+            "{mode:?}: the error page: {}",
+            upload.body
+        );
+    }
 }

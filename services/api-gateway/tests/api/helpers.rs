@@ -133,6 +133,7 @@ pub fn credentials(email: &str) -> Credentials {
     Credentials {
         email: email.to_owned(),
         password: Password::new(PASSWORD),
+        device_token: None,
     }
 }
 

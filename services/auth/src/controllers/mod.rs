@@ -53,6 +53,8 @@ pub struct AppState {
     pub tokens: Arc<TokenIssuer>,
     pub verifier: Arc<JwtVerifier>,
     pub throttle: Arc<LoginThrottle>,
+    /// How long a login's device token vouches for its client.
+    pub device_token_lifetime: std::time::Duration,
     pub metrics: AuthMetrics,
     pub trusted_proxies: Arc<Vec<String>>,
 }
@@ -116,7 +118,8 @@ mod tests {
             hasher: PasswordHasher::new(&passwords, metrics.password_checks.clone())?,
             verifier: Arc::new(tokens.verifier()),
             tokens,
-            throttle: Arc::new(LoginThrottle::new(&ThrottleSettings::default(), &shutdown)),
+            throttle: LoginThrottle::new(&ThrottleSettings::default(), &shutdown),
+            device_token_lifetime: std::time::Duration::from_secs(86_400),
             metrics,
             trusted_proxies: Arc::new(vec!["api-gateway".into()]),
         };

@@ -140,3 +140,38 @@ async fn too_many_attempts_from_one_address_get_429() {
     }
     assert_eq!(app.login(&unique_email("spray"), PASSWORD).await.status(), 429);
 }
+
+/// Only failures count: the owner logging in again and again is never
+/// throttled, and each login gives a device token.
+#[tokio::test]
+async fn successful_logins_do_not_count_against_any_budget() {
+    let app = spawn_with(|settings| {
+        for limit in [
+            &mut settings.throttle.per_address,
+            &mut settings.throttle.per_account_address,
+            &mut settings.throttle.per_account,
+        ] {
+            limit.per_minute = 1;
+            limit.burst = 2;
+        }
+    })
+    .await;
+    let email = unique_email("regular");
+    app.register(&email).await;
+    for _ in 0..10 {
+        let response = app.login(&email, PASSWORD).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("json");
+        assert!(
+            body["device_token"].as_str().is_some_and(|t| t.len() > 20),
+            "{body}"
+        );
+    }
+    assert_eq!(app.login(&email, "wrong password!!").await.status(), 401);
+    assert_eq!(app.login(&email, "wrong password!!").await.status(), 401);
+    assert_eq!(
+        app.login(&email, PASSWORD).await.status(),
+        429,
+        "two failures spend it"
+    );
+}
