@@ -38,8 +38,8 @@ fi
 # The programs the Rust code runs by name: each must be listed, or a new
 # machine would not install it.
 listed="$(grep -v '^#' scripts/programs.txt | awk '{ for (i = 2; i <= NF; i++) print $i }')"
-unlisted="$(git ls-files '*.rs' | xargs grep -ohE 'Command::new\("[^"]+"\)' |
-  sed -E 's/Command::new\("(.*)"\)/\1/' | sort -u | grep -vxF -f <(printf '%s\n' "$listed") || true)"
+unlisted="$(git ls-files '*.rs' | xargs grep -ohE '(Command::new|tools::command)\("[^"]+"\)' |
+  sed -E 's/(Command::new|tools::command)\("(.*)"\)/\2/' | sort -u | grep -vxF -f <(printf '%s\n' "$listed") || true)"
 if [ -n "$unlisted" ]; then
   printf 'run by the Rust code but not in scripts/programs.txt: %s\n' "$(echo $unlisted)" >&2
   status=1

@@ -1,26 +1,9 @@
-//! Where an installed program is: on `PATH`, or in Go's bin folder, where
-//! `go install` puts it (the cluster's programs, `prometheus`).
+//! Where an installed program is: on `PATH`, or in the tool folders where
+//! `scripts/test.sh --install` puts it (`cloudshop_topology::tools`).
 
 use std::path::{Path, PathBuf};
 
-fn home() -> PathBuf {
-    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)
-}
-
-/// `go env GOBIN`, else `$GOPATH/bin`, else `~/go/bin`, as `go install` does.
-pub fn go_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("GOBIN").filter(|v| !v.is_empty()) {
-        return bin.into();
-    }
-    go_path().join("bin")
-}
-
-pub fn go_path() -> PathBuf {
-    std::env::var_os("GOPATH")
-        .filter(|v| !v.is_empty())
-        .map(|v| std::env::split_paths(&v).next().unwrap_or_default())
-        .unwrap_or_else(|| home().join("go"))
-}
+pub use cloudshop_topology::tools::{go_bin, go_path};
 
 /// The executable `name` in the first folder of `PATH` that has one.
 pub fn on_path(name: &str) -> Option<PathBuf> {
@@ -30,9 +13,9 @@ pub fn on_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| is_executable(candidate))
 }
 
-/// `name` on `PATH`, else in Go's bin folder.
+/// `name` in the tool folders, else on `PATH`.
 pub fn on_path_or_go_bin(name: &str) -> Option<PathBuf> {
-    on_path(name).or_else(|| Some(go_bin().join(name)).filter(|candidate| is_executable(candidate)))
+    cloudshop_topology::tools::find(name)
 }
 
 fn is_executable(path: &Path) -> bool {

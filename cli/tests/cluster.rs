@@ -25,9 +25,16 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// `cloudshop` as a user's plain shell runs it: a `PATH` of the system
+/// folders and cargo's only, so every tool the test command installed (zig,
+/// cargo-zigbuild, hadolint, trivy, the cluster's programs) must be found
+/// where it was put, not through the test command's `PATH`.
 fn cloudshop(args: &[&str]) -> Command {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let plain_path =
+        format!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{home}/.cargo/bin");
     let mut command = Command::new(env!("CARGO_BIN_EXE_cloudshop"));
-    command.args(args).env(
+    command.args(args).env("PATH", plain_path).env(
         "CONTAINERS_CONF",
         root().join("supply-chain/podman/containers.conf"),
     );

@@ -27,7 +27,6 @@
 //! arm64 images.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use anyhow::{Context, bail};
 
@@ -149,7 +148,8 @@ pub fn build(
         for service in services {
             done += 1;
             eprintln!("    [{done}/{total}] {} for {}", service.package, platform.name());
-            let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            let mut cargo =
+                cloudshop_topology::tools::command(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
             cargo.current_dir(&workspace.root).arg("auditable");
             if platform == AMD64 {
                 // The musl target's C compiler for crates with C code.

@@ -2,7 +2,6 @@
 //! bans, sources) on the workspace and hadolint on every Dockerfile.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, bail};
 
@@ -21,7 +20,8 @@ pub fn advisory_db() -> PathBuf {
 /// Runs `cargo deny check` on the workspace at `root`; `offline` uses the
 /// advisory database already under `$CARGO_HOME/advisory-dbs/`.
 pub fn deny(root: &Path, offline: bool) -> anyhow::Result<()> {
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut command =
+        cloudshop_topology::tools::command(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(root).arg("deny");
     if offline {
         command.arg("--offline");
@@ -63,7 +63,7 @@ pub fn hadolint(images: &Path) -> anyhow::Result<usize> {
     if files.is_empty() {
         bail!("{} holds no Dockerfile", images.display());
     }
-    let out = Command::new("hadolint")
+    let out = cloudshop_topology::tools::command("hadolint")
         .args(["--failure-threshold", "info"])
         .args(&files)
         .output()

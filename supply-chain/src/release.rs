@@ -150,7 +150,7 @@ pub fn build(
 /// `cargo-auditable vX.Y.Z` as `cargo install --list` names it (the tool
 /// answers `--version` with cargo's own version).
 fn cargo_auditable_version() -> String {
-    output(Command::new("cargo").args(["install", "--list"]))
+    output(cloudshop_topology::tools::command("cargo").args(["install", "--list"]))
         .ok()
         .and_then(|list| {
             list.lines()

@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, bail};
 use auditable_serde::{DependencyKind, Source, VersionInfo};
@@ -30,7 +29,7 @@ impl Catalogue {
     /// Licences and checksums of the packages `platform`'s builds can use.
     pub fn load(workspace: &Workspace, platform: Platform) -> anyhow::Result<Self> {
         let metadata = output(
-            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            cloudshop_topology::tools::command(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .current_dir(&workspace.root)
                 .args([
                     "metadata",

@@ -18,7 +18,6 @@
 //!   nothing).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
@@ -131,9 +130,12 @@ impl Scanner {
     /// Builds the database from the RustSec advisory database at
     /// `advisory_db`; fails when Trivy is not the pinned version.
     pub fn new(advisory_db: &Path) -> anyhow::Result<Self> {
-        let version = Command::new("trivy").arg("--version").output().with_context(|| {
-            format!("cannot run trivy v{TRIVY_VERSION} (scripts/scan-tools.sh builds it into ~/go/bin)")
-        })?;
+        let version = cloudshop_topology::tools::command("trivy")
+            .arg("--version")
+            .output()
+            .with_context(|| {
+                format!("cannot run trivy v{TRIVY_VERSION} (scripts/scan-tools.sh builds it into ~/go/bin)")
+            })?;
         let said = String::from_utf8_lossy(&version.stdout);
         if !said.contains(&format!("Version: {TRIVY_VERSION}")) {
             bail!(
@@ -142,7 +144,7 @@ impl Scanner {
             );
         }
         let cache = tempfile::Builder::new().prefix("cloudshop-trivy-").tempdir()?;
-        let built = Command::new("cloudshop-trivy-db")
+        let built = cloudshop_topology::tools::command("cloudshop-trivy-db")
             .arg("--advisory-db")
             .arg(advisory_db)
             .arg("--cache-dir")
@@ -165,7 +167,7 @@ impl Scanner {
     /// Scans `image` (`<registry>/<repository>@sha256:…`, one platform's
     /// image) in its registry, with `vex` when given.
     pub fn scan(&self, image: &str, vex: Option<&Path>) -> anyhow::Result<ImageReport> {
-        let mut command = Command::new("trivy");
+        let mut command = cloudshop_topology::tools::command("trivy");
         command
             .arg("image")
             .arg("--cache-dir")

@@ -215,7 +215,7 @@ pub fn compiled_crates(
     package: &str,
     target: &str,
 ) -> anyhow::Result<BTreeSet<(String, String)>> {
-    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = cloudshop_topology::tools::command(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .args([
             "tree", "--locked", "-p", package, "--target", target, "-e", "normal", "--prefix", "none",

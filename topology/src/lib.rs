@@ -6,6 +6,8 @@
 //! The manifests (`k8s/`, `compose/`) are data, not code: this crate's tests
 //! check their listeners and container ports against the table.
 
+pub mod tools;
+
 /// One service of the shop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Service {
