@@ -129,3 +129,33 @@ impl cloudshop_platform::service::ServiceSettings for Settings {
         &self.http
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SECURITY.md's table of the login throttle's defaults says what the
+    /// code does.
+    #[test]
+    fn security_md_states_the_throttle_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../SECURITY.md");
+        let text = std::fs::read_to_string(path).expect("SECURITY.md");
+        let row = |setting: &str| {
+            text.lines()
+                .find(|line| line.starts_with('|') && line.contains(&format!("`throttle.{setting}`")))
+                .unwrap_or_else(|| panic!("SECURITY.md has no row for throttle.{setting}"))
+                .to_owned()
+        };
+        let defaults = ThrottleSettings::default();
+        for (setting, limit) in [
+            ("per_address", defaults.per_address),
+            ("per_account_address", defaults.per_account_address),
+            ("per_account", defaults.per_account),
+        ] {
+            let stated = format!("{} failures, then {} a minute", limit.burst, limit.per_minute);
+            assert!(row(setting).contains(&stated), "throttle.{setting}: {stated}");
+        }
+        let days = format!("{} days", defaults.device_token_days);
+        assert!(row("device_token_days").contains(&days), "{days}");
+    }
+}
