@@ -109,32 +109,39 @@ pub enum Image {
     OtherRegistry,
 }
 
-/// A pod spec: compliant unless a field says otherwise.
-#[derive(Debug, Clone, Copy)]
-pub struct Spec {
-    pub image: Image,
-    pub privileged: bool,
-    pub no_limits: bool,
-    pub secret_env: bool,
-    pub root: bool,
-    pub writable_root: bool,
-    pub host_path: bool,
-    pub host_network: bool,
+/// What a case's pod does wrong, from a pod that `restricted` and every
+/// policy admit; the manifest is built from it (see [`pod_spec`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Violation {
+    /// Nothing: the compliant pod running the released image.
+    None,
+    /// The compliant pod running another image: refused or admitted for the
+    /// image alone.
+    Image(Image),
+    /// A privileged container that may escalate.
+    Privileged,
+    /// Requests but no limits.
+    NoLimits,
+    /// A secret in an environment variable.
+    SecretInEnv,
+    /// `runAsNonRoot: false`, user 0.
+    RunsAsRoot,
+    /// A writable root filesystem.
+    WritableRootFilesystem,
+    /// A `hostPath` volume, mounted.
+    HostPath,
+    /// `hostNetwork: true`.
+    HostNetwork,
 }
 
-const COMPLIANT: Spec = Spec {
-    image: Image::Signed,
-    privileged: false,
-    no_limits: false,
-    secret_env: false,
-    root: false,
-    writable_root: false,
-    host_path: false,
-    host_network: false,
-};
-
-const fn image(image: Image) -> Spec {
-    Spec { image, ..COMPLIANT }
+impl Violation {
+    /// The image the case's pod runs.
+    pub fn image(self) -> Image {
+        match self {
+            Violation::Image(image) => image,
+            _ => Image::Signed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -143,19 +150,24 @@ pub enum Kind {
     Deployment,
 }
 
+/// Who refuses, and what its refusal says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Refusal {
+    /// The Kyverno policy's name, or `PodSecurity`.
+    pub by: &'static str,
+    /// A Kyverno policy's `message` (or the literal its `messageExpression`
+    /// starts with, before the `: ` and the offending containers), or a part
+    /// of Pod Security's.
+    pub message: &'static str,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Expect {
     Admitted,
-    /// The object itself is refused by `by` with a message containing `message`.
-    Refused {
-        by: &'static str,
-        message: &'static str,
-    },
+    /// The object itself is refused.
+    Refused(Refusal),
     /// A Deployment is admitted; its pods are refused.
-    PodsRefused {
-        by: &'static str,
-        message: &'static str,
-    },
+    PodsRefused(Refusal),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -163,389 +175,144 @@ pub struct Case {
     pub name: &'static str,
     pub namespace: &'static str,
     pub kind: Kind,
-    pub spec: Spec,
+    pub violation: Violation,
     pub expect: Expect,
 }
 
-const fn case(name: &'static str, namespace: &'static str, kind: Kind, spec: Spec, expect: Expect) -> Case {
+const fn case(
+    name: &'static str,
+    namespace: &'static str,
+    kind: Kind,
+    violation: Violation,
+    expect: Expect,
+) -> Case {
     Case {
         name,
         namespace,
         kind,
-        spec,
+        violation,
         expect,
     }
 }
 
-const fn refused(by: &'static str, message: &'static str) -> Expect {
-    Expect::Refused { by, message }
+const fn refusal(by: &'static str, message: &'static str) -> Refusal {
+    Refusal { by, message }
 }
 
-const LATEST: Expect = refused(
+// Kyverno's refusals, as the policies under `kyverno/policies/` word them
+// (the unit test below reads them from there).
+const LATEST: Refusal = refusal(
     "disallow-latest-tag",
     "images must be pinned by a tag other than latest or by a digest",
 );
-const UNSIGNED: Expect = refused(
+const UNSIGNED: Refusal = refusal(
     "verify-cloudshop-images",
     "CloudShop images must be signed with the release key",
 );
-const PRIVILEGED: Expect = refused(
-    "disallow-privileged",
-    "privileged, escalating or capability-holding containers are not allowed",
-);
-const HOST_NAMESPACES: Expect = refused(
-    "disallow-privileged",
-    "host namespaces (hostPID, hostIPC, hostNetwork) are not allowed",
-);
-const LIMITS: Expect = refused(
-    "require-requests-limits",
-    "cpu and memory requests and limits are required",
-);
-const SECRET_ENV: Expect = refused(
-    "disallow-secrets-in-env",
-    "secrets must be mounted as files, not environment variables",
-);
-const NONROOT: Expect = refused(
-    "require-nonroot-readonly",
-    "containers must run as non-root with a read-only root filesystem",
-);
-const NO_SBOM: Expect = refused(
+const NO_SBOM: Refusal = refusal(
     "verify-cloudshop-images",
     "CloudShop images must carry a signed CycloneDX SBOM attestation",
 );
-const UNTRUSTED_PROVENANCE: Expect = refused(
+const NO_PROVENANCE: Refusal = refusal(
+    "verify-cloudshop-images",
+    "CloudShop images must carry a signed SLSA provenance attestation",
+);
+const UNTRUSTED_PROVENANCE: Refusal = refusal(
     "verify-cloudshop-images",
     "CloudShop images must be built by a CloudShop release builder from CloudShop's repository",
 );
-const DIGEST: Expect = refused(
+const DIGEST: Refusal = refusal(
     "require-cloudshop-image-digests",
     "CloudShop images must be referenced by digest",
 );
+const REGISTRY: Refusal = refusal("restrict-image-registries", "image registry not allowed");
+const PRIVILEGED: Refusal = refusal(
+    "disallow-privileged",
+    "privileged, escalating or capability-holding containers are not allowed",
+);
+const HOST_NAMESPACES: Refusal = refusal(
+    "disallow-privileged",
+    "host namespaces (hostPID, hostIPC, hostNetwork) are not allowed",
+);
+const LIMITS: Refusal = refusal(
+    "require-requests-limits",
+    "cpu and memory requests and limits are required",
+);
+const SECRET_ENV: Refusal = refusal(
+    "disallow-secrets-in-env",
+    "secrets must be mounted as files, not environment variables",
+);
+const NONROOT: Refusal = refusal(
+    "require-nonroot-readonly",
+    "containers must run as non-root with a read-only root filesystem",
+);
+
+// Pod Security's refusals: the API server's own words, which no file here
+// holds; the live cluster is their only check.
+const PSS_PRIVILEGED: Refusal = refusal(
+    "PodSecurity",
+    "privileged (container \"app\" must not set securityContext.privileged=true)",
+);
+const PSS_ROOT: Refusal = refusal("PodSecurity", "runAsNonRoot != true");
+const PSS_HOST_PATH: Refusal = refusal(
+    "PodSecurity",
+    "restricted volume types (volume \"host\" uses restricted volume type \"hostPath\")",
+);
+const PSS_HOST_NETWORK: Refusal = refusal("PodSecurity", "host namespaces (hostNetwork=true)");
+
+use Expect::{Admitted, PodsRefused, Refused};
+use Kind::{Deployment, Pod};
 
 /// Every case, in the order they run.
+// One case a line, so the list reads as a table.
+#[rustfmt::skip]
 pub const CASES: &[Case] = &[
     // Kyverno alone (no Pod Security level enforced here).
-    case(
-        "compliant",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        COMPLIANT,
-        Expect::Admitted,
-    ),
-    case(
-        "release-arm64-image",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::SignedArm64),
-        Expect::Admitted,
-    ),
-    case(
-        "probe-signed-and-attested",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::Attested),
-        Expect::Admitted,
-    ),
+    case("compliant",                             PROBE_NAMESPACE, Pod, Violation::None,                         Admitted),
+    case("release-arm64-image",                   PROBE_NAMESPACE, Pod, Violation::Image(Image::SignedArm64),    Admitted),
+    case("probe-signed-and-attested",             PROBE_NAMESPACE, Pod, Violation::Image(Image::Attested),       Admitted),
     // Each signature format alone, good and bad.
-    case(
-        "bundles-only",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::BundleOnly),
-        Expect::Admitted,
-    ),
+    case("bundles-only",                          PROBE_NAMESPACE, Pod, Violation::Image(Image::BundleOnly),     Admitted),
     // Kyverno 1.19.1 verifies the legacy signature but not, without a
     // transparency log, the legacy attestations (kyverno/kyverno#17109,
     // open): such an image is refused for its first attestation.
-    case(
-        "legacy-tags-only",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::LegacyOnly),
-        NO_SBOM,
-    ),
-    case(
-        "bundles-copied-from-another-image",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::BundleTampered),
-        UNSIGNED,
-    ),
-    case(
-        "legacy-tags-copied-from-another-image",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::LegacyTampered),
-        UNSIGNED,
-    ),
-    case(
-        "bundles-other-key",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::BundleOtherKey),
-        UNSIGNED,
-    ),
-    case(
-        "legacy-tags-other-key",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::LegacyOtherKey),
-        UNSIGNED,
-    ),
+    case("legacy-tags-only",                      PROBE_NAMESPACE, Pod, Violation::Image(Image::LegacyOnly),     Refused(NO_SBOM)),
+    case("bundles-copied-from-another-image",     PROBE_NAMESPACE, Pod, Violation::Image(Image::BundleTampered), Refused(UNSIGNED)),
+    case("legacy-tags-copied-from-another-image", PROBE_NAMESPACE, Pod, Violation::Image(Image::LegacyTampered), Refused(UNSIGNED)),
+    case("bundles-other-key",                     PROBE_NAMESPACE, Pod, Violation::Image(Image::BundleOtherKey), Refused(UNSIGNED)),
+    case("legacy-tags-other-key",                 PROBE_NAMESPACE, Pod, Violation::Image(Image::LegacyOtherKey), Refused(UNSIGNED)),
     // Provenance that verifies but was not made by a CloudShop builder from
     // CloudShop's repository.
-    case(
-        "provenance-other-builder",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::OtherBuilder),
-        UNTRUSTED_PROVENANCE,
-    ),
-    case(
-        "provenance-other-source",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::OtherSource),
-        UNTRUSTED_PROVENANCE,
-    ),
-    case(
-        "nginx-latest",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::NginxLatest),
-        LATEST,
-    ),
-    case(
-        "unsigned",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::Unsigned),
-        UNSIGNED,
-    ),
-    case(
-        "other-key",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::OtherKey),
-        UNSIGNED,
-    ),
-    case(
-        "no-sbom-attestation",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::NoSbom),
-        NO_SBOM,
-    ),
-    case(
-        "no-provenance-attestation",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::NoProvenance),
-        refused(
-            "verify-cloudshop-images",
-            "CloudShop images must carry a signed SLSA provenance attestation",
-        ),
-    ),
-    case(
-        "tag-without-digest",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::TagOnly),
-        DIGEST,
-    ),
-    case(
-        "registry-not-allowed",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        image(Image::OtherRegistry),
-        refused("restrict-image-registries", "image registry not allowed"),
-    ),
-    case(
-        "privileged",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        Spec {
-            privileged: true,
-            ..COMPLIANT
-        },
-        PRIVILEGED,
-    ),
-    case(
-        "no-limits",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        Spec {
-            no_limits: true,
-            ..COMPLIANT
-        },
-        LIMITS,
-    ),
-    case(
-        "secret-in-env",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        Spec {
-            secret_env: true,
-            ..COMPLIANT
-        },
-        SECRET_ENV,
-    ),
-    case(
-        "runs-as-root",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        Spec {
-            root: true,
-            ..COMPLIANT
-        },
-        NONROOT,
-    ),
-    case(
-        "writable-root-filesystem",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        Spec {
-            writable_root: true,
-            ..COMPLIANT
-        },
-        NONROOT,
-    ),
-    case(
-        "host-network",
-        PROBE_NAMESPACE,
-        Kind::Pod,
-        Spec {
-            host_network: true,
-            ..COMPLIANT
-        },
-        HOST_NAMESPACES,
-    ),
+    case("provenance-other-builder",              PROBE_NAMESPACE, Pod, Violation::Image(Image::OtherBuilder),   Refused(UNTRUSTED_PROVENANCE)),
+    case("provenance-other-source",               PROBE_NAMESPACE, Pod, Violation::Image(Image::OtherSource),    Refused(UNTRUSTED_PROVENANCE)),
+    case("nginx-latest",                          PROBE_NAMESPACE, Pod, Violation::Image(Image::NginxLatest),    Refused(LATEST)),
+    case("unsigned",                              PROBE_NAMESPACE, Pod, Violation::Image(Image::Unsigned),       Refused(UNSIGNED)),
+    case("other-key",                             PROBE_NAMESPACE, Pod, Violation::Image(Image::OtherKey),       Refused(UNSIGNED)),
+    case("no-sbom-attestation",                   PROBE_NAMESPACE, Pod, Violation::Image(Image::NoSbom),         Refused(NO_SBOM)),
+    case("no-provenance-attestation",             PROBE_NAMESPACE, Pod, Violation::Image(Image::NoProvenance),   Refused(NO_PROVENANCE)),
+    case("tag-without-digest",                    PROBE_NAMESPACE, Pod, Violation::Image(Image::TagOnly),        Refused(DIGEST)),
+    case("registry-not-allowed",                  PROBE_NAMESPACE, Pod, Violation::Image(Image::OtherRegistry),  Refused(REGISTRY)),
+    case("privileged",                            PROBE_NAMESPACE, Pod, Violation::Privileged,                   Refused(PRIVILEGED)),
+    case("no-limits",                             PROBE_NAMESPACE, Pod, Violation::NoLimits,                     Refused(LIMITS)),
+    case("secret-in-env",                         PROBE_NAMESPACE, Pod, Violation::SecretInEnv,                  Refused(SECRET_ENV)),
+    case("runs-as-root",                          PROBE_NAMESPACE, Pod, Violation::RunsAsRoot,                   Refused(NONROOT)),
+    case("writable-root-filesystem",              PROBE_NAMESPACE, Pod, Violation::WritableRootFilesystem,       Refused(NONROOT)),
+    case("host-network",                          PROBE_NAMESPACE, Pod, Violation::HostNetwork,                  Refused(HOST_NAMESPACES)),
     // The same bad specs inside a Deployment.
-    case(
-        "deployment-nginx-latest",
-        PROBE_NAMESPACE,
-        Kind::Deployment,
-        image(Image::NginxLatest),
-        LATEST,
-    ),
-    case(
-        "deployment-tag-without-digest",
-        PROBE_NAMESPACE,
-        Kind::Deployment,
-        image(Image::TagOnly),
-        DIGEST,
-    ),
-    case(
-        "deployment-privileged",
-        PROBE_NAMESPACE,
-        Kind::Deployment,
-        Spec {
-            privileged: true,
-            ..COMPLIANT
-        },
-        PRIVILEGED,
-    ),
-    case(
-        "deployment-no-limits",
-        PROBE_NAMESPACE,
-        Kind::Deployment,
-        Spec {
-            no_limits: true,
-            ..COMPLIANT
-        },
-        LIMITS,
-    ),
-    case(
-        "deployment-secret-in-env",
-        PROBE_NAMESPACE,
-        Kind::Deployment,
-        Spec {
-            secret_env: true,
-            ..COMPLIANT
-        },
-        SECRET_ENV,
-    ),
-    case(
-        "deployment-runs-as-root",
-        PROBE_NAMESPACE,
-        Kind::Deployment,
-        Spec {
-            root: true,
-            ..COMPLIANT
-        },
-        NONROOT,
-    ),
-    case(
-        "deployment-unsigned",
-        PROBE_NAMESPACE,
-        Kind::Deployment,
-        image(Image::Unsigned),
-        Expect::PodsRefused {
-            by: "verify-cloudshop-images",
-            message: "CloudShop images must be signed with the release key",
-        },
-    ),
+    case("deployment-nginx-latest",               PROBE_NAMESPACE, Deployment, Violation::Image(Image::NginxLatest), Refused(LATEST)),
+    case("deployment-tag-without-digest",         PROBE_NAMESPACE, Deployment, Violation::Image(Image::TagOnly),     Refused(DIGEST)),
+    case("deployment-privileged",                 PROBE_NAMESPACE, Deployment, Violation::Privileged,                Refused(PRIVILEGED)),
+    case("deployment-no-limits",                  PROBE_NAMESPACE, Deployment, Violation::NoLimits,                  Refused(LIMITS)),
+    case("deployment-secret-in-env",              PROBE_NAMESPACE, Deployment, Violation::SecretInEnv,               Refused(SECRET_ENV)),
+    case("deployment-runs-as-root",               PROBE_NAMESPACE, Deployment, Violation::RunsAsRoot,                Refused(NONROOT)),
+    case("deployment-unsigned",                   PROBE_NAMESPACE, Deployment, Violation::Image(Image::Unsigned),    PodsRefused(UNSIGNED)),
     // cloudshop-prod: Pod Security `restricted` refuses first.
-    case("prod-compliant", PROD, Kind::Pod, COMPLIANT, Expect::Admitted),
-    case(
-        "prod-privileged",
-        PROD,
-        Kind::Pod,
-        Spec {
-            privileged: true,
-            ..COMPLIANT
-        },
-        refused(
-            "PodSecurity",
-            "privileged (container \"app\" must not set securityContext.privileged=true)",
-        ),
-    ),
-    case(
-        "prod-runs-as-root",
-        PROD,
-        Kind::Pod,
-        Spec {
-            root: true,
-            ..COMPLIANT
-        },
-        refused("PodSecurity", "runAsNonRoot != true"),
-    ),
-    case(
-        "prod-host-path",
-        PROD,
-        Kind::Pod,
-        Spec {
-            host_path: true,
-            ..COMPLIANT
-        },
-        refused(
-            "PodSecurity",
-            "restricted volume types (volume \"host\" uses restricted volume type \"hostPath\")",
-        ),
-    ),
-    case(
-        "prod-host-network",
-        PROD,
-        Kind::Pod,
-        Spec {
-            host_network: true,
-            ..COMPLIANT
-        },
-        refused("PodSecurity", "host namespaces (hostNetwork=true)"),
-    ),
-    case(
-        "prod-deployment-host-path",
-        PROD,
-        Kind::Deployment,
-        Spec {
-            host_path: true,
-            ..COMPLIANT
-        },
-        Expect::PodsRefused {
-            by: "PodSecurity",
-            message: "restricted volume types (volume \"host\" uses restricted volume type \"hostPath\")",
-        },
-    ),
+    case("prod-compliant",                        PROD, Pod, Violation::None,        Admitted),
+    case("prod-privileged",                       PROD, Pod, Violation::Privileged,  Refused(PSS_PRIVILEGED)),
+    case("prod-runs-as-root",                     PROD, Pod, Violation::RunsAsRoot,  Refused(PSS_ROOT)),
+    case("prod-host-path",                        PROD, Pod, Violation::HostPath,    Refused(PSS_HOST_PATH)),
+    case("prod-host-network",                     PROD, Pod, Violation::HostNetwork, Refused(PSS_HOST_NETWORK)),
+    case("prod-deployment-host-path",             PROD, Deployment, Violation::HostPath, PodsRefused(PSS_HOST_PATH)),
 ];
 
 /// One case's outcome.
@@ -710,30 +477,31 @@ async fn images(target: &Target) -> anyhow::Result<Images> {
     })
 }
 
-/// The pod spec of `spec` with `image`.
-pub fn pod_spec(spec: &Spec, image: &str) -> Value {
+/// The pod spec that commits `violation` (and nothing else), running `image`.
+pub fn pod_spec(violation: Violation, image: &str) -> Value {
     let mut resources =
         json!({"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}});
-    if spec.no_limits {
+    if violation == Violation::NoLimits {
         resources = json!({"requests": {"cpu": "10m", "memory": "16Mi"}});
     }
+    let privileged = violation == Violation::Privileged;
     let mut container = json!({
         "name": "app",
         "image": image,
         "resources": resources,
         "securityContext": {
-            "privileged": spec.privileged,
-            "allowPrivilegeEscalation": spec.privileged,
-            "readOnlyRootFilesystem": !spec.writable_root,
+            "privileged": privileged,
+            "allowPrivilegeEscalation": privileged,
+            "readOnlyRootFilesystem": violation != Violation::WritableRootFilesystem,
             "capabilities": {"drop": ["ALL"]},
         },
     });
-    if spec.secret_env {
+    if violation == Violation::SecretInEnv {
         container["env"] = json!([{"name": "DATABASE_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "orders-secrets", "key": "db-password-orders"}}}]);
     }
     let mut security =
         json!({"runAsNonRoot": true, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}});
-    if spec.root {
+    if violation == Violation::RunsAsRoot {
         security =
             json!({"runAsNonRoot": false, "runAsUser": 0, "seccompProfile": {"type": "RuntimeDefault"}});
     }
@@ -742,12 +510,12 @@ pub fn pod_spec(spec: &Spec, image: &str) -> Value {
         "securityContext": security,
         "containers": [container],
     });
-    if spec.host_path {
+    if violation == Violation::HostPath {
         pod["volumes"] = json!([{"name": "host", "hostPath": {"path": "/var/log"}}]);
         pod["containers"][0]["volumeMounts"] =
             json!([{"name": "host", "mountPath": "/host", "readOnly": true}]);
     }
-    if spec.host_network {
+    if violation == Violation::HostNetwork {
         pod["hostNetwork"] = json!(true);
     }
     pod
@@ -757,7 +525,7 @@ fn manifest(case: &Case, image: &str) -> Value {
     let name = format!("probe-{}", case.name);
     let labels =
         json!({"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "cloudshop-admission-check"});
-    let spec = pod_spec(&case.spec, image);
+    let spec = pod_spec(case.violation, image);
     match case.kind {
         Kind::Pod => json!({
             "apiVersion": "v1",
@@ -798,7 +566,7 @@ async fn run_case(kubectl: &Kubectl, case: &Case, image: &str) -> Outcome {
             Ok(out) => (true, out.trim().to_owned()),
             Err(error) => (false, format!("{error:#}")),
         },
-        Expect::Refused { by, message } => match dry_run() {
+        Expect::Refused(Refusal { by, message }) => match dry_run() {
             Err(error) => {
                 let answer = format!("{error:#}");
                 (names_refusal(&answer, by, message), answer)
@@ -806,7 +574,7 @@ async fn run_case(kubectl: &Kubectl, case: &Case, image: &str) -> Outcome {
             Ok(out) => (false, format!("admitted: {}", out.trim())),
         },
         // Refused pods are only seen when the ReplicaSet tries to make them.
-        Expect::PodsRefused { by, message } => {
+        Expect::PodsRefused(Refusal { by, message }) => {
             let outcome = match kubectl.with_stdin(&["create"], &manifest) {
                 Err(error) => (false, format!("the Deployment itself was refused: {error:#}")),
                 Ok(_) => match replica_failure(kubectl, case).await {
@@ -827,8 +595,10 @@ async fn run_case(kubectl: &Kubectl, case: &Case, image: &str) -> Outcome {
         },
         expected: match case.expect {
             Expect::Admitted => "admitted".into(),
-            Expect::Refused { by, .. } => format!("refused by {by}"),
-            Expect::PodsRefused { by, .. } => format!("Deployment admitted, its pods refused by {by}"),
+            Expect::Refused(Refusal { by, .. }) => format!("refused by {by}"),
+            Expect::PodsRefused(Refusal { by, .. }) => {
+                format!("Deployment admitted, its pods refused by {by}")
+            }
         },
         passed,
         answer,
@@ -890,7 +660,7 @@ pub async fn check(target: &Target, json: bool) -> anyhow::Result<Vec<Outcome>> 
     let images = images(target).await?;
     let mut outcomes = Vec::new();
     for case in CASES {
-        let outcome = run_case(kubectl, case, &images.get(case.spec.image)).await;
+        let outcome = run_case(kubectl, case, &images.get(case.violation.image())).await;
         super::say(format_args!(
             "{} {:<32} {:<10} {:<20} {}",
             if outcome.passed { "ok  " } else { "FAIL" },
@@ -939,6 +709,8 @@ pub fn local_target(dir: &Path, kubectl: &Path, registry: &str) -> Target {
 
 #[cfg(test)]
 mod tests {
+    use yaml_rust2::{Yaml, YamlLoader};
+
     use super::*;
 
     #[test]
@@ -948,10 +720,12 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), CASES.len());
         for case in CASES {
-            if let Expect::Refused { by, message } | Expect::PodsRefused { by, message } = case.expect {
+            if let Expect::Refused(Refusal { by, message }) | Expect::PodsRefused(Refusal { by, message }) =
+                case.expect
+            {
                 assert!(!by.is_empty() && !message.is_empty(), "{}", case.name);
             }
-            if let Expect::PodsRefused { .. } = case.expect {
+            if let Expect::PodsRefused(_) = case.expect {
                 assert_eq!(case.kind, Kind::Deployment, "{}", case.name);
             }
         }
@@ -980,8 +754,8 @@ mod tests {
     }
 
     #[test]
-    fn the_compliant_spec_is_what_restricted_asks_and_each_flag_breaks_one_thing() {
-        let good = pod_spec(&COMPLIANT, "i");
+    fn the_compliant_spec_is_what_restricted_asks_and_each_violation_breaks_one_thing() {
+        let good = pod_spec(Violation::None, "i");
         assert_eq!(good["securityContext"]["runAsNonRoot"], true);
         assert_eq!(
             good["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
@@ -989,15 +763,131 @@ mod tests {
         );
         assert!(good["containers"][0]["resources"]["limits"].is_object());
         assert!(good.get("hostNetwork").is_none() && good.get("volumes").is_none());
-        let bad = pod_spec(
-            &Spec {
-                no_limits: true,
-                host_path: true,
-                ..COMPLIANT
-            },
-            "i",
+        let no_limits = pod_spec(Violation::NoLimits, "i");
+        assert!(no_limits["containers"][0]["resources"].get("limits").is_none());
+        assert!(no_limits.get("volumes").is_none());
+        let host_path = pod_spec(Violation::HostPath, "i");
+        assert_eq!(host_path["volumes"][0]["hostPath"]["path"], "/var/log");
+        assert!(host_path["containers"][0]["resources"]["limits"].is_object());
+        // An image case changes the image, nothing else.
+        assert_eq!(pod_spec(Violation::Image(Image::Unsigned), "i"), good);
+        assert_eq!(Violation::Image(Image::Unsigned).image(), Image::Unsigned);
+        assert_eq!(Violation::Privileged.image(), Image::Signed);
+    }
+
+    /// A file of the repository, as the topology's tests read the manifests.
+    fn yaml(path: &str) -> Vec<Yaml> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// A validation's refusal text: its `message`, or the string literal its
+    /// `messageExpression` starts with (`'text: ' + variables.bad.join(', ')`),
+    /// without the `: ` that joins the offending containers.
+    fn refusal_text(validation: &Yaml, path: &str) -> String {
+        if let Some(message) = validation["message"].as_str() {
+            return message.to_owned();
+        }
+        let expression = validation["messageExpression"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: a validation with neither message nor messageExpression"));
+        let literal = expression
+            .strip_prefix('\'')
+            .and_then(|rest| rest.split_once('\''))
+            .map(|(literal, _)| literal)
+            .unwrap_or_else(|| {
+                panic!("{path}: messageExpression does not start with a literal: {expression}")
+            });
+        literal.strip_suffix(": ").unwrap_or(literal).to_owned()
+    }
+
+    /// Every refusal text of every policy the cluster installs (the
+    /// kustomization's resources), by policy name.
+    fn policy_refusals() -> Vec<(String, String)> {
+        let kustomization = &yaml("kyverno/policies/kustomization.yaml")[0];
+        let resources = kustomization["resources"]
+            .as_vec()
+            .expect("kyverno/policies/kustomization.yaml: resources");
+        let mut refusals = Vec::new();
+        for resource in resources {
+            let file = resource.as_str().expect("a resource path");
+            let path = format!("kyverno/policies/{file}");
+            for policy in yaml(&path) {
+                let name = policy["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{path}: no metadata.name"));
+                let validations = policy["spec"]["validations"]
+                    .as_vec()
+                    .unwrap_or_else(|| panic!("{path}: no spec.validations"));
+                for validation in validations {
+                    refusals.push((name.to_owned(), refusal_text(validation, &path)));
+                }
+            }
+        }
+        refusals
+    }
+
+    /// The Kyverno refusal texts the cases expect are the policies' own, so
+    /// a policy edit that rewords one fails here and not only on a live
+    /// cluster; and every refusal a policy can make is one some case provokes.
+    #[test]
+    fn each_kyverno_refusal_is_worded_as_its_policy_words_it() {
+        let policies = policy_refusals();
+        let expected: Vec<(&str, &str)> = CASES
+            .iter()
+            .filter_map(|case| match case.expect {
+                Expect::Refused(refusal) | Expect::PodsRefused(refusal) => Some((case.name, refusal)),
+                Expect::Admitted => None,
+            })
+            .filter(|(_, refusal)| refusal.by != "PodSecurity")
+            .map(|(name, refusal)| {
+                assert!(
+                    policies
+                        .iter()
+                        .any(|(by, message)| by == refusal.by && message == refusal.message),
+                    "case {name}: no policy {} refuses with {:?}; the policy says: {:?}",
+                    refusal.by,
+                    refusal.message,
+                    policies
+                        .iter()
+                        .filter(|(by, _)| by == refusal.by)
+                        .collect::<Vec<_>>()
+                );
+                (refusal.by, refusal.message)
+            })
+            .collect();
+        for (by, message) in &policies {
+            assert!(
+                expected.contains(&(by.as_str(), message.as_str())),
+                "no case provokes {by}'s refusal {message:?}"
+            );
+        }
+    }
+
+    /// The Pod Security cases expect `restricted` at `latest` in the
+    /// CloudShop namespace ([`POD_SECURITY`]): the namespace's labels say so.
+    #[test]
+    fn the_prod_namespace_enforces_the_pod_security_level_the_cases_expect() {
+        let path = "k8s/base/namespace/namespace.yaml";
+        let namespace = yaml(path)
+            .into_iter()
+            .find(|doc| doc["kind"].as_str() == Some("Namespace"))
+            .unwrap_or_else(|| panic!("{path}: no Namespace"));
+        assert_eq!(namespace["metadata"]["name"].as_str(), Some(PROD), "{path}");
+        let labels = &namespace["metadata"]["labels"];
+        let level = labels["pod-security.kubernetes.io/enforce"]
+            .as_str()
+            .unwrap_or("");
+        let version = labels["pod-security.kubernetes.io/enforce-version"]
+            .as_str()
+            .unwrap_or("");
+        assert_eq!(
+            format!("violates PodSecurity \"{level}:{version}\""),
+            POD_SECURITY,
+            "{path}: what Pod Security enforces"
         );
-        assert!(bad["containers"][0]["resources"].get("limits").is_none());
-        assert_eq!(bad["volumes"][0]["hostPath"]["path"], "/var/log");
+        assert!(CASES.iter().any(|case| case.namespace == PROD
+            && matches!(case.expect, Expect::Refused(r) if r.by == "PodSecurity")));
     }
 }
