@@ -27,10 +27,10 @@ mod cpu;
 mod wrk;
 
 use anyhow::{Context, bail};
-use cloudshop_devkit::daemon::signal;
 use cloudshop_devkit::files::ShopFiles;
 use cloudshop_devkit::ports;
 use cloudshop_devkit::postgres::{Cluster, Durability, Running};
+use cloudshop_devkit::signals::{self, Signal};
 use cloudshop_loadgen::journey::{CATALOGUE, HOME, LOGIN, ORDER, PRODUCT};
 use cloudshop_loadgen::{Journey, Mix, Report, Shop, closed_loop, open_loop};
 use cloudshop_platform::db::DatabaseSettings;
@@ -138,7 +138,7 @@ impl Processes {
     /// killed, with a warning naming it.
     fn stop_services(&mut self) {
         for (_, child) in &mut self.children {
-            signal(child.id(), "TERM");
+            signals::send(child.id(), Signal::Terminate);
         }
         let deadline = Instant::now() + STOP_GRACE;
         for (service, mut child) in self.children.drain(..) {
@@ -149,7 +149,7 @@ impl Processes {
                 progress(&format!(
                     "warning: {service} did not stop within {STOP_GRACE:?} of SIGTERM; killed"
                 ));
-                signal(child.id(), "KILL");
+                signals::send(child.id(), Signal::Kill);
             }
             let _ = child.wait();
         }

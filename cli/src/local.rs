@@ -321,10 +321,7 @@ pub fn reset(dir: &Path) -> anyhow::Result<()> {
     let pid_file = dir.join("postgres/data/postmaster.pid");
     if let Ok(pid) = std::fs::read_to_string(&pid_file)
         && let Some(pid) = pid.lines().next()
-        && std::process::Command::new("kill")
-            .args(["-0", pid.trim()])
-            .status()
-            .is_ok_and(|s| s.success())
+        && pid.trim().parse().is_ok_and(cloudshop_devkit::signals::exists)
     {
         bail!(
             "the shop in {} is still running; stop it (Ctrl-C) first",

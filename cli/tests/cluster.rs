@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use cloudshop_devkit::signals::{self, Signal};
 use serde_json::{Value, json};
 
 fn root() -> PathBuf {
@@ -378,13 +379,8 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
         text(&admitted)
     );
     let kyverno = cluster.pid("kyverno").expect("kyverno runs");
-    assert!(
-        Command::new("kill")
-            .arg(kyverno.to_string())
-            .status()
-            .expect("kill")
-            .success()
-    );
+    let kyverno_id = u32::try_from(kyverno).expect("a pid");
+    assert!(signals::send(kyverno_id, Signal::Terminate), "SIGTERM to kyverno");
     let deadline = Instant::now() + Duration::from_secs(30);
     while Path::new(&format!("/proc/{kyverno}")).exists() {
         assert!(Instant::now() < deadline, "kyverno did not stop");

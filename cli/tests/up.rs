@@ -19,6 +19,7 @@ use cloudshop_api::orders::{Line, OrderRequest};
 use cloudshop_api::paths;
 use cloudshop_api::products::{Product, ProductQuery};
 use cloudshop_devkit::bounded::run_bounded;
+use cloudshop_devkit::signals::{self, Signal};
 use serde_json::Value;
 
 struct Shop {
@@ -37,15 +38,14 @@ struct Shop {
 impl Drop for Shop {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status();
+            signals::send(child.id(), Signal::Interrupt);
             let _ = child.wait();
         }
         if let Some(pid) = postmaster_pid(&self.dir)
             && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres")
+            && let Ok(pid) = pid.parse()
         {
-            let _ = Command::new("kill").args(["-INT", &pid]).status();
+            signals::send(pid, Signal::Interrupt);
         }
     }
 }
@@ -138,9 +138,10 @@ fn up_with(dir: &Path, ports: (u16, u16, u16), extra: &[&OsStr]) -> Shop {
 
 fn stop(mut shop: Shop) {
     let mut child = shop.child.take().expect("running");
-    let pid = child.id().to_string();
-    let sent = Command::new("kill").args(["-INT", &pid]).status().expect("kill");
-    assert!(sent.success());
+    assert!(
+        signals::send(child.id(), Signal::Interrupt),
+        "SIGINT to cloudshop up"
+    );
     let status = child.wait().expect("exit");
     assert!(status.success(), "cloudshop up exited with {status}");
 }
@@ -431,11 +432,11 @@ fn up_restarts_its_postgresql_when_it_is_killed() {
     });
 
     let killed = postmaster_pid(&shop_dir).expect("postmaster.pid");
-    let sent = Command::new("kill")
-        .args(["-KILL", &killed])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
+    let pid = killed.parse().expect("a pid");
+    assert!(
+        signals::send(pid, Signal::Kill),
+        "SIGKILL to the postmaster {killed}"
+    );
     let killed_at = Instant::now();
 
     // Orders succeed again, without restarting `up`.

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::daemon::{gone, signal};
+use crate::daemon::gone;
+use crate::signals::{self, Signal};
 
 /// How long the program and its descendants have, after SIGINT, before
 /// SIGKILL.
@@ -80,7 +81,7 @@ fn tail(bytes: &[u8]) -> String {
 fn stop(child: &mut Child) -> String {
     let tree = descendants(child.id());
     for pid in &tree {
-        signal(*pid, "INT");
+        signals::send(*pid, Signal::Interrupt);
     }
     let deadline = Instant::now() + GRACE;
     while Instant::now() < deadline {
@@ -91,7 +92,7 @@ fn stop(child: &mut Child) -> String {
         std::thread::sleep(Duration::from_millis(50));
     }
     for pid in &tree {
-        signal(*pid, "KILL");
+        signals::send(*pid, Signal::Kill);
     }
     let _ = child.wait();
     format!("killed: SIGINT did not stop it within {GRACE:?}")

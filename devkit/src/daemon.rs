@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::signals::{self, Signal};
+
 /// The background processes kept in one state folder.
 #[derive(Debug, Clone)]
 pub struct Daemons {
@@ -89,12 +91,12 @@ impl Daemons {
             let _ = fs::remove_file(self.pid_file(name));
             return Ok(Stopped::NotRunning);
         };
-        signal(pid, "TERM");
+        signals::send(pid, Signal::Terminate);
         let deadline = Instant::now() + grace;
         let mut how = Stopped::Terminated;
         while !gone(pid) {
             if Instant::now() >= deadline && how == Stopped::Terminated {
-                signal(pid, "KILL");
+                signals::send(pid, Signal::Kill);
                 how = Stopped::Killed;
             }
             anyhow::ensure!(
@@ -106,15 +108,6 @@ impl Daemons {
         fs::remove_file(self.pid_file(name))?;
         Ok(how)
     }
-}
-
-/// Sends `signal` (a name such as `TERM`) to `pid`; a process already gone
-/// is not an error.
-pub fn signal(pid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
 }
 
 /// Alive and running `program` (a zombie counts as gone).

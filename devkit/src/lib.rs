@@ -15,6 +15,7 @@ pub mod pki;
 pub mod ports;
 pub mod postgres;
 pub mod redaction;
+pub mod signals;
 pub mod testing;
 
 /// A random secret of `bytes` bytes, URL-safe base64 (no padding).

@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 use cloudshop_topology::database_roles;
 
 use crate::files::ShopFiles;
+use crate::signals::{self, Signal};
 
 /// Where `initdb`, `postgres` and `psql` are.
 #[derive(Debug, Clone)]
@@ -408,14 +409,14 @@ rm -rf "$2""#;
     /// 30 seconds before killing it.
     pub fn stop(&self, running: Running) -> anyhow::Result<()> {
         let Running { mut child, pid, .. } = running;
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        send(&pid, Signal::Interrupt);
         for _ in 0..300 {
             if child.try_wait()?.is_some() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        send(&pid, Signal::Kill);
         // The wrapper too: a `runuser` whose child was once stopped (SIGSTOP)
         // stops itself and would never reap it.
         let _ = child.kill();
@@ -431,14 +432,9 @@ rm -rf "$2""#;
             .ok()
             .and_then(|text| text.lines().next().map(|line| line.trim().to_owned()))
             .context("no running server (postmaster.pid)")?;
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        send(&pid, Signal::Interrupt);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while Command::new("kill")
-            .args(["-0", &pid])
-            .stderr(Stdio::null())
-            .status()?
-            .success()
-        {
+        while pid.parse().is_ok_and(signals::exists) {
             anyhow::ensure!(Instant::now() < deadline, "PostgreSQL did not stop within 30 s");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -528,13 +524,17 @@ rm -rf "$2""#;
     }
 }
 
+/// Sends `signal` to the postmaster `pid` (as `postmaster.pid` has it).
+fn send(pid: &str, signal: Signal) {
+    if let Ok(id) = pid.parse() {
+        signals::send(id, signal);
+    }
+}
+
 /// Ends a server that never became ready: SIGTERM (`runuser` passes it on),
 /// SIGKILL after 10 seconds.
 fn abandon(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .stderr(Stdio::null())
-        .status();
+    signals::send(child.id(), Signal::Terminate);
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if !matches!(child.try_wait(), Ok(None)) {

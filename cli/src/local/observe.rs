@@ -146,9 +146,7 @@ impl Prometheus {
     /// killing it.
     pub async fn stop(&mut self) {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
+            cloudshop_devkit::signals::send(pid, cloudshop_devkit::signals::Signal::Terminate);
         }
         if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
             .await

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,6 +18,7 @@ use cloudshop_api::auth::{Credentials, Password};
 use cloudshop_api::client::{Caller, Client};
 use cloudshop_api::orders::{Line, OrderRequest};
 use cloudshop_api::products::ProductQuery;
+use cloudshop_devkit::signals::{self, Signal};
 use serde_json::Value;
 
 use super::{postmaster_pid, reserved_ports, shopper, stop, up_with};
@@ -125,12 +125,10 @@ impl Frozen {
                 pids.push(pid);
             }
         }
-        let sent = Command::new("kill")
-            .arg("-STOP")
-            .args(&pids)
-            .status()
-            .expect("kill");
-        assert!(sent.success(), "SIGSTOP to {pids:?}");
+        for pid in &pids {
+            let id = pid.parse().expect("a pid");
+            assert!(signals::send(id, Signal::Stop), "SIGSTOP to {pid} of {pids:?}");
+        }
         if let Some(parent) = parent_of(&postmaster)
             && std::fs::read_to_string(format!("/proc/{parent}/comm")).is_ok_and(|c| c.trim() == "runuser")
         {
@@ -141,7 +139,11 @@ impl Frozen {
 
     fn thaw(&mut self) {
         if !self.0.is_empty() {
-            let _ = Command::new("kill").arg("-CONT").args(&self.0).status();
+            for pid in &self.0 {
+                if let Ok(id) = pid.parse() {
+                    signals::send(id, Signal::Continue);
+                }
+            }
             self.0.clear();
         }
     }

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cloudshop_backend_tests::{Backend, spawn_backend};
+use cloudshop_devkit::signals::{self, Signal};
 use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -44,11 +45,7 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let group = format!("-{}", self.driver.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
+        signals::send_group(self.driver.id(), Signal::Kill);
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
