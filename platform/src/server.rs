@@ -84,7 +84,7 @@ pub async fn bind(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener
         socket.bind(addr)?;
         socket.listen(BACKLOG)
     };
-    listen().map_err(|e| anyhow::anyhow!("cannot listen on {addr} (setting `{setting}`): {e}"))
+    listen().with_context(|| format!("cannot listen on {addr} (setting `{setting}`)"))
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then drains.

@@ -57,7 +57,7 @@ fn key_hint(key: &KeyFiles) -> anyhow::Result<String> {
         .signer()?
         .to_sigstore_keypair()
         .and_then(|pair| pair.public_key_to_der())
-        .map_err(|err| anyhow::anyhow!("cannot read the public key: {err}"))?;
+        .context("cannot read the public key")?;
     Ok(STANDARD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &public)))
 }
 

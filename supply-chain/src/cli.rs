@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -445,7 +446,7 @@ fn do_pin(dir: &std::path::Path, record: &std::path::Path) -> anyhow::Result<()>
         )
     })?;
     let release: release::Release = serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{} is not a release record: {e}", record.display()))?;
+        .with_context(|| format!("{} is not a release record", record.display()))?;
     let path = crate::pin::pin_overlay(dir, &release)?;
     step(
         "pin-overlay",

@@ -4,6 +4,7 @@
 //! what the other verifies. Also the predicate types CloudShop attests and
 //! requires. This module depends on none of those.
 
+use anyhow::Context;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
@@ -46,7 +47,7 @@ pub fn envelope(statement: &Value, key: &KeyFiles) -> anyhow::Result<Value> {
     let signature = key
         .signer()?
         .sign(&pae(IN_TOTO_PAYLOAD, &payload))
-        .map_err(|err| anyhow::anyhow!("cannot sign the attestation: {err}"))?;
+        .context("cannot sign the attestation")?;
     Ok(json!({
         "payloadType": IN_TOTO_PAYLOAD,
         "payload": STANDARD.encode(payload),

@@ -49,7 +49,7 @@ impl KeyFiles {
             )
         })?;
         pair.to_sigstore_signer(&SigningScheme::ECDSA_P256_SHA256_ASN1)
-            .map_err(|err| anyhow::anyhow!("{} is not an ECDSA P-256 key: {err}", self.private_key.display()))
+            .with_context(|| format!("{} is not an ECDSA P-256 key", self.private_key.display()))
     }
 }
 
@@ -72,14 +72,12 @@ pub fn generate(prefix: &Path, password_file: Option<&Path>) -> anyhow::Result<(
     };
     let signer = SigningScheme::ECDSA_P256_SHA256_ASN1
         .create_signer()
-        .map_err(|err| anyhow::anyhow!("cannot create a key: {err}"))?;
-    let pair = signer
-        .to_sigstore_keypair()
-        .map_err(|err| anyhow::anyhow!("{err}"))?;
+        .context("cannot create a key")?;
+    let pair = signer.to_sigstore_keypair().map_err(anyhow::Error::from)?;
     let encrypted = pair
         .private_key_to_encrypted_pem(&files.password()?)
-        .map_err(|err| anyhow::anyhow!("cannot encrypt the key: {err}"))?;
-    let public = pair.public_key_to_pem().map_err(|err| anyhow::anyhow!("{err}"))?;
+        .context("cannot encrypt the key")?;
+    let public = pair.public_key_to_pem().map_err(anyhow::Error::from)?;
     if let Some(parent) = private_key.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -105,6 +103,6 @@ pub fn verification_key(path: &Path) -> anyhow::Result<(Vec<u8>, CosignVerificat
     let pem =
         std::fs::read(path).with_context(|| format!("cannot read the public key {}", path.display()))?;
     let key = CosignVerificationKey::from_pem(&pem, &SigningScheme::ECDSA_P256_SHA256_ASN1)
-        .map_err(|err| anyhow::anyhow!("{} is not an ECDSA P-256 public key: {err}", path.display()))?;
+        .with_context(|| format!("{} is not an ECDSA P-256 public key", path.display()))?;
     Ok((pem, key))
 }

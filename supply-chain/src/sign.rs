@@ -21,19 +21,19 @@ pub async fn sign(
     let mut client = ClientBuilder::default()
         .with_oci_client_config(registry.sigstore_config())
         .build()
-        .map_err(|err| anyhow::anyhow!("cannot create the cosign client: {err}"))?;
+        .context("cannot create the cosign client")?;
     let image: OciReference = format!("{}/{repository}@{digest}", registry.host())
         .parse()
-        .map_err(|err| anyhow::anyhow!("bad image reference: {err}"))?;
+        .context("bad image reference")?;
     let (signature_image, source_digest) = client
         .triangulate(&image, &Auth::Anonymous)
         .await
         .with_context(|| format!("cannot find {} in the registry", image.whole()))?;
-    let mut layer = SignatureLayer::new_unsigned(&image, &source_digest)
-        .map_err(|err| anyhow::anyhow!("cannot build the signature payload: {err}"))?;
+    let mut layer =
+        SignatureLayer::new_unsigned(&image, &source_digest).context("cannot build the signature payload")?;
     PrivateKeySigner::new_with_signer(key.signer()?)
         .add_constraint(&mut layer)
-        .map_err(|err| anyhow::anyhow!("cannot sign: {err}"))?;
+        .context("cannot sign")?;
     client
         .push_signature(None, &Auth::Anonymous, &signature_image, vec![layer])
         .await

@@ -146,10 +146,8 @@ async fn verify_signature(registry: &Registry, image: &str, digest: &str, pem: &
     let mut client = ClientBuilder::default()
         .with_oci_client_config(registry.sigstore_config())
         .build()
-        .map_err(|err| anyhow::anyhow!("cannot create the cosign client: {err}"))?;
-    let reference: OciReference = image
-        .parse()
-        .map_err(|err| anyhow::anyhow!("bad image reference: {err}"))?;
+        .context("cannot create the cosign client")?;
+    let reference: OciReference = image.parse().context("bad image reference")?;
     let layers = client
         .trusted_signature_layers(&Auth::Anonymous, &reference)
         .await
@@ -163,8 +161,8 @@ async fn verify_signature(registry: &Registry, image: &str, digest: &str, pem: &
     if layers.is_empty() {
         bail!("{image}: not signed (no cosign signature names this digest)");
     }
-    let verifier = PublicKeyVerifier::new(pem, &SigningScheme::ECDSA_P256_SHA256_ASN1)
-        .map_err(|err| anyhow::anyhow!("bad public key: {err}"))?;
+    let verifier =
+        PublicKeyVerifier::new(pem, &SigningScheme::ECDSA_P256_SHA256_ASN1).context("bad public key")?;
     let constraints: VerificationConstraintVec = vec![Box::new(verifier)];
     verify_constraints(&layers, constraints.iter())
         .map_err(|_| anyhow::anyhow!("{image}: no signature made with this public key"))?;
