@@ -9,15 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-KUBERNETES=k8s.io/kubernetes@v1.36.3
-ETCD=go.etcd.io/etcd/server/v3@v3.6.8
-KYVERNO=github.com/kyverno/kyverno@v1.19.1
-KWOK=sigs.k8s.io/kwok@v0.8.0
+source scripts/pinned.sh # KUBERNETES ETCD KYVERNO KWOK, $bin, have
 
-bin="$(go env GOPATH)/bin"
 mkdir -p "$bin"
-# have BIN MODULE@VERSION: the binary was built from that module version.
-have() { [ -x "$bin/$1" ] && go version -m "$bin/$1" 2>/dev/null | grep -Eq "^\s+(mod|dep)\s+${2%@*}\s+${2#*@}(\s|$)"; }
 # build DIR BIN PACKAGE [LDFLAGS]: builds PACKAGE with the tools module in DIR.
 build() {
   local t0=$SECONDS

@@ -12,25 +12,17 @@ cd "$(dirname "$0")/.."
 CLUSTER=cloudshop
 REGISTRY=kind-registry     # container name: resolves on the kind network
 REGISTRY_PORT=5001         # host side: localhost:5001
-KIND=sigs.k8s.io/kind@v0.31.0 # default node image kindest/node:v1.35.0 (digest pinned by kind)
-HELM=helm.sh/helm/v3@v3.22.0
-CRANE=github.com/google/go-containerregistry@v0.22.1
-COSIGN=github.com/sigstore/cosign/v3@v3.1.3
-CERT_MANAGER_CHART=v1.21.2
-KYVERNO_CHART=3.9.1 # Kyverno v1.19.1; checked after install
 REGISTRY_IMAGE=docker.io/library/registry:3
 POSTGRES_IMAGE=docker.io/library/postgres:17-alpine
 state=.cloudshop/kind
 COSIGN_KEY="${COSIGN_KEY:-$state/cosign.key}"
 export COSIGN_PASSWORD="${COSIGN_PASSWORD:-}"
-bin="$(go env GOPATH)/bin"
+source scripts/pinned.sh # KIND HELM CRANE COSIGN CERT_MANAGER_CHART KYVERNO_CHART KYVERNO, $bin, have
 export PATH="$bin:$PATH"
 log() { printf '==> %s\n' "$*"; }
 
 tool() { # tool NAME MODULE@VERSION PACKAGE: go install unless that version is there
-  if ! go version -m "$bin/$1" 2>/dev/null | grep -Eq "^\s+mod\s+${2%@*}\s+${2#*@}(\s|$)"; then
-    go install "$3@${2#*@}"
-  fi
+  have "$1" "$2" || go install "$3@${2#*@}"
 }
 
 tools() {
@@ -96,8 +88,9 @@ addons() {
   helm upgrade --install kyverno kyverno --repo https://kyverno.github.io/kyverno/ \
     --version "$KYVERNO_CHART" --namespace kyverno --create-namespace \
     --set features.registryClient.allowInsecure=true --wait --timeout 5m
-  kubectl -n kyverno get deploy kyverno-admission-controller -o jsonpath='{..image}' | grep -q ':v1\.19\.' ||
-    { echo "Kyverno chart $KYVERNO_CHART does not run Kyverno 1.19" >&2; exit 1; }
+  local minor=${KYVERNO#*@}; minor=${minor%.*} # v1.19: the chart's image tag may carry any patch
+  kubectl -n kyverno get deploy kyverno-admission-controller -o jsonpath='{..image}' | grep -qF ":$minor." ||
+    { echo "Kyverno chart $KYVERNO_CHART does not run Kyverno $minor" >&2; exit 1; }
 }
 
 policies() { # the policies, with the cosign public key in place of the placeholder

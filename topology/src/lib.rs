@@ -7,6 +7,7 @@
 //! check their listeners and container ports against the table.
 
 pub mod tools;
+pub mod versions;
 
 /// One service of the shop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

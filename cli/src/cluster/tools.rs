@@ -27,9 +27,9 @@ pub struct Tools {
     pub kyverno_crds: PathBuf,
 }
 
-/// The versions `scripts/cluster-tools.sh` pins.
-pub const KWOK_MODULE: &str = "sigs.k8s.io/kwok@v0.8.0";
-pub const KYVERNO_MODULE: &str = "github.com/kyverno/kyverno@v1.19.1";
+/// The versions `scripts/cluster-tools.sh` installs (tools/versions.env).
+pub const KWOK_MODULE: &str = cloudshop_topology::versions::KWOK;
+pub const KYVERNO_MODULE: &str = cloudshop_topology::versions::KYVERNO;
 
 impl Tools {
     pub fn find() -> anyhow::Result<Self> {
