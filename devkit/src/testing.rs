@@ -250,3 +250,32 @@ pub fn curl_upload(
         ),
     })
 }
+
+/// Uploads 3 MB of `content_type` to `url` in each [`UploadMode`] and
+/// asserts what every client must see of an oversized body: a 413 it reads
+/// (curl got an answer), never `100 Continue`. Each mode's answer body, for
+/// the caller's checks of the page or envelope.
+pub fn assert_oversized_uploads_refused(
+    url: &str,
+    content_type: &str,
+    ca: Option<&std::path::Path>,
+) -> Vec<(UploadMode, String)> {
+    [
+        UploadMode::ExpectContinue,
+        UploadMode::Immediate,
+        UploadMode::Chunked,
+    ]
+    .into_iter()
+    .map(|mode| {
+        let upload = curl_upload(url, 3 << 20, content_type, mode, ca)
+            .unwrap_or_else(|err| panic!("curl did not run: {err:#}"));
+        assert_eq!(upload.status, 413, "{mode:?}: {}", upload.report);
+        assert!(
+            !upload.continued,
+            "{mode:?}: 100 Continue was sent: {}",
+            upload.report
+        );
+        (mode, upload.body)
+    })
+    .collect()
+}

@@ -166,8 +166,10 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn debug_output_holds_none_of_the_signing_key() -> Result<(), Box<dyn std::error::Error>> {
+    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+    /// An issuer with a fresh key; the folder holding the key, and its PEM.
+    fn new_issuer() -> TestResult<(tempfile::TempDir, TokenIssuer, String)> {
         let dir = tempfile::tempdir()?;
         let (private_pem, _) = cloudshop_devkit::pki::jwt_signing_key()?;
         let path = dir.path().join("jwt-signing-key.pem");
@@ -176,7 +178,12 @@ mod tests {
             signing_key_file: SecretFile::new(&path),
             ..TokenSettings::default()
         };
-        let issuer = TokenIssuer::from_settings(&settings)?;
+        Ok((dir, TokenIssuer::from_settings(&settings)?, private_pem))
+    }
+
+    #[test]
+    fn debug_output_holds_none_of_the_signing_key() -> TestResult {
+        let (_dir, issuer, private_pem) = new_issuer()?;
         let der = PrivatePkcs8KeyDer::from_pem_slice(private_pem.as_bytes())?;
 
         // The DER, and with it the PEM body (its base64) and the 32-byte seed.
@@ -185,22 +192,10 @@ mod tests {
         Ok(())
     }
 
-    fn new_issuer() -> Result<(tempfile::TempDir, TokenIssuer), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let (private_pem, _) = cloudshop_devkit::pki::jwt_signing_key()?;
-        let path = dir.path().join("jwt-signing-key.pem");
-        std::fs::write(&path, &private_pem)?;
-        let settings = TokenSettings {
-            signing_key_file: SecretFile::new(&path),
-            ..TokenSettings::default()
-        };
-        Ok((dir, TokenIssuer::from_settings(&settings)?))
-    }
-
     #[test]
-    fn a_device_token_vouches_for_its_own_account_only() -> Result<(), Box<dyn std::error::Error>> {
-        let (_dir, issuer) = new_issuer()?;
-        let (_other_dir, other_issuer) = new_issuer()?;
+    fn a_device_token_vouches_for_its_own_account_only() -> TestResult {
+        let (_dir, issuer, _) = new_issuer()?;
+        let (_other_dir, other_issuer, _) = new_issuer()?;
         let day = std::time::Duration::from_secs(86_400);
         let token = issuer.issue_device("account-a", day)?;
         assert!(issuer.vouches_for(&token, "account-a"));

@@ -106,32 +106,19 @@ async fn the_admin_logs_in_through_the_storefront_during_an_attack_on_the_accoun
 /// reads: never `100 Continue`, never a reset connection.
 #[tokio::test]
 async fn an_oversized_form_gets_a_readable_413_page() {
-    use cloudshop_devkit::testing::{UploadMode, curl_upload};
+    use cloudshop_devkit::testing::assert_oversized_uploads_refused;
 
     let shop = spawn_shop().await;
     let url = format!("{}/login", shop.url);
-    for mode in [
-        UploadMode::ExpectContinue,
-        UploadMode::Immediate,
-        UploadMode::Chunked,
-    ] {
-        let url = url.clone();
-        let upload = tokio::task::spawn_blocking(move || {
-            curl_upload(&url, 3 << 20, "application/x-www-form-urlencoded", mode, None)
-        })
-        .await
-        .expect("curl ran")
-        .expect("curl started");
-        assert_eq!(upload.status, 413, "{mode:?}: {}", upload.report);
+    let answers = tokio::task::spawn_blocking(move || {
+        assert_oversized_uploads_refused(&url, "application/x-www-form-urlencoded", None)
+    })
+    .await
+    .expect("the uploads");
+    for (mode, body) in answers {
         assert!(
-            !upload.continued,
-            "{mode:?}: 100 Continue was sent: {}",
-            upload.report
-        );
-        assert!(
-            upload.body.contains("<html") && upload.body.contains("too large"),
-            "{mode:?}: the error page: {}",
-            upload.body
+            body.contains("<html") && body.contains("too large"),
+            "{mode:?}: the error page: {body}"
         );
     }
 }

@@ -115,31 +115,19 @@ async fn unknown_routes_and_methods_use_the_envelope() {
 /// that the client reads: never `100 Continue`, never a reset connection.
 #[tokio::test]
 async fn an_oversized_upload_gets_a_readable_413_before_any_100_continue() {
-    use cloudshop_devkit::testing::{UploadMode, curl_upload, env};
+    use cloudshop_devkit::testing::{assert_oversized_uploads_refused, env};
 
     let shop = spawn_shop().await;
     let url = shop.url(paths::REGISTER);
     let ca = env().files().ca_cert();
-    for mode in [
-        UploadMode::ExpectContinue,
-        UploadMode::Immediate,
-        UploadMode::Chunked,
-    ] {
-        let (url, ca) = (url.clone(), ca.clone());
-        let upload = tokio::task::spawn_blocking(move || {
-            curl_upload(&url, 3 << 20, "application/json", mode, Some(&ca))
-        })
-        .await
-        .expect("curl ran")
-        .expect("curl started");
-        assert_eq!(upload.status, 413, "{mode:?}: {}", upload.report);
-        assert!(
-            !upload.continued,
-            "{mode:?}: 100 Continue was sent: {}",
-            upload.report
-        );
-        let body: serde_json::Value = serde_json::from_str(&upload.body)
-            .unwrap_or_else(|err| panic!("{mode:?}: not JSON ({err}): {}", upload.body));
+    let answers = tokio::task::spawn_blocking(move || {
+        assert_oversized_uploads_refused(&url, "application/json", Some(&ca))
+    })
+    .await
+    .expect("the uploads");
+    for (mode, body) in answers {
+        let body: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|err| panic!("{mode:?}: not JSON ({err}): {body}"));
         assert_eq!(body["error"]["code"], "payload_too_large", "{mode:?}: {body}");
     }
 }
