@@ -30,6 +30,7 @@ use anyhow::{Context, bail};
 use cloudshop_devkit::files::ShopFiles;
 use cloudshop_devkit::ports;
 use cloudshop_devkit::postgres::{Cluster, Durability, Running};
+use cloudshop_devkit::readiness;
 use cloudshop_devkit::signals::{self, Signal};
 use cloudshop_loadgen::journey::{CATALOGUE, HOME, LOGIN, ORDER, PRODUCT};
 use cloudshop_loadgen::{Journey, Mix, Report, Shop, closed_loop, open_loop};
@@ -777,7 +778,7 @@ fn complaints(dir: &Path) -> Vec<String> {
 const COMPLAINTS_PER_SERVICE: usize = 10;
 
 fn progress(message: &str) {
-    let _ = writeln!(std::io::stderr(), "==> bench: {message}");
+    cloudshop_devkit::progress::stage("bench", message);
 }
 
 fn print_results(results: &Results) -> anyhow::Result<()> {
@@ -864,16 +865,13 @@ fn spawn(bin: &Path, service: &str, config: &Path, dir: &Path) -> anyhow::Result
 async fn wait_ready(service: &str, admin_port: u16, timeout: Duration) -> anyhow::Result<()> {
     let url = format!("http://127.0.0.1:{admin_port}/readyz");
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + timeout;
-    loop {
-        if client.get(&url).send().await.is_ok_and(|r| r.status() == 200) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{service} was not ready within {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    readiness::poll(
+        timeout,
+        Duration::from_millis(2),
+        async || Ok(readiness::http_ok(&client, &url).await),
+        |_| anyhow::anyhow!("{service} was not ready within {timeout:?}"),
+    )
+    .await
 }
 
 /// Resident memory of a process, in MB (from /proc; 0 when it is gone).

@@ -34,10 +34,7 @@ pub fn run(args: &ComposeArgs) -> anyhow::Result<()> {
     write_secrets(&args.dir)?;
     let mut env_file = None;
     if let Some(release) = &args.release {
-        let text = fs::read_to_string(release)
-            .with_context(|| format!("reading {} (run `cloudshop release` first)", release.display()))?;
-        let release: Release = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a release record", release.display()))?;
+        let release = Release::read(release, "run `cloudshop release` first")?;
         let path = args.dir.join("images.env");
         fs::write(&path, images_env(&release)).with_context(|| format!("writing {}", path.display()))?;
         env_file = Some(path);

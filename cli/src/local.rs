@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use cloudshop_devkit::files::ShopFiles;
 use cloudshop_devkit::postgres::{Cluster, Durability};
+use cloudshop_devkit::readiness;
 use cloudshop_platform::db::DatabaseSettings;
 use cloudshop_platform::server::Service;
 use cloudshop_platform::settings::HttpSettings;
@@ -209,17 +210,17 @@ async fn run(
     writeln!(
         out,
         "  API gateway  {gateway_url}  (trust {})",
-        absolute(&files.ca_cert()).display()
+        shown(&files.ca_cert()).display()
     )?;
     writeln!(
         out,
         "  admin        admin@cloudshop.local, password in {}",
-        absolute(files.admin_password().path()).display()
+        shown(files.admin_password().path()).display()
     )?;
     writeln!(
         out,
         "  PostgreSQL   127.0.0.1:{pg} (TLS only), log in {}",
-        absolute(&cluster.log_file()).display()
+        shown(&cluster.log_file()).display()
     )?;
     if let Some(prometheus) = &prometheus {
         writeln!(
@@ -231,7 +232,7 @@ async fn run(
     writeln!(
         out,
         "Press Ctrl-C to stop; the data stays in {} for the next `up`.",
-        absolute(&args.dir).display()
+        shown(&args.dir).display()
     )?;
     drop(out);
 
@@ -289,28 +290,21 @@ async fn wait_ready(admin_ports: &[(&str, u16)]) -> anyhow::Result<()> {
         .build()?;
     for (service, port) in admin_ports {
         let url = format!("http://{}/readyz", SocketAddr::from(([127, 0, 0, 1], *port)));
-        let mut ready = false;
-        for _ in 0..100 {
-            if client
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        if !ready {
-            bail!("{service} did not become ready");
-        }
+        readiness::poll(
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            async || Ok(readiness::http_ok(&client, &url).await),
+            |_| anyhow::anyhow!("{service} did not become ready"),
+        )
+        .await?;
     }
     Ok(())
 }
 
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+/// Where `path` is, for the user to open; as given when the current folder
+/// is gone, since the shop is already running by then.
+fn shown(path: &Path) -> PathBuf {
+    cloudshop_devkit::files::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Deletes the local shop's folder, unless its PostgreSQL is still running.

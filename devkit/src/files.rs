@@ -187,3 +187,14 @@ fn write_with_mode(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()>
     fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
+
+/// `path` from the current folder, as given otherwise (`..` kept, links not
+/// followed): what the user named, made independent of where later commands
+/// and daemons run.
+pub fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+    Ok(if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
+}

@@ -4,8 +4,9 @@
 //! ([`files`]), a private PostgreSQL cluster run from the machine's server
 //! binaries ([`postgres`]), TCP ports reserved for listeners that are bound
 //! later ([`ports`]), background processes that outlive the command that
-//! starts them ([`daemon`]), a program run from a test within a deadline
-//! ([`bounded`]), and the check that a secret stays out of `Debug`
+//! starts them ([`daemon`]), waiting for a started process to be ready
+//! ([`readiness`]), a program run from a test within a deadline
+//! ([`bounded`]), progress lines on stderr ([`progress`]), and the check that a secret stays out of `Debug`
 //! output ([`redaction`]).
 
 pub mod bounded;
@@ -14,6 +15,8 @@ pub mod files;
 pub mod pki;
 pub mod ports;
 pub mod postgres;
+pub mod progress;
+pub mod readiness;
 pub mod redaction;
 pub mod signals;
 pub mod testing;

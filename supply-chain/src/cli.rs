@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
+use cloudshop_devkit::progress;
 use serde_json::{Value, json};
 
 use crate::images::Engine;
@@ -225,11 +225,11 @@ pub enum Command {
 }
 
 fn step(name: &str, detail: impl std::fmt::Display) {
-    eprintln!("==> {name}: {detail}");
+    progress::stage(name, detail);
 }
 
 fn item(detail: impl std::fmt::Display) {
-    eprintln!("    {detail}");
+    progress::line(format_args!("    {detail}"));
 }
 
 /// The platforms `--platform` names, in [`PLATFORMS`] order (all by default).
@@ -439,14 +439,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 fn do_pin(dir: &std::path::Path, record: &std::path::Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(record).map_err(|e| {
-        anyhow::anyhow!(
-            "reading {}: {e} (run `cloudshop release` first)",
-            record.display()
-        )
-    })?;
-    let release: release::Release = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a release record", record.display()))?;
+    let release = release::Release::read(record, "run `cloudshop release` first")?;
     let path = crate::pin::pin_overlay(dir, &release)?;
     step(
         "pin-overlay",

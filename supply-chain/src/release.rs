@@ -68,6 +68,16 @@ pub struct PlatformImage {
     pub attestation: Option<String>,
 }
 
+impl Release {
+    /// The release record at `path`. `missing` says where one comes from,
+    /// for the reader who has none yet ("run `cloudshop release` first").
+    pub fn read(path: &Path, missing: &str) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {} ({missing})", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not a release record", path.display()))
+    }
+}
+
 impl Released {
     /// The platform image for `platform` (`linux/arm64`).
     pub fn platform(&self, platform: &str) -> Option<&PlatformImage> {
@@ -241,7 +251,7 @@ pub async fn push(
 
 /// The release as `push` recorded it, checked against the registry in use.
 pub fn load_release(workspace: &Workspace, registry: &Registry) -> anyhow::Result<Release> {
-    let release: Release = read_json(&release_path(workspace), "run `cloudshop push` first")?;
+    let release = Release::read(&release_path(workspace), "run `cloudshop push` first")?;
     if release.registry != registry.host() {
         bail!(
             "{} records images in {}, not {}",

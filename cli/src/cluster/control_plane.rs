@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cloudshop_devkit::daemon::Daemons;
+use cloudshop_devkit::readiness::{self, Probe};
 use serde::{Deserialize, Serialize};
 
 use super::kubectl::Kubectl;
@@ -91,29 +92,35 @@ impl ControlPlane {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>>,
     {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let error = match check().await {
-                Ok(()) => return Ok(()),
-                Err(error) => error,
-            };
-            if self.daemons.pid(name).is_none() {
-                bail!(
-                    "{name} exited; the end of {}:\n{}",
-                    self.daemons.log_file(name).display(),
-                    log_tail(&self.daemons.log_file(name))
-                );
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "{name} is not ready after {} s ({error:#}); the end of {}:\n{}",
+        let log_file = self.daemons.log_file(name);
+        readiness::poll(
+            timeout,
+            Duration::from_millis(200),
+            async || {
+                let error = match check().await {
+                    Ok(()) => return Ok(Probe::Ready),
+                    Err(error) => error,
+                };
+                if self.daemons.pid(name).is_none() {
+                    bail!(
+                        "{name} exited; the end of {}:\n{}",
+                        log_file.display(),
+                        log_tail(&log_file)
+                    );
+                }
+                Ok(Probe::NotYet(Some(error)))
+            },
+            |error| {
+                let error = error.map(|error| format!("{error:#}")).unwrap_or_default();
+                anyhow::anyhow!(
+                    "{name} is not ready after {} s ({error}); the end of {}:\n{}",
                     timeout.as_secs(),
-                    self.daemons.log_file(name).display(),
-                    log_tail(&self.daemons.log_file(name))
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+                    log_file.display(),
+                    log_tail(&log_file)
+                )
+            },
+        )
+        .await
     }
 
     pub async fn registry(&self) -> anyhow::Result<()> {

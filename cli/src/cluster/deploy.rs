@@ -79,10 +79,9 @@ pub async fn release(plane: &ControlPlane, workspace: &Path, offline: bool) -> a
     read_release(&release_record(&plane.dir))
 }
 
+/// The cluster's release record at `path`.
 pub fn read_release(path: &Path) -> anyhow::Result<Release> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {} (the cluster's release record)", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a release record", path.display()))
+    Release::read(path, "the cluster's release record")
 }
 
 /// The namespace, then every Secret and ConfigMap the pods mount: the TLS

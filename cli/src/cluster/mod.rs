@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use cloudshop_devkit::daemon::{Daemons, Stopped};
+use cloudshop_devkit::files::absolute;
 use serde::{Deserialize, Serialize};
 
 pub use control_plane::Ports;
@@ -295,18 +296,8 @@ fn down(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A progress line on stderr; a closed stderr (`| head`) must not stop the
-/// work half-way, so write errors are ignored.
 fn say(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    Ok(if path.is_absolute() {
-        path.to_owned()
-    } else {
-        std::env::current_dir()?.join(path)
-    })
+    cloudshop_devkit::progress::line(line);
 }
 
 /// The folder's recorded state, or `None` when no cluster was made there.

@@ -15,9 +15,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+use cloudshop_devkit::readiness;
 use serde_json::json;
 
 /// The Prometheus the tests install (`scripts/test-k8s.sh`, same module as
@@ -123,23 +124,22 @@ impl Prometheus {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()?;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "Prometheus exited ({status}) before it was ready (port taken? --prometheus-port); see {}",
-                    log_file.display()
-                );
-            }
-            let ready = client.get(format!("{}/-/ready", self.url)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!("Prometheus was not ready within 60 s; see {}", log_file.display());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let url = format!("{}/-/ready", self.url);
+        readiness::poll(
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            async || {
+                if let Some(status) = self.child.try_wait()? {
+                    bail!(
+                        "Prometheus exited ({status}) before it was ready (port taken? --prometheus-port); see {}",
+                        log_file.display()
+                    );
+                }
+                Ok(readiness::http_ok(&client, &url).await)
+            },
+            |_| anyhow::anyhow!("Prometheus was not ready within 60 s; see {}", log_file.display()),
+        )
+        .await
     }
 
     /// Asks Prometheus to stop (SIGTERM) and waits, at most 10 s before
