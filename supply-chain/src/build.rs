@@ -147,7 +147,11 @@ pub fn build(
         let environment = reproducible_env(workspace, platform, commit.epoch)?;
         for service in services {
             done += 1;
-            eprintln!("    [{done}/{total}] {} for {}", service.package, platform.name());
+            cloudshop_devkit::progress::line(format_args!(
+                "    [{done}/{total}] {} for {}",
+                service.package,
+                platform.name()
+            ));
             let mut cargo =
                 cloudshop_topology::tools::command(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
             cargo.current_dir(&workspace.root).arg("auditable");

@@ -289,7 +289,9 @@ impl ControlPlane {
                         && log_since(&self.daemons.log_file("kwok"), log_start)
                             .contains("fatal error: concurrent map writes") =>
                 {
-                    eprintln!("kwok died of its concurrent map writes race as it started; starting it again");
+                    cloudshop_devkit::progress::line(
+                        "kwok died of its concurrent map writes race as it started; starting it again",
+                    );
                     restarted = true;
                 }
                 Err(error) => return Err(error),
