@@ -14,6 +14,9 @@ pub const KWOK: &str = pinned("KWOK");
 /// Kyverno, as `MODULE@VERSION` (`cloudshop cluster` reads its CRDs from the
 /// module cache).
 pub const KYVERNO: &str = pinned("KYVERNO");
+/// Prometheus (and its promtool), as `MODULE@VERSION`: `cloudshop up
+/// --observe` runs its `prometheus`.
+pub const PROMETHEUS: &str = pinned("PROMETHEUS");
 /// trivy, as `MODULE@VERSION`.
 pub const TRIVY: &str = pinned("TRIVY");
 /// trivy's version as it prints it (`Version: 0.…`, no `v`).

@@ -21,9 +21,6 @@ use anyhow::{Context, bail};
 use cloudshop_devkit::readiness;
 use serde_json::json;
 
-/// The Prometheus the tests install (`scripts/test-k8s.sh`, same module as
-/// its promtool); the one `--observe` names when none is found.
-pub const PROMETHEUS: &str = "github.com/prometheus/prometheus/cmd/prometheus@v0.316.0";
 /// The alerting and recording rules, as the cluster loads them.
 pub const RULES: &str = include_str!("../../../monitoring/rules.yml");
 /// The namespace label the rules select on: the cluster's namespace.
@@ -160,9 +157,15 @@ impl Prometheus {
 /// The `prometheus` program: on `PATH`, else where `go install` puts it.
 fn find() -> anyhow::Result<PathBuf> {
     crate::programs::on_path_or_go_bin("prometheus").with_context(|| {
+        // The Prometheus the tests install (scripts/test-k8s.sh, the same
+        // module as its promtool).
+        let (module, version) = cloudshop_topology::versions::PROMETHEUS
+            .split_once('@')
+            .unwrap_or((cloudshop_topology::versions::PROMETHEUS, "latest"));
         format!(
             "--observe needs the `prometheus` program, found neither on PATH nor in the Go bin folder; \
-             install it with `go install -tags remove_all_sd {PROMETHEUS}`"
+             install it with `go install -tags remove_all_sd {module}/cmd/prometheus@{version}` \
+             (or `scripts/test.sh --install`)"
         )
     })
 }
@@ -190,10 +193,13 @@ mod tests {
         assert!(monitors.contains("jobLabel: app.kubernetes.io/name"));
         assert!(monitors.contains(&format!("matchNames: [{NAMESPACE}]")));
         assert!(RULES.contains(&format!("namespace=\"{NAMESPACE}\"")));
-        // The Prometheus the test command installs is the one named here.
-        let (module, version) = PROMETHEUS.split_once("/cmd/prometheus@").expect("module@version");
+        // The Prometheus the test command installs is the pinned one.
         let script = include_str!("../../../scripts/test-k8s.sh");
-        assert!(script.contains(&format!("PROMETHEUS={module}@{version}")));
+        assert!(
+            script.contains(r#"have prometheus "$PROMETHEUS""#),
+            "test-k8s.sh installs $PROMETHEUS"
+        );
+        assert!(cloudshop_topology::versions::PROMETHEUS.starts_with("github.com/prometheus/prometheus@"));
         // The slowest interval keeps Prometheus's 10 s scrape timeout.
         assert_eq!(super::config(&targets, 60)["global"]["scrape_timeout"], "10s");
     }
