@@ -30,7 +30,6 @@ mod cluster;
 #[cfg(feature = "release")]
 pub mod compose;
 mod local;
-mod programs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use crate::programs::{go_bin, go_path, on_path};
+use cloudshop_topology::tools::{find as on_path, go_bin, go_path};
 
 #[derive(Debug, Clone)]
 pub struct Tools {

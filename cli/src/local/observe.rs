@@ -154,9 +154,10 @@ impl Prometheus {
     }
 }
 
-/// The `prometheus` program: on `PATH`, else where `go install` puts it.
+/// The `prometheus` program: in the tool folders (`go install` puts it in
+/// Go's bin folder), else on `PATH`.
 fn find() -> anyhow::Result<PathBuf> {
-    crate::programs::on_path_or_go_bin("prometheus").with_context(|| {
+    cloudshop_topology::tools::find("prometheus").with_context(|| {
         // The Prometheus the tests install (scripts/test-k8s.sh, the same
         // module as its promtool).
         let (module, version) = cloudshop_topology::versions::PROMETHEUS
