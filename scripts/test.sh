@@ -346,7 +346,9 @@ area_tests() {
     browser) cargo test --locked -p cloudshop-storefront --test browser "$@" ;;
     docs) cargo test --locked -p cloudshop --test docs --test release_policy "$@" ;;
     up | compose | bench | cluster) cargo test --locked -p cloudshop --test "$area" "$@" ;;
-    release) cargo test --locked -p cloudshop-supply-chain --test release "$@" ;;
+    # Only the release test sees the sample: the services other tests start
+    # read every CLOUDSHOP_* variable as a setting, hence the name.
+    release) REPRO_SERVICES="${repro:-all}" cargo test --locked -p cloudshop-supply-chain --test release "$@" ;;
   esac
 }
 # The test targets of the three crates split by area, as area_tests names them.
@@ -386,7 +388,9 @@ fi
 # here fails the run.
 dist_build=""
 if want release compose bench cluster; then
-  cargo build --locked -p cloudshop # the release tool, when no test binary of its crate was built
+  if ! want docs up compose bench cluster; then
+    cargo build --locked -p cloudshop # the release tool: no test target of its crate built it
+  fi
   dist_dir="$(mktemp -d)" dist_log="$dist_dir/build.log"
   setsid -w "${CARGO_TARGET_DIR:-target}/debug/cloudshop" build --workspace . --dist "$dist_dir/dist" >"$dist_log" 2>&1 &
   dist_build=$!
@@ -417,12 +421,12 @@ if want release; then
   # rotating over the runs on this machine; --full (and the release
   # workflow's own rebuild) takes all five for both platforms.
   if $full; then
-    export CLOUDSHOP_REPRO_SERVICES=all
+    repro=all
   else
     services=(auth api-gateway products orders storefront) # the topology's five
     turn=$(( $(cat "$tools/repro-turn" 2>/dev/null || echo 0) % ${#services[@]} ))
     echo $((turn + 1)) >"$tools/repro-turn"
-    export CLOUDSHOP_REPRO_SERVICES="${services[turn]}@amd64,${services[(turn + 2) % ${#services[@]}]}@arm64"
+    repro="${services[turn]}@amd64,${services[(turn + 2) % ${#services[@]}]}@arm64"
   fi
 fi
 
@@ -432,7 +436,7 @@ declare -A area_share=([services]=420 [browser]=150 [docs]=30 [up]=180 [compose]
 failed_areas=()
 for area in "${test_areas[@]}"; do
   name="tests: $area"
-  [ "$area" != release ] || name="$name (reproducibility rebuild: ${CLOUDSHOP_REPRO_SERVICES//,/ })"
+  [ "$area" != release ] || name="$name (reproducibility rebuild: ${repro//,/ })"
   step "${area_share[$area]}" "$name"
   if ! area_tests "$area" --no-fail-fast 2>&1 | tee -a "$log"; then
     failed_areas+=("$area")

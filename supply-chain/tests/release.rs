@@ -1530,6 +1530,8 @@ async fn a_second_clean_build_elsewhere_gives_identical_binaries_and_images() {
 /// the release workflow), or a list of `service` (both platforms) and
 /// `service@architecture` entries, such as the one service per platform
 /// `scripts/test.sh` samples by default (`orders@amd64,auth@arm64`).
+/// Not a `CLOUDSHOP_*` name: the services read every such variable as a
+/// setting and refuse an unknown one.
 fn reproducibility_builds() -> Vec<(Service, Platform)> {
     let every = || {
         SERVICES
@@ -1537,7 +1539,7 @@ fn reproducibility_builds() -> Vec<(Service, Platform)> {
             .flat_map(|service| PLATFORMS.iter().map(move |platform| (*service, *platform)))
             .collect()
     };
-    match std::env::var("CLOUDSHOP_REPRO_SERVICES").as_deref() {
+    match std::env::var("REPRO_SERVICES").as_deref() {
         Ok("all") | Err(_) => every(),
         Ok(list) => {
             let mut builds: Vec<(Service, Platform)> = Vec::new();
@@ -1546,17 +1548,13 @@ fn reproducibility_builds() -> Vec<(Service, Platform)> {
                     Some((name, architecture)) => (name, Some(architecture)),
                     None => (entry, None),
                 };
-                let service =
-                    *Service::named(name).unwrap_or_else(|err| panic!("CLOUDSHOP_REPRO_SERVICES: {err:#}"));
+                let service = *Service::named(name).unwrap_or_else(|err| panic!("REPRO_SERVICES: {err:#}"));
                 let platforms: Vec<Platform> = PLATFORMS
                     .iter()
                     .filter(|p| architecture.is_none_or(|a| a == p.architecture))
                     .copied()
                     .collect();
-                assert!(
-                    !platforms.is_empty(),
-                    "CLOUDSHOP_REPRO_SERVICES: no platform {entry:?}"
-                );
+                assert!(!platforms.is_empty(), "REPRO_SERVICES: no platform {entry:?}");
                 builds.extend(platforms.into_iter().map(|platform| (service, platform)));
             }
             // Grouped by service, as the image checks walk them.
