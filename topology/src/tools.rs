@@ -6,9 +6,11 @@
 //!   programs, Prometheus).
 //!
 //! [`search_path`] puts both before the caller's `PATH`, as the test command
-//! does; a command made by [`command`] searches it for its program and passes
-//! it on to its children (cargo finds `cargo-zigbuild`, which finds zig as
-//! `python3 -m ziglang` through the environment's `python3`).
+//! does, and Go's own toolchain folder after it ([`GO_ROOT_BIN`], where Go's
+//! installer puts it: `cloudshop-trivy-db` runs `go`); a command made by
+//! [`command`] searches it for its program and passes it on to its children
+//! (cargo finds `cargo-zigbuild`, which finds zig as `python3 -m ziglang`
+//! through the environment's `python3`).
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -43,12 +45,17 @@ pub fn go_path() -> PathBuf {
         .unwrap_or_else(|| home().join("go"))
 }
 
-/// The tool folders, then the caller's `PATH` (without repeating a folder).
+/// Where Go's installer puts the `go` command, searched last.
+pub const GO_ROOT_BIN: &str = "/usr/local/go/bin";
+
+/// The tool folders, then the caller's `PATH`, then [`GO_ROOT_BIN`] (without
+/// repeating a folder).
 pub fn search_path() -> OsString {
     let mut folders = vec![tools_dir().join("bin"), go_bin()];
     if let Some(path) = std::env::var_os("PATH") {
         folders.extend(std::env::split_paths(&path).filter(|p| !p.as_os_str().is_empty()));
     }
+    folders.push(PathBuf::from(GO_ROOT_BIN));
     let mut seen = Vec::new();
     folders.retain(|folder| {
         let new = !seen.contains(folder);
