@@ -670,7 +670,7 @@ async fn images_are_small_non_root_scratch_images_with_labels_and_healthcheck() 
         .flat_map(|s| s.platforms.iter().map(move |p| (s, p)))
     {
         assert!(
-            image.image_size <= 10_000_000,
+            image.image_size <= 12_000_000,
             "{} {} image is {} bytes",
             service.name,
             image.platform,
