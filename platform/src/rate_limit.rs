@@ -1,4 +1,4 @@
-//! Keyed rate limiters (per client address, per account) that tell the caller
+//! Keyed rate limiters (the gateway's, per client address) that tell the caller
 //! how long to wait, for a 429 with `Retry-After`.
 
 use std::hash::Hash;
