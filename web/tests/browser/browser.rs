@@ -1,8 +1,10 @@
 //! A shop (backend + storefront) and a headless Chromium to visit it.
 
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloudshop_backend_tests::{Backend, spawn_backend};
@@ -10,6 +12,7 @@ use cloudshop_devkit::signals::{self, Signal};
 use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+use tokio::sync::oneshot::Sender;
 use tokio_util::sync::CancellationToken;
 
 pub struct Shop {
@@ -65,33 +68,71 @@ impl WebDriverCompatibleCommand for BrowserLog {
     }
 }
 
-impl Browser {
-    pub async fn start() -> Self {
-        // Port 0: chromedriver picks a free port and says which, so it can
-        // never race a test server for one.
+/// Starts chromedriver on a port it picks (port 0, so it can never race a
+/// test server for one) and returns it with that port. A driver that exits
+/// or stays silent for 30 s is stopped and started again, twice at most
+/// (seen once in CI: no port announced); the panic then quotes what each
+/// one printed and how it ended.
+async fn start_driver() -> (Child, u16) {
+    let mut failures = Vec::new();
+    for _ in 0..3 {
         let mut driver = Command::new("chromedriver")
             .arg("--port=0")
             .process_group(0)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("chromedriver (apt-get install chromium-driver) starts");
-        let stdout = driver.stdout.take().expect("chromedriver output");
-        let port = tokio::task::spawn_blocking(move || {
-            use std::io::BufRead;
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            let port = lines.by_ref().map_while(Result::ok).find_map(|line| {
-                line.split("started successfully on port ")
-                    .nth(1)
-                    .and_then(|rest| rest.trim_end_matches('.').trim().parse::<u16>().ok())
-            });
-            // Keep draining so chromedriver never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            port
-        })
-        .await
-        .expect("join")
-        .expect("chromedriver announces its port");
+        let printed = Arc::new(Mutex::new(String::new()));
+        let (port_tx, port_rx) = tokio::sync::oneshot::channel();
+        let stdout = driver.stdout.take().expect("chromedriver's stdout");
+        let stderr = driver.stderr.take().expect("chromedriver's stderr");
+        drain(stdout, printed.clone(), Some(port_tx));
+        drain(stderr, printed.clone(), None);
+        if let Ok(Ok(port)) = tokio::time::timeout(Duration::from_secs(30), port_rx).await {
+            return (driver, port);
+        }
+        signals::send_group(driver.id(), Signal::Kill);
+        let _ = driver.kill();
+        let status = driver.wait().map_or_else(|e| e.to_string(), |s| s.to_string());
+        let printed = printed.lock().expect("output").clone();
+        failures.push(format!(
+            "chromedriver announced no port ({status}); it printed:\n{printed}"
+        ));
+    }
+    panic!(
+        "chromedriver did not start, three times:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Reads one of chromedriver's pipes to its end on a thread of its own (so
+/// chromedriver never blocks on a full pipe), keeps the first 4 KiB of it
+/// for an error message and sends the port it announces to `port`.
+fn drain(pipe: impl Read + Send + 'static, printed: Arc<Mutex<String>>, mut port: Option<Sender<u16>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let announced = line
+                .split("started successfully on port ")
+                .nth(1)
+                .and_then(|rest| rest.trim_end_matches('.').trim().parse::<u16>().ok());
+            if let Some(announced) = announced
+                && let Some(port) = port.take()
+            {
+                let _ = port.send(announced);
+            }
+            let mut printed = printed.lock().expect("output");
+            if printed.len() < 4096 {
+                printed.push_str(&line);
+                printed.push('\n');
+            }
+        }
+    });
+}
+
+impl Browser {
+    pub async fn start() -> Self {
+        let (driver, port) = start_driver().await;
         let profile = tempfile::tempdir().expect("profile dir");
         let mut capabilities = Capabilities::new();
         capabilities.insert(
