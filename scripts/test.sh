@@ -329,31 +329,35 @@ fi
 
 # What each test area runs: `area_tests AREA [CARGO TEST FLAGS]`. Every test
 # target belongs to one area (checked below), so the default runs them all.
-# An area of several cargo commands runs them all and fails if one did.
+# Each command selects the whole workspace and then targets by name: cargo
+# resolves features per selection of packages, so `-p X` for one area and
+# `-p Y` for the next would rebuild shared dependencies with other features;
+# `--workspace` everywhere builds them once. An area of several cargo
+# commands runs them all and fails if one did.
 area_tests() {
   local area=$1 status=0; shift
   case "$area" in
     services)
-      cargo test --workspace --locked --exclude cloudshop --exclude cloudshop-storefront \
-        --exclude cloudshop-supply-chain "$@" || status=1
-      cargo test --locked -p cloudshop -p cloudshop-storefront -p cloudshop-supply-chain --bins "$@" || status=1
-      cargo test --locked -p cloudshop-storefront -p cloudshop-supply-chain --lib "$@" || status=1
+      cargo test --workspace --locked --lib --bins $(for t in $services_targets; do echo --test "$t"; done) "$@" ||
+        status=1
       if [[ " $* " != *" --no-run "* ]]; then
-        cargo test --locked -p cloudshop-storefront -p cloudshop-supply-chain --doc "$@" || status=1
+        cargo test --workspace --locked --doc "$@" || status=1
       fi
       return "$status"
       ;;
-    browser) cargo test --locked -p cloudshop-storefront --test browser "$@" ;;
-    docs) cargo test --locked -p cloudshop --test docs --test release_policy "$@" ;;
-    up | compose | bench | cluster) cargo test --locked -p cloudshop --test "$area" "$@" ;;
+    browser) cargo test --workspace --locked --test browser "$@" ;;
+    docs) cargo test --workspace --locked --test docs --test release_policy "$@" ;;
+    up | compose | bench | cluster) cargo test --workspace --locked --test "$area" "$@" ;;
     # Only the release test sees the sample: the services other tests start
     # read every CLOUDSHOP_* variable as a setting, hence the name.
-    release) REPRO_SERVICES="${repro:-all}" cargo test --locked -p cloudshop-supply-chain --test release "$@" ;;
+    release) REPRO_SERVICES="${repro:-all}" cargo test --workspace --locked --test release "$@" ;;
   esac
 }
-# The test targets of the three crates split by area, as area_tests names them.
-area_targets="cloudshop:bench cloudshop:cluster cloudshop:compose cloudshop:docs cloudshop:release_policy
-cloudshop:up cloudshop-storefront:browser cloudshop-supply-chain:release"
+# The integration tests of the services area (the libraries' and binaries'
+# unit tests and the doc tests run there too); every other test target's
+# name is its area's, or docs's release_policy.
+services_targets="api healthcheck shop database_outage faults"
+area_targets="$services_targets browser docs release_policy up compose bench cluster release"
 test_areas=()
 for area in services browser docs up compose bench cluster release; do
   if want "$area"; then test_areas+=("$area"); fi
@@ -365,11 +369,9 @@ if [ ${#test_areas[@]} -gt 0 ]; then
 import json, sys
 known = set(sys.argv[1].split())
 for p in json.load(sys.stdin)["packages"]:
-    if p["name"] in ("cloudshop", "cloudshop-storefront", "cloudshop-supply-chain"):
-        for t in p["targets"]:
-            name = "%s:%s" % (p["name"], t["name"])
-            if "test" in t["kind"] and name not in known:
-                print(name)
+    for t in p["targets"]:
+        if "test" in t["kind"] and t["name"] not in known:
+            print("%s:%s" % (p["name"], t["name"]))
 ' "$area_targets")"
   if [ -n "$unassigned" ]; then
     echo "test targets that no area of scripts/test.sh runs: $unassigned" >&2
