@@ -35,7 +35,7 @@ use cloudshop_devkit::signals::{self, Signal};
 use cloudshop_loadgen::journey::{CATALOGUE, HOME, LOGIN, ORDER, PRODUCT};
 use cloudshop_loadgen::{Journey, Mix, Report, Shop, closed_loop, open_loop};
 use cloudshop_platform::db::DatabaseSettings;
-use cloudshop_topology::NAMES;
+use cloudshop_topology::{NAMES, ServiceId};
 use cloudshop_wiring::{FixedPorts, Wiring, without_login_throttle};
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -81,7 +81,7 @@ pub struct BenchArgs {
 /// One service's process figures.
 #[derive(Debug, Clone, Serialize)]
 struct ServiceFigures {
-    service: &'static str,
+    service: ServiceId,
     image_mb: Option<f64>,
     ready_ms: f64,
     idle_rss_mb: f64,
@@ -114,7 +114,7 @@ struct Results {
 struct Processes {
     cluster: Cluster,
     postgres: Option<Running>,
-    children: Vec<(&'static str, Child)>,
+    children: Vec<(ServiceId, Child)>,
     dir: PathBuf,
     finished: bool,
 }
@@ -124,15 +124,15 @@ impl Processes {
     async fn start(
         &mut self,
         bin: &Path,
-        service: &'static str,
+        service: ServiceId,
         config: &Path,
         ports: &FixedPorts,
         timeout: Duration,
     ) -> anyhow::Result<()> {
-        let (_, admin) = ports.of(service)?;
+        let (_, admin) = ports.of(service);
         self.children
-            .push((service, spawn(bin, service, config, &self.dir)?));
-        wait_ready(service, admin, timeout).await
+            .push((service, spawn(bin, service.name(), config, &self.dir)?));
+        wait_ready(service.name(), admin, timeout).await
     }
 
     /// SIGTERM to every service; one still running [`STOP_GRACE`] later is
@@ -218,7 +218,7 @@ async fn measure(args: &BenchArgs) -> anyhow::Result<()> {
     progress("first start (migrations, seed)");
     for (service, config) in &configs {
         processes
-            .start(&bin, service, config, &ports, Duration::from_secs(60))
+            .start(&bin, *service, config, &ports, Duration::from_secs(60))
             .await?;
     }
     processes.stop_services();
@@ -229,11 +229,11 @@ async fn measure(args: &BenchArgs) -> anyhow::Result<()> {
     for (service, config) in &configs {
         let started = Instant::now();
         processes
-            .start(&bin, service, config, &ports, Duration::from_secs(30))
+            .start(&bin, *service, config, &ports, Duration::from_secs(30))
             .await?;
         figures.push(ServiceFigures {
-            service,
-            image_mb: image_mb(service),
+            service: *service,
+            image_mb: image_mb(service.name()),
             ready_ms: started.elapsed().as_secs_f64() * 1e3,
             idle_rss_mb: 0.0,
             peak_rss_mb: 0.0,
@@ -824,7 +824,7 @@ fn write_configs(
     dir: &Path,
     ports: &FixedPorts,
     postgres: u16,
-) -> anyhow::Result<Vec<(&'static str, PathBuf)>> {
+) -> anyhow::Result<Vec<(ServiceId, PathBuf)>> {
     let wiring = Wiring::new(files, |role| DatabaseSettings {
         port: postgres,
         name: DATABASE.into(),

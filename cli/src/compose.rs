@@ -89,7 +89,7 @@ pub fn images_env(release: &Release) -> String {
     let mut out =
         String::from("# Written by `cloudshop compose --release`: the release's images by digest.\n");
     for service in &release.services {
-        let variable = service.name.to_uppercase().replace('-', "_");
+        let variable = service.id.name().to_uppercase().replace('-', "_");
         out.push_str(&format!("CLOUDSHOP_{variable}_IMAGE={}\n", service.image));
     }
     out
@@ -99,12 +99,13 @@ pub fn images_env(release: &Release) -> String {
 mod tests {
     use super::*;
     use cloudshop_supply_chain::release::Released;
+    use cloudshop_topology::ServiceId;
 
     #[test]
     fn images_env_names_each_release_image_by_digest() {
-        let released = |name: &str| Released {
-            name: name.into(),
-            image: format!("ghcr.io/cloudshop/{name}@sha256:{}", "a".repeat(64)),
+        let released = |id: ServiceId| Released {
+            id,
+            image: format!("ghcr.io/cloudshop/{id}@sha256:{}", "a".repeat(64)),
             digest: format!("sha256:{}", "a".repeat(64)),
             platforms: Vec::new(),
             signature: None,
@@ -114,7 +115,7 @@ mod tests {
             version: "0.1.0".into(),
             commit: "c".into(),
             registry: "ghcr.io".into(),
-            services: vec![released("api-gateway"), released("auth")],
+            services: vec![released(ServiceId::ApiGateway), released(ServiceId::Auth)],
             signed_as: None,
         };
         let env = images_env(&release);

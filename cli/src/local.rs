@@ -18,6 +18,7 @@ use cloudshop_devkit::readiness;
 use cloudshop_platform::db::DatabaseSettings;
 use cloudshop_platform::server::Service;
 use cloudshop_platform::settings::HttpSettings;
+use cloudshop_topology::ServiceId;
 use cloudshop_wiring::{Backends, Wiring, url};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -145,22 +146,23 @@ async fn run(
     let mut services = Services::default();
     let wiring = wiring(files, pg);
 
-    let auth = cloudshop_auth::startup::build(config.apply("auth", wiring.auth(loopback(0)))?)
+    let auth = cloudshop_auth::startup::build(config.apply(ServiceId::Auth, wiring.auth(loopback(0)))?)
         .await
         .context("starting auth")?;
-    let auth_url = url(services.launch("auth", tracing::info_span!("auth"), auth));
+    let auth_url = url(services.launch(ServiceId::Auth, tracing::info_span!("auth"), auth));
 
     let products =
-        cloudshop_products::startup::build(config.apply("products", wiring.products(loopback(0)))?)
+        cloudshop_products::startup::build(config.apply(ServiceId::Products, wiring.products(loopback(0)))?)
             .await
             .context("starting products")?;
-    let products_url = url(services.launch("products", tracing::info_span!("products"), products));
+    let products_url = url(services.launch(ServiceId::Products, tracing::info_span!("products"), products));
 
-    let orders =
-        cloudshop_orders::startup::build(config.apply("orders", wiring.orders(loopback(0), &products_url))?)
-            .await
-            .context("starting orders")?;
-    let orders_url = url(services.launch("orders", tracing::info_span!("orders"), orders));
+    let orders = cloudshop_orders::startup::build(
+        config.apply(ServiceId::Orders, wiring.orders(loopback(0), &products_url))?,
+    )
+    .await
+    .context("starting orders")?;
+    let orders_url = url(services.launch(ServiceId::Orders, tracing::info_span!("orders"), orders));
 
     let gateway = wiring.gateway(
         loopback(args.gateway_port),
@@ -170,7 +172,7 @@ async fn run(
             orders: orders_url,
         },
     );
-    let gateway = cloudshop_api_gateway::startup::build(config.apply("api-gateway", gateway)?)
+    let gateway = cloudshop_api_gateway::startup::build(config.apply(ServiceId::ApiGateway, gateway)?)
         .await
         .with_context(|| {
             format!(
@@ -178,10 +180,11 @@ async fn run(
                 args.gateway_port
             )
         })?;
-    let gateway_url = url(services.launch("api-gateway", tracing::info_span!("api-gateway"), gateway));
+    let gateway_url =
+        url(services.launch(ServiceId::ApiGateway, tracing::info_span!("api-gateway"), gateway));
 
     let storefront = cloudshop_storefront::startup::build(config.apply(
-        "storefront",
+        ServiceId::Storefront,
         wiring.storefront(loopback(args.storefront_port), &gateway_url),
     )?)
     .await
@@ -193,7 +196,11 @@ async fn run(
     })?;
     let storefront_url = format!(
         "http://127.0.0.1:{}",
-        services.launch("storefront", tracing::info_span!("storefront"), storefront)
+        services.launch(
+            ServiceId::Storefront,
+            tracing::info_span!("storefront"),
+            storefront
+        )
     );
 
     wait_ready(&services.admin_ports).await?;
@@ -275,9 +282,9 @@ struct Services {
 
 impl Services {
     /// Runs `service` in the background, its logs in `span`; its API port.
-    fn launch(&mut self, name: &'static str, span: tracing::Span, service: Service) -> u16 {
+    fn launch(&mut self, id: ServiceId, span: tracing::Span, service: Service) -> u16 {
         let port = service.port();
-        self.admin_ports.push((name, service.admin_port()));
+        self.admin_ports.push((id.name(), service.admin_port()));
         self.shutdown.push(service.shutdown_token());
         self.running.spawn(service.run_until_stopped().instrument(span));
         port

@@ -50,14 +50,14 @@ impl ShopFiles {
     fn ca_key(&self) -> PathBuf {
         self.root.join("pki/ca-key.pem")
     }
-    pub fn cert(&self, service: &str) -> PathBuf {
-        self.root.join(format!("pki/{service}.pem"))
+    pub fn cert(&self, service: impl AsRef<str>) -> PathBuf {
+        self.root.join(format!("pki/{}.pem", service.as_ref()))
     }
-    pub fn key(&self, service: &str) -> PathBuf {
-        self.root.join(format!("pki/{service}-key.pem"))
+    pub fn key(&self, service: impl AsRef<str>) -> PathBuf {
+        self.root.join(format!("pki/{}-key.pem", service.as_ref()))
     }
     /// TLS settings for `service` (reloaded every 200 ms: rotation is quick here).
-    pub fn tls(&self, service: &str) -> TlsSettings {
+    pub fn tls(&self, service: impl AsRef<str> + Copy) -> TlsSettings {
         TlsSettings {
             cert_file: self.cert(service),
             key_file: self.key(service),
@@ -65,8 +65,8 @@ impl ShopFiles {
             reload_interval_ms: 200,
         }
     }
-    pub fn db_password(&self, role: &str) -> SecretFile {
-        SecretFile::new(self.root.join(format!("secrets/db-password-{role}")))
+    pub fn db_password(&self, role: impl AsRef<str>) -> SecretFile {
+        SecretFile::new(self.root.join(format!("secrets/db-password-{}", role.as_ref())))
     }
     pub fn jwt_signing_key(&self) -> SecretFile {
         SecretFile::new(self.root.join("secrets/jwt-signing-key.pem"))

@@ -67,7 +67,8 @@ impl TestEnv {
     }
 
     /// How `role` connects to `database` (TLS, verify-full, its own password).
-    pub fn database(&self, role: &str, database: &str) -> DatabaseSettings {
+    pub fn database(&self, role: impl AsRef<str>, database: &str) -> DatabaseSettings {
+        let role = role.as_ref();
         DatabaseSettings {
             host: "127.0.0.1".into(),
             port: self.cluster.port(),

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cloudshop_topology::ServiceId;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::Migrator;
@@ -38,7 +39,12 @@ pub struct DatabaseSettings {
 }
 
 impl DatabaseSettings {
-    pub fn for_service(user: &str) -> Self {
+    /// The settings of `service`, whose role and schema share its name.
+    pub fn for_service(service: ServiceId) -> Self {
+        Self::for_user(service.name())
+    }
+
+    fn for_user(user: &str) -> Self {
         Self {
             host: "127.0.0.1".into(),
             port: 5432,
@@ -55,7 +61,7 @@ impl DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self::for_service("cloudshop")
+        Self::for_user("cloudshop")
     }
 }
 
@@ -94,7 +100,7 @@ pub enum DbError {
 
 /// A lazily connecting pool: the service starts even when the database is down
 /// (readiness reports it) and reconnects when it returns.
-pub fn pool(settings: &DatabaseSettings, application: &str) -> Result<PgPool, DbError> {
+pub fn pool(settings: &DatabaseSettings, application: ServiceId) -> Result<PgPool, DbError> {
     if !settings.ca_file.is_file() {
         return Err(DbError::MissingCa(settings.ca_file.display().to_string()));
     }
@@ -107,7 +113,7 @@ pub fn pool(settings: &DatabaseSettings, application: &str) -> Result<PgPool, Db
         .password(password.expose_secret())
         .ssl_mode(PgSslMode::VerifyFull)
         .ssl_root_cert(&settings.ca_file)
-        .application_name(application)
+        .application_name(application.name())
         .options([("search_path", settings.user.as_str())]);
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
@@ -272,12 +278,12 @@ mod tests {
         let settings = DatabaseSettings {
             password_file: SecretFile::new(files.db_password("orders").path()),
             ca_file: files.ca_cert(),
-            ..DatabaseSettings::for_service("orders")
+            ..DatabaseSettings::for_service(ServiceId::Orders)
         };
         let password = std::fs::read_to_string(settings.password_file.path())?;
         let password = password.trim_end().as_bytes();
 
-        let pool = pool(&settings, "orders")?;
+        let pool = pool(&settings, ServiceId::Orders)?;
         assert_debug_hides(&pool, password);
         assert_debug_hides(&settings, password);
         Ok(())

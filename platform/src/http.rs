@@ -257,7 +257,10 @@ async fn observe(State(metrics): State<Arc<HttpMetrics>>, request: Request, next
 /// The address of the client a request is for: the peer's, or the first
 /// `x-forwarded-for` entry when the peer is one of the `trusted_proxies`
 /// identities (the gateway forwards the real client's address that way).
-pub fn client_address(parts: &http::request::Parts, trusted_proxies: &[String]) -> Option<std::net::IpAddr> {
+pub fn client_address(
+    parts: &http::request::Parts,
+    trusted_proxies: &[cloudshop_topology::ServiceId],
+) -> Option<std::net::IpAddr> {
     let peer = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -265,7 +268,8 @@ pub fn client_address(parts: &http::request::Parts, trusted_proxies: &[String]) 
     let trusted = parts
         .extensions
         .get::<crate::tls::PeerIdentity>()
-        .is_some_and(|id| trusted_proxies.iter().any(|p| p == id.name()));
+        .and_then(crate::tls::PeerIdentity::service)
+        .is_some_and(|id| trusted_proxies.contains(&id));
     if trusted
         && let Some(forwarded) = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
         && let Some(first) = forwarded.split(',').next()

@@ -25,6 +25,8 @@ pub mod settings;
 pub mod telemetry;
 pub mod tls;
 
+/// Which service a binary, setting or peer is (from the topology crate).
+pub use cloudshop_topology::ServiceId;
 /// The allocator the gateway, products, orders and the storefront install
 /// (`#[global_allocator]` in their `main.rs`): mimalloc instead of musl's.
 /// In the same `cloudshop bench` run it made a catalogue request through the

@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use cloudshop_topology::ServiceId;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -19,13 +20,14 @@ pub trait ServiceSettings: Serialize + DeserializeOwned + Default {
     fn http(&self) -> &HttpSettings;
 }
 
-/// Runs the service named `name`, or its health check.
-pub async fn main<S, F, Fut>(name: &str, run: F) -> ExitCode
+/// Runs the service `id`, or its health check.
+pub async fn main<S, F, Fut>(id: ServiceId, run: F) -> ExitCode
 where
     S: ServiceSettings,
     F: FnOnce(S) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    let name = id.name();
     let argument = std::env::args().nth(1);
     let healthcheck_only = match Invocation::parse(argument.as_deref(), std::env::args().count()) {
         Invocation::Run => false,

@@ -78,6 +78,13 @@ pub struct HttpSettings {
 }
 
 impl HttpSettings {
+    /// `service`'s defaults: on 127.0.0.1, at its ports in the topology
+    /// (the ports its container listens on too).
+    pub fn of(service: cloudshop_topology::ServiceId) -> Self {
+        let ports = service.ports();
+        Self::with_ports(ports.api, ports.admin)
+    }
+
     pub fn with_ports(api_port: u16, admin_port: u16) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], api_port)),

@@ -16,6 +16,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
+use cloudshop_topology::ServiceId;
 use futures_util::future::BoxFuture;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{ResolvesClientCert, WebPkiServerVerifier};
@@ -388,6 +389,12 @@ impl PeerIdentity {
     pub fn name(&self) -> &str {
         &self.0
     }
+
+    /// The shop's service this is, if any (the shop's CA also certifies
+    /// PostgreSQL, and a test may name a stranger).
+    pub fn service(&self) -> Option<ServiceId> {
+        self.0.parse().ok()
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for PeerIdentity {
@@ -408,11 +415,11 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerIdentity {
 /// A layer admitting only requests whose peer identity is one of `allowed`.
 #[derive(Debug, Clone)]
 pub struct RequireCaller {
-    allowed: Arc<[&'static str]>,
+    allowed: Arc<[ServiceId]>,
 }
 
 impl RequireCaller {
-    pub fn one_of(allowed: &[&'static str]) -> Self {
+    pub fn one_of(allowed: &[ServiceId]) -> Self {
         Self {
             allowed: allowed.into(),
         }
@@ -420,7 +427,7 @@ impl RequireCaller {
 
     fn check(&self, request: &Request) -> Result<(), ApiError> {
         match request.extensions().get::<PeerIdentity>() {
-            Some(peer) if self.allowed.contains(&peer.name()) => Ok(()),
+            Some(peer) if peer.service().is_some_and(|id| self.allowed.contains(&id)) => Ok(()),
             Some(peer) => {
                 tracing::warn!(caller = peer.name(), "caller not allowed on this route");
                 Err(ApiError::forbidden("this caller may not use this route"))

@@ -38,7 +38,7 @@ pub const PROFILE: &str = "dist";
 /// A built binary: its service and platform, path in `dist/`, digest and size.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Built {
-    pub service: &'static str,
+    pub service: cloudshop_topology::ServiceId,
     /// `linux/amd64`, `linux/arm64`.
     pub platform: String,
     pub path: PathBuf,
@@ -209,7 +209,7 @@ pub fn build(
                 .with_context(|| format!("cannot copy {} to {}", from.display(), path.display()))?;
             elf::check_static(&path, platform)?;
             built.push(Built {
-                service: service.name,
+                service: service.id,
                 platform: platform.name(),
                 digest: file_digest(&path)?,
                 size: std::fs::metadata(&path)?.len(),

@@ -25,7 +25,7 @@ pub struct Common {
     pub dist: Option<PathBuf>,
     /// Only these services (repeatable; default: all five).
     #[arg(long = "service")]
-    pub services: Vec<String>,
+    pub services: Vec<cloudshop_topology::ServiceId>,
     /// Only these platforms, `linux/amd64` or `linux/arm64` (repeatable;
     /// default: both). `push` and `release` need both: a release is one
     /// image index per service listing every platform.
@@ -264,11 +264,7 @@ fn setup(common: &Common) -> anyhow::Result<(Workspace, Vec<Service>)> {
     let services = if common.services.is_empty() {
         SERVICES.to_vec()
     } else {
-        common
-            .services
-            .iter()
-            .map(|s| Service::named(s).copied())
-            .collect::<Result<_, _>>()?
+        common.services.iter().map(|id| *id.service()).collect()
     };
     Ok((workspace, services))
 }

@@ -61,7 +61,7 @@ impl Engine {
 /// A locally built image.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Image {
-    pub service: &'static str,
+    pub service: cloudshop_topology::ServiceId,
     /// `linux/amd64`, `linux/arm64`.
     pub platform: String,
     /// Local name, `cloudshop/<service>:<version>`.
@@ -251,7 +251,7 @@ pub fn inspect(engine: Engine, service: &Service, platform: Platform, tag: &str)
         bail!("{tag} is a {declared} image, not {}", platform.name());
     }
     Ok(Image {
-        service: service.name,
+        service: service.id,
         platform: platform.name(),
         tag: tag.to_owned(),
         id: id.to_owned(),

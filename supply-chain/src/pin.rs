@@ -13,6 +13,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use cloudshop_topology::ServiceId;
 
 use crate::release::Release;
 
@@ -23,17 +24,18 @@ pub fn pinned(kustomization: &str, release: &Release) -> anyhow::Result<String> 
     for line in kustomization.lines() {
         match image_line(line) {
             Some((head, service)) => {
+                let id: Option<ServiceId> = service.parse().ok();
                 let released = release
                     .services
                     .iter()
-                    .find(|s| s.name == service)
+                    .find(|s| Some(s.id) == id)
                     .with_context(|| format!("the release has no image for `{line}`"))?;
                 let digest = &released.digest;
                 if !(digest.len() == 71 && digest.starts_with("sha256:")) {
                     bail!("{service}: `{digest}` is not a sha256 digest");
                 }
                 out.push_str(&format!("{head}, digest: \"{digest}\"}}"));
-                pinned.push(service.to_owned());
+                pinned.extend(id);
             }
             None => out.push_str(line),
         }
@@ -42,8 +44,8 @@ pub fn pinned(kustomization: &str, release: &Release) -> anyhow::Result<String> 
     let missing: Vec<&str> = release
         .services
         .iter()
-        .map(|s| s.name.as_str())
-        .filter(|name| !pinned.iter().any(|p| p == name))
+        .filter(|s| !pinned.contains(&s.id))
+        .map(|s| s.id.name())
         .collect();
     if !missing.is_empty() {
         bail!("no image line for {}", missing.join(", "));
@@ -81,11 +83,11 @@ mod tests {
             version: "0.1.0".into(),
             commit: "c".into(),
             registry: "localhost:5001".into(),
-            services: ["storefront", "auth"]
-                .iter()
+            services: [ServiceId::Storefront, ServiceId::Auth]
+                .into_iter()
                 .enumerate()
-                .map(|(i, name)| Released {
-                    name: (*name).into(),
+                .map(|(i, id)| Released {
+                    id,
                     image: String::new(),
                     digest: format!("sha256:{}", i.to_string().repeat(64)),
                     platforms: Vec::new(),

@@ -49,7 +49,7 @@ pub struct BuildRecord {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Binary {
-    pub service: String,
+    pub service: cloudshop_topology::ServiceId,
     /// `linux/amd64`, `linux/arm64`.
     pub platform: String,
     pub digest: String,
@@ -70,7 +70,7 @@ impl Binary {
 /// platform's image, or (both) the image index, whose SBOMs are `sboms`.
 pub fn predicate(
     build: &BuildRecord,
-    service: &str,
+    service: cloudshop_topology::ServiceId,
     platforms: &[crate::Platform],
     sboms: &[SbomFile],
     repository_url: &str,
@@ -107,7 +107,7 @@ pub fn predicate(
             "externalParameters": {
                 "source": { "uri": source_uri(repository_url), "digest": { "gitCommit": build.commit } },
                 "services": [service],
-                "package": crate::Service::named(service).map(|s| s.package).unwrap_or_default(),
+                "package": service.service().package,
                 "targets": platforms.iter().map(|p| p.target).collect::<Vec<_>>(),
                 "profile": crate::build::PROFILE,
             },

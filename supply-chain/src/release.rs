@@ -19,6 +19,8 @@ use crate::provenance::{Binary, BuildRecord};
 use crate::registry::OCI_INDEX;
 use crate::registry::Registry;
 use crate::vex::OPENVEX;
+use cloudshop_topology::ServiceId;
+
 use crate::{Format, PLATFORMS, Platform, Service, Workspace, build, file_digest, images, output, sbom};
 
 /// What was released (`dist/release.json`).
@@ -37,7 +39,9 @@ pub struct Release {
 /// One service: its image index, and each platform's image in it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Released {
-    pub name: String,
+    /// Which service (`name` in the record).
+    #[serde(rename = "name")]
+    pub id: ServiceId,
     /// `<registry>/cloudshop/<name>@sha256:…`: the image index, which
     /// compose, the Kubernetes overlays and the cluster pin.
     pub image: String,
@@ -146,7 +150,7 @@ pub fn build(
         binaries: built
             .iter()
             .map(|b| Binary {
-                service: b.service.to_owned(),
+                service: b.service,
                 platform: b.platform.clone(),
                 digest: b.digest.clone(),
                 size: b.size,
@@ -205,7 +209,7 @@ pub async fn push(
             let binary = record
                 .binaries
                 .iter()
-                .find(|b| b.service == service.name && b.platform == platform.name())
+                .find(|b| b.service == service.id && b.platform == platform.name())
                 .with_context(|| {
                     format!(
                         "dist/build.json has no {} binary of {}: run `cloudshop build` first",
@@ -230,7 +234,7 @@ pub async fn push(
             .push_manifest(&registry.tagged(&repository, &version), index, OCI_INDEX)
             .await?;
         released.push(Released {
-            name: service.name.to_owned(),
+            id: service.id,
             image: format!("{}/{repository}@{digest}", registry.host()),
             digest,
             platforms,
@@ -273,7 +277,7 @@ pub async fn sign(
 ) -> anyhow::Result<Release> {
     let mut release = load_release(workspace, registry)?;
     for service in &mut release.services {
-        let repository = Service::named(&service.name)?.repository();
+        let repository = service.id.service().repository();
         service.signature = Some(sign_image(registry, &repository, &service.digest, key, format).await?);
         for platform in &mut service.platforms {
             platform.signature =
@@ -447,7 +451,7 @@ pub async fn attest(
     let vex = VexInputs::load(workspace, &builder.advisory_db, &record.finished_on)?;
     let predicates_dir = workspace.dist.join("predicates");
     for service in &mut release.services {
-        let named = Service::named(&service.name)?;
+        let named = service.id.service();
         let repository = named.repository();
         let mut sboms = Vec::new();
         let mut sbom_files = Vec::new();
@@ -469,7 +473,7 @@ pub async fn attest(
             };
             let provenance = crate::provenance::predicate(
                 &record,
-                &service.name,
+                service.id,
                 &[platform],
                 std::slice::from_ref(&sbom_file),
                 &builder.repository_url,
@@ -479,7 +483,7 @@ pub async fn attest(
             write_json(
                 &predicates_dir.join(format!(
                     "{}-{}.provenance.json",
-                    service.name, platform.architecture
+                    service.id, platform.architecture
                 )),
                 &provenance,
             )?;
@@ -490,7 +494,7 @@ pub async fn attest(
             );
             let document = vex.document(registry, &repository, &image.digest, &crates);
             write_json(
-                &predicates_dir.join(format!("{}-{}.vex.json", service.name, platform.architecture)),
+                &predicates_dir.join(format!("{}-{}.vex.json", service.id, platform.architecture)),
                 &document,
             )?;
             all_crates.0.extend(crates.0);
@@ -512,19 +516,19 @@ pub async fn attest(
             .collect::<anyhow::Result<_>>()?;
         let provenance = crate::provenance::predicate(
             &record,
-            &service.name,
+            service.id,
             &platforms,
             &sbom_files,
             &builder.repository_url,
             &builder.id,
         );
         write_json(
-            &predicates_dir.join(format!("{}.provenance.json", service.name)),
+            &predicates_dir.join(format!("{}.provenance.json", service.id)),
             &provenance,
         )?;
         let document = vex.document(registry, &repository, &service.digest, &all_crates);
         write_json(
-            &predicates_dir.join(format!("{}.vex.json", service.name)),
+            &predicates_dir.join(format!("{}.vex.json", service.id)),
             &document,
         )?;
         let Some(key) = key else { continue };
@@ -554,7 +558,7 @@ pub fn scan(
     for service in &release.services {
         for image in &service.platforms {
             let platform = Platform::named(&image.platform)?;
-            let vex = predicates_dir.join(format!("{}-{}.vex.json", service.name, platform.architecture));
+            let vex = predicates_dir.join(format!("{}-{}.vex.json", service.id, platform.architecture));
             if !vex.is_file() {
                 bail!("{} is missing: run `cloudshop attest` first", vex.display());
             }
@@ -607,7 +611,7 @@ pub async fn verify(
     let release = load_release(workspace, registry)?;
     let mut verified = Vec::new();
     for service in &release.services {
-        let repository = Service::named(&service.name)?.repository();
+        let repository = service.id.service().repository();
         check_index(registry, &repository, service).await?;
         for digest in service.digests() {
             verified.push(

@@ -26,6 +26,7 @@ use cloudshop_supply_chain::{
     AMD64, ARM64, Format, PLATFORMS, Platform, SERVICES, Service, Workspace, build, bundle, elf, images,
     sbom, verify,
 };
+use cloudshop_topology::ServiceId;
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -184,12 +185,12 @@ async fn setup() -> anyhow::Result<Fixture> {
     })
 }
 
-fn released<'a>(fixture: &'a Fixture, name: &str) -> &'a cloudshop_supply_chain::release::Released {
+fn released(fixture: &Fixture, id: ServiceId) -> &cloudshop_supply_chain::release::Released {
     fixture
         .release
         .services
         .iter()
-        .find(|s| s.name == name)
+        .find(|s| s.id == id)
         .expect("service in release.json")
 }
 
@@ -239,15 +240,12 @@ const COSIGN_LOCAL: [&str; 3] = [
 #[tokio::test]
 async fn release_records_every_service_by_digest_signed_and_attested() {
     let fixture = fixture();
-    let names: Vec<_> = fixture.release.services.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<_> = fixture.release.services.iter().map(|s| s.id.name()).collect();
     assert_eq!(names, SERVICES.iter().map(|s| s.name).collect::<Vec<_>>());
     for service in &fixture.release.services {
         assert_eq!(
             service.image,
-            format!(
-                "{}/cloudshop/{}@{}",
-                fixture.registry, service.name, service.digest
-            )
+            format!("{}/cloudshop/{}@{}", fixture.registry, service.id, service.digest)
         );
         assert!(
             service.signature.as_deref().is_some_and(|s| s.ends_with(".sig")),
@@ -262,13 +260,13 @@ async fn release_records_every_service_by_digest_signed_and_attested() {
         );
         // One image per platform, amd64 then arm64, each signed and attested.
         let platforms: Vec<_> = service.platforms.iter().map(|p| p.platform.as_str()).collect();
-        assert_eq!(platforms, ["linux/amd64", "linux/arm64"], "{}", service.name);
-        let named = Service::named(&service.name).expect("service");
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"], "{}", service.id);
+        let named = service.id.service();
         for image in &service.platforms {
             let platform = Platform::named(&image.platform).expect("platform");
             assert_eq!(
                 image.image,
-                format!("{}/cloudshop/{}@{}", fixture.registry, service.name, image.digest)
+                format!("{}/cloudshop/{}@{}", fixture.registry, service.id, image.digest)
             );
             assert_ne!(image.digest, service.digest);
             assert!(
@@ -376,7 +374,7 @@ async fn binaries_are_static_stripped_and_carry_their_dependency_list() {
     // so does a binary of the other platform.
     let err = elf::check_static(Path::new("/bin/sh"), AMD64).expect_err("/bin/sh is dynamic");
     assert!(err.to_string().contains("interpreter"), "{err}");
-    let orders = Service::named("orders").expect("orders");
+    let orders = ServiceId::Orders.service();
     let err =
         elf::check_static(&fixture.workspace.binary(orders, AMD64), ARM64).expect_err("amd64 is not arm64");
     assert!(err.to_string().contains("linux/arm64"), "{err}");
@@ -593,16 +591,16 @@ async fn vex_says_which_advisories_each_image_is_affected_by() {
     let fixture = fixture();
     let dist = &fixture.workspace.dist;
     for service in &fixture.release.services {
-        let named = Service::named(&service.name).expect("service");
+        let named = service.id.service();
         let mut documents = vec![(
-            format!("{}.vex.json", service.name),
+            format!("{}.vex.json", service.id),
             service.digest.clone(),
             PLATFORMS.to_vec(),
         )];
         documents.extend(service.platforms.iter().map(|p| {
             let platform = Platform::named(&p.platform).expect("platform");
             (
-                format!("{}-{}.vex.json", service.name, platform.architecture),
+                format!("{}-{}.vex.json", service.id, platform.architecture),
                 p.digest.clone(),
                 vec![platform],
             )
@@ -672,23 +670,19 @@ async fn images_are_small_non_root_scratch_images_with_labels_and_healthcheck() 
         assert!(
             image.image_size <= 12_000_000,
             "{} {} image is {} bytes",
-            service.name,
+            service.id,
             image.platform,
             image.image_size
         );
         let platform = Platform::named(&image.platform).expect("platform");
-        let tag = images::local_tag(
-            Service::named(&service.name).expect("service"),
-            &fixture.release.version,
-            platform,
-        );
+        let tag = images::local_tag(service.id.service(), &fixture.release.version, platform);
         let config: serde_json::Value =
             serde_json::from_str(&podman(&["image", "inspect", &tag])).expect("inspect json");
         let config = &config[0];
         assert_eq!(config["Os"], "linux");
         assert_eq!(config["Architecture"], platform.architecture, "{tag}");
         assert_eq!(config["Config"]["User"], "65532:65532");
-        assert_eq!(config["Config"]["Entrypoint"][0], format!("/{}", service.name));
+        assert_eq!(config["Config"]["Entrypoint"][0], format!("/{}", service.id));
         assert_eq!(
             config["RootFS"]["Layers"].as_array().map(Vec::len),
             Some(1),
@@ -706,7 +700,7 @@ async fn images_are_small_non_root_scratch_images_with_labels_and_healthcheck() 
                 .is_some_and(|c| c.ends_with('Z'))
         );
         let health = podman(&["image", "inspect", "--format", "{{json .HealthCheck}}", &tag]);
-        assert!(health.contains("healthcheck"), "{}: {health}", service.name);
+        assert!(health.contains("healthcheck"), "{}: {health}", service.id);
         let ports = podman(&[
             "image",
             "inspect",
@@ -714,7 +708,7 @@ async fn images_are_small_non_root_scratch_images_with_labels_and_healthcheck() 
             "{{json .Config.ExposedPorts}}",
             &tag,
         ]);
-        let service = Service::named(&service.name).expect("service");
+        let service = service.id.service();
         assert!(
             ports.contains(&format!("{}/tcp", service.ports.api))
                 && ports.contains(&format!("{}/tcp", service.ports.admin))
@@ -733,12 +727,8 @@ async fn sbom_lists_exactly_the_crates_syft_finds_in_each_image() {
         .flat_map(|s| PLATFORMS.iter().map(move |p| (s, *p)))
     {
         let sbom: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(
-                fixture
-                    .workspace
-                    .sbom(Service::named(&service.name).expect("service"), platform),
-            )
-            .expect("sbom file"),
+            &std::fs::read_to_string(fixture.workspace.sbom(service.id.service(), platform))
+                .expect("sbom file"),
         )
         .expect("sbom json");
         assert_eq!(sbom["metadata"]["properties"][0]["value"], platform.target);
@@ -803,7 +793,7 @@ async fn sbom_lists_exactly_the_crates_syft_finds_in_each_image() {
         assert!(
             only_sbom.is_empty() && only_syft.is_empty(),
             "{} {}: only in SBOM {only_sbom:?}, only in syft {only_syft:?}",
-            service.name,
+            service.id,
             platform.name()
         );
     }
@@ -840,7 +830,7 @@ async fn cosign_verifies_our_signatures_and_attestations() {
     let other = fixture.scratch.join("other");
     cloudshop_supply_chain::keys::generate(&other, None).expect("other key");
     let other = other.with_extension("pub").display().to_string();
-    let image = &released(fixture, "orders").image;
+    let image = &released(fixture, ServiceId::Orders).image;
     let (ok, _) = cosign(
         &[&["verify", "--key", &other][..], &COSIGN_LOCAL, &[image]].concat(),
         None,
@@ -849,7 +839,7 @@ async fn cosign_verifies_our_signatures_and_attestations() {
 }
 
 /// Pushes a copy of a released image under another repository name.
-async fn copy_image(fixture: &Fixture, from: &str, repository: &str) -> String {
+async fn copy_image(fixture: &Fixture, from: ServiceId, repository: &str) -> String {
     let tag = format!("cloudshop/{from}:{}", fixture.release.version);
     let remote = format!("{}/{repository}:copy", fixture.registry);
     podman(&[
@@ -871,7 +861,7 @@ async fn copy_image(fixture: &Fixture, from: &str, repository: &str) -> String {
 /// bundle format; returns the copy's digest.
 async fn cosign_signed_and_attested(
     fixture: &Fixture,
-    service: &str,
+    service: ServiceId,
     repository: &str,
     bundles: bool,
 ) -> String {
@@ -895,7 +885,7 @@ async fn cosign_signed_and_attested(
     assert!(ok, "cosign sign: {out}");
     let sbom = fixture
         .workspace
-        .sbom(Service::named(service).expect("service"), AMD64)
+        .sbom(service.service(), AMD64)
         .display()
         .to_string();
     let provenance = fixture
@@ -923,7 +913,7 @@ async fn cosign_signed_and_attested(
 async fn our_verify_accepts_what_cosign_signed_and_attested() {
     let fixture = fixture();
     let repository = "cloudshop/cosigned";
-    let digest = cosign_signed_and_attested(fixture, "storefront", repository, false).await;
+    let digest = cosign_signed_and_attested(fixture, ServiceId::Storefront, repository, false).await;
     let registry = Registry::new(&fixture.registry);
     verify::verify(
         &registry,
@@ -944,7 +934,7 @@ async fn our_verify_accepts_what_cosign_signed_and_attested() {
 async fn our_verify_accepts_the_bundles_cosign_made() {
     let fixture = fixture();
     let repository = "cloudshop/cosign-bundled";
-    let digest = cosign_signed_and_attested(fixture, "products", repository, true).await;
+    let digest = cosign_signed_and_attested(fixture, ServiceId::Products, repository, true).await;
     let registry = Registry::new(&fixture.registry);
     let verified = verify::verify(
         &registry,
@@ -980,12 +970,8 @@ async fn each_format_alone_is_verified_by_cosign_and_by_our_verify() {
     let public = fixture.public_key.display().to_string();
     let required = [CYCLONEDX, SLSA_PROVENANCE_V1];
     let sbom: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            fixture
-                .workspace
-                .sbom(Service::named("storefront").expect("service"), AMD64),
-        )
-        .expect("sbom"),
+        &std::fs::read_to_string(fixture.workspace.sbom(ServiceId::Storefront.service(), AMD64))
+            .expect("sbom"),
     )
     .expect("json");
     let provenance = serde_json::json!({
@@ -994,7 +980,7 @@ async fn each_format_alone_is_verified_by_cosign_and_by_our_verify() {
     });
     for (format, other) in [(Format::Legacy, Format::Bundle), (Format::Bundle, Format::Legacy)] {
         let repository = format!("cloudshop/only-{}", format.name());
-        let digest = copy_image(fixture, "storefront", &repository).await;
+        let digest = copy_image(fixture, ServiceId::Storefront, &repository).await;
         release::sign_image(&registry, &repository, &digest, &fixture.key, format)
             .await
             .expect("sign");
@@ -1113,11 +1099,11 @@ async fn verify_refuses_unsigned_tampered_wrong_key_and_unattested_images() {
     let fixture = fixture();
     let registry = Registry::new(&fixture.registry);
     let required = [CYCLONEDX, SLSA_PROVENANCE_V1];
-    let orders = released(fixture, "orders");
+    let orders = released(fixture, ServiceId::Orders);
 
     // Unsigned: a copy of a signed image's content in a repository with no signature.
     let repository = "cloudshop/unsigned";
-    let digest = copy_image(fixture, "products", repository).await;
+    let digest = copy_image(fixture, ServiceId::Products, repository).await;
     let err = verify::verify(
         &registry,
         repository,
@@ -1191,17 +1177,12 @@ async fn verify_refuses_unsigned_tampered_wrong_key_and_unattested_images() {
 
     // Signed, SBOM attested, provenance missing.
     let repository = "cloudshop/unattested";
-    let digest = copy_image(fixture, "auth", repository).await;
+    let digest = copy_image(fixture, ServiceId::Auth, repository).await;
     cloudshop_supply_chain::sign::sign(&registry, repository, &digest, &fixture.key)
         .await
         .expect("sign");
     let sbom: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            fixture
-                .workspace
-                .sbom(Service::named("auth").expect("auth"), AMD64),
-        )
-        .expect("sbom"),
+        &std::fs::read_to_string(fixture.workspace.sbom(ServiceId::Auth.service(), AMD64)).expect("sbom"),
     )
     .expect("json");
     cloudshop_supply_chain::attest::attest(
@@ -1443,13 +1424,13 @@ async fn a_second_clean_build_elsewhere_gives_identical_binaries_and_images() {
     }
     let registry = Registry::new(&fixture.registry);
     let mut services: Vec<Service> = builds.iter().map(|(service, _)| *service).collect();
-    services.dedup_by_key(|service| service.name);
+    services.dedup_by_key(|service| service.id);
     for service in &services {
-        let released = released(fixture, service.name);
+        let released = released(fixture, service.id);
         let mut manifests = Vec::new();
         let platforms: Vec<Platform> = builds
             .iter()
-            .filter(|(s, _)| s.name == service.name)
+            .filter(|(s, _)| s.id == service.id)
             .map(|(_, platform)| *platform)
             .collect();
         for &platform in &platforms {
@@ -1558,7 +1539,7 @@ fn reproducibility_builds() -> Vec<(Service, Platform)> {
                 builds.extend(platforms.into_iter().map(|platform| (service, platform)));
             }
             // Grouped by service, as the image checks walk them.
-            builds.sort_by_key(|(service, _)| SERVICES.iter().position(|s| s.name == service.name));
+            builds.sort_by_key(|(service, _)| service.id);
             builds
         }
     }
@@ -1683,7 +1664,7 @@ async fn the_shop_works_from_its_images_read_only_without_capabilities() {
     let mut names = Vec::new();
     // Started in dependency order: auth, products, orders, the gateway, the storefront.
     for (service, config) in shop.to_toml().expect("settings as TOML") {
-        let (_, admin_port) = ports.of(service).expect("a released service");
+        let (_, admin_port) = ports.of(service);
         let config_path = shop_dir.join(format!("{service}.toml"));
         std::fs::write(&config_path, config).expect("config");
         let name = format!("cloudshop-test-{}-{service}", std::process::id());
@@ -1797,15 +1778,13 @@ async fn arm64_products_and_gateway_serve_the_catalogue_under_emulation() {
     std::fs::create_dir_all(&dir).expect("dir");
     let mut running = Vec::new();
     for (service, config) in shop.to_toml().expect("settings as TOML") {
-        if !["products", "api-gateway"].contains(&service) {
+        if ![ServiceId::Products, ServiceId::ApiGateway].contains(&service) {
             continue;
         }
         let config_path = dir.join(format!("{service}.toml"));
         std::fs::write(&config_path, config).expect("config");
         let log = std::fs::File::create(dir.join(format!("{service}.log"))).expect("log");
-        let binary = fixture
-            .workspace
-            .binary(Service::named(service).expect("service"), ARM64);
+        let binary = fixture.workspace.binary(service.service(), ARM64);
         let child = Command::new("qemu-aarch64-static")
             .arg(&binary)
             .env("CLOUDSHOP_CONFIG", &config_path)
@@ -1814,8 +1793,8 @@ async fn arm64_products_and_gateway_serve_the_catalogue_under_emulation() {
             .spawn()
             .expect("qemu-aarch64-static");
         running.push(Emulated { child });
-        let (_, admin_port) = ports.of(service).expect("ports");
-        wait_ready_process(service, admin_port, &dir.join(format!("{service}.log"))).await;
+        let (_, admin_port) = ports.of(service);
+        wait_ready_process(service.name(), admin_port, &dir.join(format!("{service}.log"))).await;
     }
     let gateway = cloudshop_wiring::url(ports.gateway.0);
     let api = Client::new(cloudshop_devkit::testing::public_client(), &gateway);

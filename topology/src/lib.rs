@@ -9,12 +9,95 @@
 pub mod tools;
 pub mod versions;
 
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Which of the five a service is: the type every crate passes around
+/// instead of a name. Its name ([`ServiceId::name`], also its serde form)
+/// is the binary (`dist/bin/<name>`), the image (`cloudshop/<name>`), the
+/// Kubernetes deployment, and its identity: the name its certificate
+/// carries (`spiffe://cloudshop/<name>`), which the services it calls
+/// check. A name becomes a `ServiceId` only through [`FromStr`] (settings,
+/// certificates, command lines), so no other code compares names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceId {
+    Auth,
+    Products,
+    Orders,
+    ApiGateway,
+    Storefront,
+}
+
+impl ServiceId {
+    /// The five, each after the services it calls: the order of [`SERVICES`].
+    pub const ALL: [ServiceId; 5] = [
+        Self::Auth,
+        Self::Products,
+        Self::Orders,
+        Self::ApiGateway,
+        Self::Storefront,
+    ];
+
+    /// Its row of [`SERVICES`].
+    pub const fn service(self) -> &'static Service {
+        &SERVICES[self as usize]
+    }
+
+    /// Its one name (see the type's documentation).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Products => "products",
+            Self::Orders => "orders",
+            Self::ApiGateway => "api-gateway",
+            Self::Storefront => "storefront",
+        }
+    }
+
+    /// Where it listens in a container, and by default on 127.0.0.1.
+    pub const fn ports(self) -> Ports {
+        self.service().ports
+    }
+
+    /// Its API at its default address, on 127.0.0.1: the URL its callers'
+    /// settings default to (every API but the storefront's is HTTPS).
+    pub fn local_url(self) -> String {
+        format!("https://127.0.0.1:{}", self.ports().api)
+    }
+}
+
+impl fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl AsRef<str> for ServiceId {
+    fn as_ref(&self) -> &str {
+        self.name()
+    }
+}
+
+impl FromStr for ServiceId {
+    type Err = UnknownService;
+
+    fn from_str(name: &str) -> Result<Self, UnknownService> {
+        Self::ALL
+            .into_iter()
+            .find(|id| id.name() == name)
+            .ok_or_else(|| UnknownService(name.to_owned()))
+    }
+}
+
 /// One service of the shop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Service {
-    /// Its one name: the binary (`dist/bin/<name>`), the image
-    /// (`cloudshop/<name>`), the Kubernetes deployment, and its identity:
-    /// the name its certificate carries, which the services it calls check.
+    /// Which one it is.
+    pub id: ServiceId,
+    /// Its one name: [`ServiceId::name`].
     pub name: &'static str,
     /// The cargo package that builds it.
     pub package: &'static str,
@@ -22,8 +105,8 @@ pub struct Service {
     pub ports: Ports,
     /// Whether it has a database role and schema of its own.
     pub database: bool,
-    /// The services it calls, by name.
-    pub calls: &'static [&'static str],
+    /// The services it calls.
+    pub calls: &'static [ServiceId],
 }
 
 /// A service's two listeners.
@@ -39,7 +122,8 @@ pub struct Ports {
 /// start in, are built, released and listed in.
 pub const SERVICES: [Service; 5] = [
     Service {
-        name: "auth",
+        id: ServiceId::Auth,
+        name: ServiceId::Auth.name(),
         package: "cloudshop-auth",
         ports: Ports {
             api: 8081,
@@ -49,7 +133,8 @@ pub const SERVICES: [Service; 5] = [
         calls: &[],
     },
     Service {
-        name: "products",
+        id: ServiceId::Products,
+        name: ServiceId::Products.name(),
         package: "cloudshop-products",
         ports: Ports {
             api: 8082,
@@ -59,34 +144,37 @@ pub const SERVICES: [Service; 5] = [
         calls: &[],
     },
     Service {
-        name: "orders",
+        id: ServiceId::Orders,
+        name: ServiceId::Orders.name(),
         package: "cloudshop-orders",
         ports: Ports {
             api: 8083,
             admin: 9083,
         },
         database: true,
-        calls: &["products"],
+        calls: &[ServiceId::Products],
     },
     Service {
-        name: "api-gateway",
+        id: ServiceId::ApiGateway,
+        name: ServiceId::ApiGateway.name(),
         package: "cloudshop-api-gateway",
         ports: Ports {
             api: 8080,
             admin: 9080,
         },
         database: false,
-        calls: &["auth", "products", "orders"],
+        calls: &[ServiceId::Auth, ServiceId::Products, ServiceId::Orders],
     },
     Service {
-        name: "storefront",
+        id: ServiceId::Storefront,
+        name: ServiceId::Storefront.name(),
         package: "cloudshop-storefront",
         ports: Ports {
             api: 3000,
             admin: 9000,
         },
         database: false,
-        calls: &["api-gateway"],
+        calls: &[ServiceId::ApiGateway],
     },
 ];
 
@@ -104,10 +192,7 @@ pub const NAMES: [&str; 5] = {
 impl Service {
     /// The service called `name`.
     pub fn named(name: &str) -> Result<&'static Service, UnknownService> {
-        SERVICES
-            .iter()
-            .find(|s| s.name == name)
-            .ok_or_else(|| UnknownService(name.to_owned()))
+        name.parse::<ServiceId>().map(ServiceId::service)
     }
 
     /// The image repository below a registry: `cloudshop/<name>`.
@@ -118,7 +203,12 @@ impl Service {
 
 /// The services with a database role and schema of their own.
 pub fn database_roles() -> impl Iterator<Item = &'static str> {
-    SERVICES.iter().filter(|s| s.database).map(|s| s.name)
+    database_services().map(ServiceId::name)
+}
+
+/// The services with a database role and schema of their own.
+pub fn database_services() -> impl Iterator<Item = ServiceId> {
+    SERVICES.iter().filter(|s| s.database).map(|s| s.id)
 }
 
 /// A name that is none of the five.
@@ -146,14 +236,33 @@ mod tests {
     fn each_service_comes_after_the_services_it_calls() {
         for (index, service) in SERVICES.iter().enumerate() {
             for callee in service.calls {
-                let position = NAMES.iter().position(|name| name == callee);
                 assert!(
-                    position.is_some_and(|p| p < index),
+                    (*callee as usize) < index,
                     "{} calls {callee}, which is not listed before it",
                     service.name
                 );
             }
         }
+    }
+
+    /// `ServiceId` indexes `SERVICES`, and its three forms of a name (the
+    /// table's, `FromStr`'s and serde's) agree.
+    #[test]
+    fn each_id_is_its_rows_and_its_names_agree() {
+        for (index, id) in ServiceId::ALL.into_iter().enumerate() {
+            let service = id.service();
+            assert_eq!((service.id, index), (id, id as usize));
+            assert_eq!(service.name, id.name());
+            assert_eq!(id.to_string().parse::<ServiceId>(), Ok(id));
+            assert_eq!(serde_json::to_value(id).ok(), Some(serde_json::json!(id.name())));
+            assert_eq!(
+                serde_json::from_value::<ServiceId>(serde_json::json!(id.name())).ok(),
+                Some(id)
+            );
+            assert_eq!(id.ports(), service.ports);
+        }
+        assert!(serde_json::from_value::<ServiceId>(serde_json::json!("payments")).is_err());
+        assert!("Auth".parse::<ServiceId>().is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Settings of the storefront (defaults: HTTP on 3000, admin on 9000).
 
+use cloudshop_platform::ServiceId;
 use cloudshop_platform::jwt::JwtSettings;
 use cloudshop_platform::secret::SecretFile;
 use cloudshop_platform::settings::{HttpSettings, TlsSettings};
@@ -27,11 +28,11 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            http: HttpSettings::with_ports(3000, 9000),
+            http: HttpSettings::of(ServiceId::Storefront),
             tls: TlsSettings::default(),
             serve_tls: false,
             public_https: false,
-            gateway_url: "https://127.0.0.1:8080".into(),
+            gateway_url: ServiceId::ApiGateway.local_url(),
             gateway_timeout_ms: 5_000,
             jwt: JwtSettings::default(),
             cookie_key_file: SecretFile::new("/etc/cloudshop/secrets/cookie-key"),

@@ -10,6 +10,7 @@
 use cloudshop_devkit::files::ShopFiles;
 use cloudshop_platform::db::DatabaseSettings;
 use cloudshop_platform::settings::HttpSettings;
+use cloudshop_topology::ServiceId;
 
 pub use cloudshop_api_gateway::settings::Backends;
 
@@ -22,7 +23,7 @@ pub fn url(port: u16) -> String {
 /// service's database role connects.
 pub struct Wiring<'a> {
     files: &'a ShopFiles,
-    database: Box<dyn Fn(&str) -> DatabaseSettings + 'a>,
+    database: Box<dyn Fn(ServiceId) -> DatabaseSettings + 'a>,
 }
 
 impl std::fmt::Debug for Wiring<'_> {
@@ -34,9 +35,9 @@ impl std::fmt::Debug for Wiring<'_> {
 }
 
 impl<'a> Wiring<'a> {
-    /// `database(role)` gives how that role connects (its password file,
-    /// the CA, the database name and port).
-    pub fn new(files: &'a ShopFiles, database: impl Fn(&str) -> DatabaseSettings + 'a) -> Self {
+    /// `database(service)` gives how that service's role connects (its
+    /// password file, the CA, the database name and port).
+    pub fn new(files: &'a ShopFiles, database: impl Fn(ServiceId) -> DatabaseSettings + 'a) -> Self {
         Self {
             files,
             database: Box::new(database),
@@ -46,8 +47,8 @@ impl<'a> Wiring<'a> {
     pub fn auth(&self, http: HttpSettings) -> cloudshop_auth::settings::Settings {
         let mut settings = cloudshop_auth::settings::Settings {
             http,
-            tls: self.files.tls("auth"),
-            database: (self.database)("auth"),
+            tls: self.files.tls(ServiceId::Auth),
+            database: (self.database)(ServiceId::Auth),
             ..Default::default()
         };
         settings.tokens.signing_key_file = self.files.jwt_signing_key();
@@ -59,8 +60,8 @@ impl<'a> Wiring<'a> {
     pub fn products(&self, http: HttpSettings) -> cloudshop_products::settings::Settings {
         let mut settings = cloudshop_products::settings::Settings {
             http,
-            tls: self.files.tls("products"),
-            database: (self.database)("products"),
+            tls: self.files.tls(ServiceId::Products),
+            database: (self.database)(ServiceId::Products),
             ..Default::default()
         };
         settings.jwt.public_keys_file = self.files.jwt_public_keys();
@@ -70,8 +71,8 @@ impl<'a> Wiring<'a> {
     pub fn orders(&self, http: HttpSettings, products_url: &str) -> cloudshop_orders::settings::Settings {
         let mut settings = cloudshop_orders::settings::Settings {
             http,
-            tls: self.files.tls("orders"),
-            database: (self.database)("orders"),
+            tls: self.files.tls(ServiceId::Orders),
+            database: (self.database)(ServiceId::Orders),
             products_url: products_url.to_owned(),
             ..Default::default()
         };
@@ -86,7 +87,7 @@ impl<'a> Wiring<'a> {
     ) -> cloudshop_api_gateway::settings::Settings {
         let mut settings = cloudshop_api_gateway::settings::Settings {
             http,
-            tls: self.files.tls("api-gateway"),
+            tls: self.files.tls(ServiceId::ApiGateway),
             backends,
             ..Default::default()
         };
@@ -101,7 +102,7 @@ impl<'a> Wiring<'a> {
     ) -> cloudshop_storefront::settings::Settings {
         let mut settings = cloudshop_storefront::settings::Settings {
             http,
-            tls: self.files.tls("storefront"),
+            tls: self.files.tls(ServiceId::Storefront),
             gateway_url: gateway_url.to_owned(),
             cookie_key_file: self.files.cookie_key(),
             ..Default::default()
@@ -158,17 +159,15 @@ impl FixedPorts {
         })
     }
 
-    /// A service's (API, admin) ports, by its name in
-    /// [`cloudshop_topology::SERVICES`].
-    pub fn of(&self, service: &str) -> Result<(u16, u16), cloudshop_topology::UnknownService> {
-        let service = cloudshop_topology::Service::named(service)?;
-        Ok(match service.name {
-            "auth" => self.auth,
-            "products" => self.products,
-            "orders" => self.orders,
-            "api-gateway" => self.gateway,
-            _ => self.storefront,
-        })
+    /// A service's (API, admin) ports.
+    pub fn of(&self, service: ServiceId) -> (u16, u16) {
+        match service {
+            ServiceId::Auth => self.auth,
+            ServiceId::Products => self.products,
+            ServiceId::Orders => self.orders,
+            ServiceId::ApiGateway => self.gateway,
+            ServiceId::Storefront => self.storefront,
+        }
     }
 }
 
@@ -184,14 +183,14 @@ pub struct ShopSettings {
 
 impl ShopSettings {
     /// Each service's settings as the TOML file `CLOUDSHOP_CONFIG` names,
-    /// by service name, in the order of [`cloudshop_topology::SERVICES`].
-    pub fn to_toml(&self) -> Result<[(&'static str, String); 5], toml::ser::Error> {
+    /// by service, in the order of [`ServiceId::ALL`].
+    pub fn to_toml(&self) -> Result<[(ServiceId, String); 5], toml::ser::Error> {
         Ok([
-            ("auth", toml::to_string(&self.auth)?),
-            ("products", toml::to_string(&self.products)?),
-            ("orders", toml::to_string(&self.orders)?),
-            ("api-gateway", toml::to_string(&self.gateway)?),
-            ("storefront", toml::to_string(&self.storefront)?),
+            (ServiceId::Auth, toml::to_string(&self.auth)?),
+            (ServiceId::Products, toml::to_string(&self.products)?),
+            (ServiceId::Orders, toml::to_string(&self.orders)?),
+            (ServiceId::ApiGateway, toml::to_string(&self.gateway)?),
+            (ServiceId::Storefront, toml::to_string(&self.storefront)?),
         ])
     }
 }
@@ -254,18 +253,55 @@ mod tests {
     }
 
     #[test]
-    fn ports_are_found_by_service_name() {
+    fn each_service_has_ports_of_its_own() {
         let ports = FixedPorts::reserve().expect("free ports");
         let mut all = Vec::new();
-        for name in cloudshop_topology::NAMES {
-            let (api, admin) = ports.of(name).expect("one of the five");
+        for id in ServiceId::ALL {
+            let (api, admin) = ports.of(id);
             all.extend([api, admin]);
         }
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), 10);
-        assert_eq!(ports.of("api-gateway").ok(), Some(ports.gateway));
-        assert!(ports.of("payments").is_err());
+        assert_eq!(ports.of(ServiceId::ApiGateway), ports.gateway);
+    }
+
+    /// A service started with its own defaults listens where the topology
+    /// (and so every manifest, see its tests) says, and calls its peers there.
+    #[test]
+    fn each_services_defaults_are_the_topologys_ports() {
+        let ports = |id: ServiceId| {
+            let p = id.ports();
+            (
+                std::net::SocketAddr::from(([127, 0, 0, 1], p.api)),
+                std::net::SocketAddr::from(([127, 0, 0, 1], p.admin)),
+            )
+        };
+        let listens = |http: &HttpSettings| (http.listen, http.admin_listen);
+        let auth = cloudshop_auth::settings::Settings::default();
+        let products = cloudshop_products::settings::Settings::default();
+        let orders = cloudshop_orders::settings::Settings::default();
+        let gateway = cloudshop_api_gateway::settings::Settings::default();
+        let storefront = cloudshop_storefront::settings::Settings::default();
+        assert_eq!(listens(&auth.http), ports(ServiceId::Auth));
+        assert_eq!(listens(&products.http), ports(ServiceId::Products));
+        assert_eq!(listens(&orders.http), ports(ServiceId::Orders));
+        assert_eq!(listens(&gateway.http), ports(ServiceId::ApiGateway));
+        assert_eq!(listens(&storefront.http), ports(ServiceId::Storefront));
+        assert_eq!(orders.products_url, "https://127.0.0.1:8082");
+        assert_eq!(gateway.backends.auth, "https://127.0.0.1:8081");
+        assert_eq!(gateway.backends.products, "https://127.0.0.1:8082");
+        assert_eq!(gateway.backends.orders, "https://127.0.0.1:8083");
+        assert_eq!(storefront.gateway_url, "https://127.0.0.1:8080");
+        for (database, id) in [
+            (&auth.database, ServiceId::Auth),
+            (&products.database, ServiceId::Products),
+            (&orders.database, ServiceId::Orders),
+        ] {
+            assert_eq!(database.user, id.name());
+        }
+        assert_eq!(auth.trusted_proxies, [ServiceId::ApiGateway]);
+        assert_eq!(gateway.trusted_proxies, [ServiceId::Storefront]);
     }
 
     /// What `to_toml` writes is what each service reads back (its settings
@@ -274,8 +310,8 @@ mod tests {
     fn the_written_files_read_back_as_the_same_settings() {
         let shop = shop();
         let texts = shop.to_toml().expect("toml");
-        let names: Vec<_> = texts.iter().map(|(name, _)| *name).collect();
-        assert_eq!(names, cloudshop_topology::NAMES);
+        let ids: Vec<_> = texts.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, ServiceId::ALL);
         let [
             (_, auth),
             (_, products),

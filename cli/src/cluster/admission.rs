@@ -360,7 +360,7 @@ async fn images(target: &Target) -> anyhow::Result<Images> {
     let auth = release
         .services
         .iter()
-        .find(|s| s.name == "auth")
+        .find(|s| s.id == cloudshop_topology::ServiceId::Auth)
         .context("the release record has no auth image")?;
     let registry = Registry::new(&target.push_registry);
     let scratch = tempfile::tempdir()?;

@@ -16,6 +16,7 @@ use base64::Engine as _;
 use clap::Parser;
 use cloudshop_devkit::files::ShopFiles;
 use cloudshop_supply_chain::release::Release;
+use cloudshop_topology::ServiceId;
 use serde_json::{Value, json};
 
 use super::control_plane::ControlPlane;
@@ -27,11 +28,11 @@ pub const LOCAL_REGISTRY: &str = "local-registry";
 /// The workloads and their kinds, as k8s/base names them.
 pub const WORKLOADS: [(&str, &str); 6] = [
     ("statefulset", "postgres"),
-    ("deployment", "auth"),
-    ("deployment", "products"),
-    ("deployment", "orders"),
-    ("deployment", "api-gateway"),
-    ("deployment", "storefront"),
+    ("deployment", ServiceId::Auth.name()),
+    ("deployment", ServiceId::Products.name()),
+    ("deployment", ServiceId::Orders.name()),
+    ("deployment", ServiceId::ApiGateway.name()),
+    ("deployment", ServiceId::Storefront.name()),
 ];
 
 /// Where this cluster's release record and binaries go.
@@ -118,28 +119,34 @@ pub fn secrets(plane: &ControlPlane, workspace: &Path) -> anyhow::Result<()> {
     }
     items.push(secret("cloudshop-root-ca", "Opaque", &[("ca.crt", ca)])?);
     // Secret name -> (key, file), as k8s/base's pods mount them.
-    let db = |role: &str| files.db_password(role).path().to_owned();
+    let db = |id: ServiceId| files.db_password(id).path().to_owned();
     let app: [(&str, Vec<(&str, PathBuf)>); 5] = [
         (
             "postgres-secrets",
             vec![
                 ("postgres-password", postgres.path().to_owned()),
-                ("db-password-auth", db("auth")),
-                ("db-password-products", db("products")),
-                ("db-password-orders", db("orders")),
+                ("db-password-auth", db(ServiceId::Auth)),
+                ("db-password-products", db(ServiceId::Products)),
+                ("db-password-orders", db(ServiceId::Orders)),
             ],
         ),
         (
             "auth-secrets",
             vec![
-                ("db-password-auth", db("auth")),
+                ("db-password-auth", db(ServiceId::Auth)),
                 ("jwt-signing-key.pem", files.jwt_signing_key().path().to_owned()),
                 ("admin-email", files.admin_email().path().to_owned()),
                 ("admin-password", files.admin_password().path().to_owned()),
             ],
         ),
-        ("products-secrets", vec![("db-password-products", db("products"))]),
-        ("orders-secrets", vec![("db-password-orders", db("orders"))]),
+        (
+            "products-secrets",
+            vec![("db-password-products", db(ServiceId::Products))],
+        ),
+        (
+            "orders-secrets",
+            vec![("db-password-orders", db(ServiceId::Orders))],
+        ),
         (
             "storefront-secrets",
             vec![("cookie-key", files.cookie_key().path().to_owned())],
@@ -195,7 +202,7 @@ pub fn kustomization(overlay: &str, registry: &str, release: &Release) -> anyhow
         let released = release
             .services
             .iter()
-            .find(|s| s.name == service.name)
+            .find(|s| s.id == service.id)
             .with_context(|| format!("the release record has no image for {}", service.name))?;
         anyhow::ensure!(
             released.digest.len() == 71
@@ -327,7 +334,7 @@ mod tests {
             services: cloudshop_supply_chain::SERVICES
                 .iter()
                 .map(|s| Released {
-                    name: s.name.into(),
+                    id: s.id,
                     image: format!("127.0.0.1:5000/cloudshop/{}@{digest}", s.name),
                     digest: digest.into(),
                     platforms: Vec::new(),

@@ -18,7 +18,7 @@
 //! result is read back by the service's own settings type, so an unknown key
 //! or a wrong type is refused as the service would refuse it, naming the
 //! file, the service and the key. Keys `up` wires itself are refused too
-//! ([`MANAGED`]): listen addresses (ports come from `--storefront-port` and
+//! ([`own_managed`]): listen addresses (ports come from `--storefront-port` and
 //! `--gateway-port`, or are picked free), the TLS files, keys and secrets
 //! under `--dir`, the database connection, and the peers' addresses; an
 //! override there would cut a service off from the shop. The whole file is
@@ -27,6 +27,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use cloudshop_topology::ServiceId;
 use cloudshop_wiring::{Backends, Wiring};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -46,31 +47,27 @@ const DATABASE: &[&str] = &[
     "database.ca_file",
 ];
 
-/// Settings `up` sets itself, by service, beside [`SERVED`] and
+/// Settings `up` sets itself for `service`, beside [`SERVED`] and
 /// [`DATABASE`]: a key is refused when it is one of them or lies inside one
 /// (`tls.cert_file` inside `tls`).
-pub const MANAGED: [(&str, &[&str]); 5] = [
-    (
-        "auth",
-        &[
+fn own_managed(service: ServiceId) -> &'static [&'static str] {
+    match service {
+        ServiceId::Auth => &[
             "tokens.signing_key_file",
             "admin.email_file",
             "admin.password_file",
         ],
-    ),
-    ("products", &["jwt.public_keys_file"]),
-    ("orders", &["jwt.public_keys_file", "products_url"]),
-    ("api-gateway", &["jwt.public_keys_file", "backends"]),
-    (
-        "storefront",
-        &[
+        ServiceId::Products => &["jwt.public_keys_file"],
+        ServiceId::Orders => &["jwt.public_keys_file", "products_url"],
+        ServiceId::ApiGateway => &["jwt.public_keys_file", "backends"],
+        ServiceId::Storefront => &[
             "serve_tls",
             "jwt.public_keys_file",
             "gateway_url",
             "cookie_key_file",
         ],
-    ),
-];
+    }
+}
 
 /// The overrides read from one `--config` file (none without the flag).
 #[derive(Debug, Default)]
@@ -78,7 +75,7 @@ pub struct UpConfig {
     path: PathBuf,
     /// `up`'s log filter, when the file sets one.
     pub log: Option<String>,
-    services: Vec<(&'static str, toml::Table)>,
+    services: Vec<(ServiceId, toml::Table)>,
 }
 
 impl UpConfig {
@@ -105,7 +102,8 @@ impl UpConfig {
                 config.log = Some(filter.to_owned());
                 continue;
             }
-            let service = cloudshop_topology::Service::named(&key)
+            let service: ServiceId = key
+                .parse()
                 .map_err(|unknown| anyhow::anyhow!("{shown}: [{key}]: {unknown}, or the key `log`"))?;
             let toml::Value::Table(overrides) = value else {
                 bail!("{shown}: `{key}` must be a table of {key}'s settings ([{key}])");
@@ -122,7 +120,7 @@ impl UpConfig {
                     );
                 }
             }
-            config.services.push((service.name, overrides));
+            config.services.push((service, overrides));
         }
         Ok(config)
     }
@@ -131,23 +129,23 @@ impl UpConfig {
     /// key or value a service would refuse stops `up` before it starts.
     pub fn check(&self, wiring: &Wiring<'_>) -> anyhow::Result<()> {
         let peer = cloudshop_wiring::url(1);
-        self.apply("auth", wiring.auth(loopback(0)))?;
-        self.apply("products", wiring.products(loopback(0)))?;
-        self.apply("orders", wiring.orders(loopback(0), &peer))?;
+        self.apply(ServiceId::Auth, wiring.auth(loopback(0)))?;
+        self.apply(ServiceId::Products, wiring.products(loopback(0)))?;
+        self.apply(ServiceId::Orders, wiring.orders(loopback(0), &peer))?;
         let backends = Backends {
             auth: peer.clone(),
             products: peer.clone(),
             orders: peer.clone(),
         };
-        self.apply("api-gateway", wiring.gateway(loopback(0), backends))?;
-        self.apply("storefront", wiring.storefront(loopback(0), &peer))?;
+        self.apply(ServiceId::ApiGateway, wiring.gateway(loopback(0), backends))?;
+        self.apply(ServiceId::Storefront, wiring.storefront(loopback(0), &peer))?;
         Ok(())
     }
 
     /// `built` with the overrides of `service` merged over it, read back as
     /// the service's settings.
-    pub fn apply<S: Serialize + DeserializeOwned>(&self, service: &str, built: S) -> anyhow::Result<S> {
-        let Some((_, overrides)) = self.services.iter().find(|(name, _)| *name == service) else {
+    pub fn apply<S: Serialize + DeserializeOwned>(&self, service: ServiceId, built: S) -> anyhow::Result<S> {
+        let Some((_, overrides)) = self.services.iter().find(|(id, _)| *id == service) else {
             return Ok(built);
         };
         let shown = self.path.display();
@@ -167,13 +165,9 @@ impl UpConfig {
 }
 
 /// Every key `up` sets itself for `service`.
-fn managed(service: &cloudshop_topology::Service) -> Vec<&'static str> {
-    let own = MANAGED
-        .iter()
-        .find(|(name, _)| *name == service.name)
-        .map_or(&[][..], |(_, keys)| *keys);
-    let database = if service.database { DATABASE } else { &[] };
-    [SERVED, database, own].concat()
+fn managed(service: ServiceId) -> Vec<&'static str> {
+    let database = if service.service().database { DATABASE } else { &[] };
+    [SERVED, database, own_managed(service)].concat()
 }
 
 /// The dotted keys of the values (not tables) in `table`.
@@ -233,7 +227,7 @@ mod tests {
         let config = config("[api-gateway.rate_limit]\nburst = 3\n").expect("config");
         config.check(&wiring).expect("fits");
         let built = wiring.gateway(loopback(8443), Backends::default());
-        let gateway = config.apply("api-gateway", built).expect("applies");
+        let gateway = config.apply(ServiceId::ApiGateway, built).expect("applies");
         assert_eq!(gateway.rate_limit.burst, 3);
         // Everything else is as built.
         assert_eq!(gateway.rate_limit.per_minute, 60_000);

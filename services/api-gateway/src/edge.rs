@@ -19,7 +19,7 @@ use http::HeaderValue;
 #[derive(Debug, Clone)]
 pub struct EdgeState {
     pub limiter: Arc<KeyedLimiter<IpAddr>>,
-    pub trusted_proxies: Arc<Vec<String>>,
+    pub trusted_proxies: Arc<Vec<cloudshop_platform::ServiceId>>,
 }
 
 /// 429 with `Retry-After` once a client address is over its limit.

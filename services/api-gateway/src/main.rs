@@ -8,8 +8,9 @@ static ALLOCATOR: cloudshop_platform::Allocator = cloudshop_platform::Allocator;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    cloudshop_platform::service::main("api-gateway", |settings: Settings| async move {
-        startup::build(settings).await?.run_until_stopped().await
-    })
+    cloudshop_platform::service::main(
+        cloudshop_platform::ServiceId::ApiGateway,
+        |settings: Settings| async move { startup::build(settings).await?.run_until_stopped().await },
+    )
     .await
 }

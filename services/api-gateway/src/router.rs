@@ -23,7 +23,7 @@ pub struct Gateway {
     pub upstreams: Upstreams,
     pub verifier: Arc<JwtVerifier>,
     pub body_limit: usize,
-    pub trusted_proxies: Arc<Vec<String>>,
+    pub trusted_proxies: Arc<Vec<cloudshop_platform::ServiceId>>,
 }
 
 pub fn router(gateway: Gateway, edge: EdgeState) -> Router {

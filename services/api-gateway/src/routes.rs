@@ -3,8 +3,10 @@
 //! of [`cloudshop_api::paths`], but for `/api/auth`, the parent of several.
 
 use cloudshop_api::paths;
+use cloudshop_platform::ServiceId;
 
-/// The services behind the gateway.
+/// The services behind the gateway: the ones the topology says it calls
+/// (tested), as a type of their own so that each has a backend URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Auth,
@@ -13,12 +15,18 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn name(self) -> &'static str {
+    pub const ALL: [Backend; 3] = [Self::Auth, Self::Products, Self::Orders];
+
+    pub fn id(self) -> ServiceId {
         match self {
-            Self::Auth => "auth",
-            Self::Products => "products",
-            Self::Orders => "orders",
+            Self::Auth => ServiceId::Auth,
+            Self::Products => ServiceId::Products,
+            Self::Orders => ServiceId::Orders,
         }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.id().name()
     }
 }
 
@@ -99,6 +107,15 @@ pub fn resolve(path: &str) -> Option<(&'static Route, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backends_are_the_services_the_topology_says_the_gateway_calls() {
+        let ids: Vec<ServiceId> = Backend::ALL.into_iter().map(Backend::id).collect();
+        assert_eq!(ids, ServiceId::ApiGateway.service().calls);
+        for route in ROUTES {
+            assert!(Backend::ALL.contains(&route.backend), "{}", route.public);
+        }
+    }
 
     #[test]
     fn prefixes_map_to_upstream_paths() {

@@ -1,5 +1,6 @@
 //! Settings of the gateway (defaults: HTTPS on 8080, admin on 9080).
 
+use cloudshop_platform::ServiceId;
 use cloudshop_platform::jwt::JwtSettings;
 use cloudshop_platform::rate_limit::RateLimit;
 use cloudshop_platform::settings::{HttpSettings, TlsSettings};
@@ -17,13 +18,13 @@ pub struct Settings {
     pub rate_limit: RateLimit,
     /// Peer identities whose `x-forwarded-for` names the real client (the
     /// storefront calls on behalf of shoppers).
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<ServiceId>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            http: HttpSettings::with_ports(8080, 9080),
+            http: HttpSettings::of(ServiceId::ApiGateway),
             tls: TlsSettings::default(),
             jwt: JwtSettings::default(),
             backends: Backends::default(),
@@ -32,7 +33,7 @@ impl Default for Settings {
                 per_minute: 60_000,
                 burst: 2_000,
             },
-            trusted_proxies: vec!["storefront".into()],
+            trusted_proxies: vec![ServiceId::Storefront],
         }
     }
 }
@@ -49,9 +50,9 @@ pub struct Backends {
 impl Default for Backends {
     fn default() -> Self {
         Self {
-            auth: "https://127.0.0.1:8081".into(),
-            products: "https://127.0.0.1:8082".into(),
-            orders: "https://127.0.0.1:8083".into(),
+            auth: ServiceId::Auth.local_url(),
+            products: ServiceId::Products.local_url(),
+            orders: ServiceId::Orders.local_url(),
         }
     }
 }

@@ -7,8 +7,9 @@ use cloudshop_auth::startup;
 // `cloudshop_platform::Allocator`.
 #[tokio::main]
 async fn main() -> ExitCode {
-    cloudshop_platform::service::main("auth", |settings: Settings| async move {
-        startup::build(settings).await?.run_until_stopped().await
-    })
+    cloudshop_platform::service::main(
+        cloudshop_platform::ServiceId::Auth,
+        |settings: Settings| async move { startup::build(settings).await?.run_until_stopped().await },
+    )
     .await
 }

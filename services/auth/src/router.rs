@@ -3,6 +3,7 @@
 
 use axum::Router;
 use axum::routing::{get, post};
+use cloudshop_platform::ServiceId;
 use cloudshop_platform::tls::RequireCaller;
 
 use crate::controllers::{AppState, jwks, login, me, register};
@@ -12,14 +13,14 @@ pub fn router(state: AppState) -> Router {
         .route("/register", post(register::register))
         .route("/login", post(login::login))
         .route("/me", get(me::me))
-        .route_layer(RequireCaller::one_of(&["api-gateway"]));
+        .route_layer(RequireCaller::one_of(&[ServiceId::ApiGateway]));
     let keys = Router::new()
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route_layer(RequireCaller::one_of(&[
-            "api-gateway",
-            "storefront",
-            "products",
-            "orders",
+            ServiceId::ApiGateway,
+            ServiceId::Storefront,
+            ServiceId::Products,
+            ServiceId::Orders,
         ]));
     accounts.merge(keys).with_state(state)
 }

@@ -1,5 +1,6 @@
 //! Settings of the auth service (defaults: API on 8081, admin on 9081).
 
+use cloudshop_platform::ServiceId;
 use cloudshop_platform::db::DatabaseSettings;
 use cloudshop_platform::rate_limit::RateLimit;
 use cloudshop_platform::secret::SecretFile;
@@ -17,20 +18,20 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     pub admin: AdminAccount,
     /// Peer identities whose `x-forwarded-for` names the real client.
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<ServiceId>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            http: HttpSettings::with_ports(8081, 9081),
+            http: HttpSettings::of(ServiceId::Auth),
             tls: TlsSettings::default(),
-            database: DatabaseSettings::for_service("auth"),
+            database: DatabaseSettings::for_service(ServiceId::Auth),
             tokens: TokenSettings::default(),
             passwords: PasswordSettings::default(),
             throttle: ThrottleSettings::default(),
             admin: AdminAccount::default(),
-            trusted_proxies: vec!["api-gateway".into()],
+            trusted_proxies: vec![ServiceId::ApiGateway],
         }
     }
 }

@@ -31,7 +31,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
     let metrics = Arc::new(Metrics::new()?);
     let auth_metrics = AuthMetrics::register(&metrics)?;
     let hasher = PasswordHasher::new(&settings.passwords, auth_metrics.password_checks.clone())?;
-    let pool = db::pool(&settings.database, "auth")?;
+    let pool = db::pool(&settings.database, cloudshop_platform::ServiceId::Auth)?;
     db::migrate(&pool, &MIGRATOR, &settings.database).await?;
     ensure_admin(&pool, &hasher, &settings.admin).await?;
 

@@ -2,6 +2,7 @@
 
 use axum::Router;
 use axum::routing::{get, post};
+use cloudshop_platform::ServiceId;
 use cloudshop_platform::tls::RequireCaller;
 
 use crate::controllers::{AppState, cancel, create, get, list, ship};
@@ -12,6 +13,6 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}", get(get::get))
         .route("/orders/{id}/cancel", post(cancel::cancel))
         .route("/orders/{id}/ship", post(ship::ship))
-        .route_layer(RequireCaller::one_of(&["api-gateway"]))
+        .route_layer(RequireCaller::one_of(&[ServiceId::ApiGateway]))
         .with_state(state)
 }

@@ -1,5 +1,6 @@
 //! Settings of the orders service (defaults: API on 8083, admin on 9083).
 
+use cloudshop_platform::ServiceId;
 use cloudshop_platform::db::DatabaseSettings;
 use cloudshop_platform::jwt::JwtSettings;
 use cloudshop_platform::settings::{HttpSettings, TlsSettings};
@@ -22,11 +23,11 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            http: HttpSettings::with_ports(8083, 9083),
+            http: HttpSettings::of(ServiceId::Orders),
             tls: TlsSettings::default(),
-            database: DatabaseSettings::for_service("orders"),
+            database: DatabaseSettings::for_service(ServiceId::Orders),
             jwt: JwtSettings::default(),
-            products_url: "https://127.0.0.1:8082".into(),
+            products_url: ServiceId::Products.local_url(),
             products_timeout_ms: 3_000,
             reconciler: ReconcilerSettings::default(),
         }

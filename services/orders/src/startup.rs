@@ -25,7 +25,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn build(settings: Settings) -> anyhow::Result<Service> {
     let host = ServiceHost::bind(&settings.http, &settings.tls, ClientAuth::Required).await?;
     let verifier = Arc::new(JwtVerifier::from_settings(&settings.jwt)?);
-    let pool = db::pool(&settings.database, "orders")?;
+    let pool = db::pool(&settings.database, cloudshop_platform::ServiceId::Orders)?;
     db::migrate(&pool, &MIGRATOR, &settings.database).await?;
     let stock = StockClient::new(
         host.tls(),

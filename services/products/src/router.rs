@@ -3,6 +3,7 @@
 
 use axum::Router;
 use axum::routing::{get, post};
+use cloudshop_platform::ServiceId;
 use cloudshop_platform::tls::RequireCaller;
 
 use crate::controllers::{
@@ -21,13 +22,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/products/{id}/image.svg", get(picture::picture))
         .route("/categories", get(categories::categories))
-        .route_layer(RequireCaller::one_of(&["api-gateway"]));
+        .route_layer(RequireCaller::one_of(&[ServiceId::ApiGateway]));
     let reservations = Router::new()
         .route("/internal/reservations/{order_id}", post(reserve::reserve))
         .route(
             "/internal/reservations/{order_id}/release",
             post(release::release),
         )
-        .route_layer(RequireCaller::one_of(&["orders"]));
+        .route_layer(RequireCaller::one_of(&[ServiceId::Orders]));
     catalogue.merge(reservations).with_state(state)
 }

@@ -1,5 +1,6 @@
 //! Settings of the products service (defaults: API on 8082, admin on 9082).
 
+use cloudshop_platform::ServiceId;
 use cloudshop_platform::db::DatabaseSettings;
 use cloudshop_platform::jwt::JwtSettings;
 use cloudshop_platform::settings::{HttpSettings, TlsSettings};
@@ -21,9 +22,9 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            http: HttpSettings::with_ports(8082, 9082),
+            http: HttpSettings::of(ServiceId::Products),
             tls: TlsSettings::default(),
-            database: DatabaseSettings::for_service("products"),
+            database: DatabaseSettings::for_service(ServiceId::Products),
             jwt: JwtSettings::default(),
             seed: true,
             cache: true,

@@ -22,7 +22,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub async fn build(settings: Settings) -> anyhow::Result<Service> {
     let host = ServiceHost::bind(&settings.http, &settings.tls, ClientAuth::Required).await?;
     let verifier = Arc::new(JwtVerifier::from_settings(&settings.jwt)?);
-    let pool = db::pool(&settings.database, "products")?;
+    let pool = db::pool(&settings.database, cloudshop_platform::ServiceId::Products)?;
     db::migrate(&pool, &MIGRATOR, &settings.database).await?;
     if settings.seed && seed::seed_if_empty(&pool).await? {
         tracing::info!("seeded the catalogue");

@@ -49,7 +49,8 @@ async fn orders_survive_a_database_outage_and_the_shop_recovers() {
             capture_logs: false,
             // The shipped default, not the test environment's longer one.
             database_acquire_timeout_ms: Some(
-                cloudshop_platform::db::DatabaseSettings::for_service("orders").acquire_timeout_ms,
+                cloudshop_platform::db::DatabaseSettings::for_service(cloudshop_platform::ServiceId::Orders)
+                    .acquire_timeout_ms,
             ),
             ..Options::default()
         })

@@ -56,7 +56,7 @@ pub struct AppState {
     /// How long a login's device token vouches for its client.
     pub device_token_lifetime: std::time::Duration,
     pub metrics: AuthMetrics,
-    pub trusted_proxies: Arc<Vec<String>>,
+    pub trusted_proxies: Arc<Vec<cloudshop_platform::ServiceId>>,
 }
 
 impl FromRef<AppState> for Arc<JwtVerifier> {
@@ -110,18 +110,18 @@ mod tests {
         let database = DatabaseSettings {
             password_file: files.db_password("auth"),
             ca_file: files.ca_cert(),
-            ..DatabaseSettings::for_service("auth")
+            ..DatabaseSettings::for_service(cloudshop_platform::ServiceId::Auth)
         };
         let shutdown = CancellationToken::new();
         let state = AppState {
-            pool: db::pool(&database, "auth")?,
+            pool: db::pool(&database, cloudshop_platform::ServiceId::Auth)?,
             hasher: PasswordHasher::new(&passwords, metrics.password_checks.clone())?,
             verifier: Arc::new(tokens.verifier()),
             tokens,
             throttle: LoginThrottle::new(&ThrottleSettings::default(), &shutdown),
             device_token_lifetime: std::time::Duration::from_secs(86_400),
             metrics,
-            trusted_proxies: Arc::new(vec!["api-gateway".into()]),
+            trusted_proxies: Arc::new(vec![cloudshop_platform::ServiceId::ApiGateway]),
         };
         shutdown.cancel();
 

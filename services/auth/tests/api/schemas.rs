@@ -1,5 +1,5 @@
 use cloudshop_devkit::testing::env;
-use cloudshop_platform::db;
+use cloudshop_platform::{ServiceId, db};
 use sqlx::Executor;
 
 #[tokio::test]
@@ -13,7 +13,7 @@ async fn the_auth_role_cannot_read_or_write_another_services_schema() {
              CREATE TABLE orders.orders (id int); ALTER TABLE orders.orders OWNER TO orders;",
         )
         .expect("tables of other services");
-    let pool = db::pool(&env.database("auth", &database), "auth-test").expect("pool");
+    let pool = db::pool(&env.database(ServiceId::Auth, &database), ServiceId::Auth).expect("pool");
     pool.execute("CREATE TABLE own_table (id int)")
         .await
         .expect("auth may use its own schema");
