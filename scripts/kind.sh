@@ -36,7 +36,7 @@ cosign_key() {
   mkdir -p "$state"
   if [ ! -f "$COSIGN_KEY" ]; then
     log "cosign key pair ($COSIGN_KEY, empty password: a local development key)"
-    cargo run --release -p cloudshop -- keygen --out "${COSIGN_KEY%.key}"
+    cargo run --release -p cloudshop -- release keygen --out "${COSIGN_KEY%.key}"
   fi
 }
 

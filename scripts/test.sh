@@ -385,7 +385,7 @@ fi
 # The shipped static binaries (fat LTO, one codegen unit, one service after
 # another, for linux/amd64 and then linux/arm64) for the release, compose,
 # bench and cluster tests, built once into cargo's cache in target/, where
-# those tests find them; their own `cloudshop build` then only copies. They
+# those tests find them; their own `cloudshop release build` then only copies. They
 # build in the background while the fuzz targets build and run. A failure
 # here fails the run.
 dist_build=""
@@ -394,7 +394,7 @@ if want release compose bench cluster; then
     cargo build --locked -p cloudshop # the release tool: no test target of its crate built it
   fi
   dist_dir="$(mktemp -d)" dist_log="$dist_dir/build.log"
-  setsid -w "${CARGO_TARGET_DIR:-target}/debug/cloudshop" build --workspace . --dist "$dist_dir/dist" >"$dist_log" 2>&1 &
+  setsid -w "${CARGO_TARGET_DIR:-target}/debug/cloudshop" release build --workspace . --dist "$dist_dir/dist" >"$dist_log" 2>&1 &
   dist_build=$!
   background+=("$dist_build")
 fi
@@ -408,10 +408,10 @@ if want fuzz; then
 fi
 
 if [ -n "$dist_build" ]; then
-  step 120 "the shipped binaries (cloudshop build, in the background since the test binaries)"
+  step 120 "the shipped binaries (cloudshop release build, in the background since the test binaries)"
   if ! wait "$dist_build"; then
     tail -n 80 "$dist_log"
-    echo "cloudshop build failed (the log's end is above)" >&2
+    echo "cloudshop release build failed (the log's end is above)" >&2
     exit 1
   fi
   grep -E '^(==>|    )' "$dist_log" || true # its steps and each binary's size

@@ -1,5 +1,5 @@
 //! `cloudshop bench` end to end, briefly: the shipped service binaries
-//! (`cloudshop build`), one second per workload, wrk and the load
+//! (`cloudshop release build`), one second per workload, wrk and the load
 //! generator, the shop's CPU cost of each, the oversell check. It proves
 //! the command works and reports every figure; the performance itself
 //! lives in docs/benchmarks.md, not in a test.
@@ -15,7 +15,7 @@ use serde_json::Value;
 #[test]
 fn bench_runs_every_workload_and_reports_the_services() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("root");
-    // The shipped binaries, as a user makes them (`cloudshop build`): the
+    // The shipped binaries, as a user makes them (`cloudshop release build`): the
     // same static build the release, compose and cluster tests use, so one
     // run of the test command builds it once (cargo's cache in target/).
     let scratch = tempfile::tempdir().expect("scratch");
@@ -26,14 +26,14 @@ fn bench_runs_every_workload_and_reports_the_services() {
     // command until CI stops it.
     let mut build = Command::new(env!("CARGO_BIN_EXE_cloudshop"));
     build
-        .args(["build", "--platform", "linux/amd64", "--workspace"])
+        .args(["release", "build", "--platform", "linux/amd64", "--workspace"])
         .arg(root)
         .arg("--dist")
         .arg(&dist);
-    let build = run_bounded(build, Duration::from_secs(30 * 60)).expect("cloudshop build");
+    let build = run_bounded(build, Duration::from_secs(30 * 60)).expect("cloudshop release build");
     assert!(
         build.status.success(),
-        "cloudshop build: {}",
+        "cloudshop release build: {}",
         String::from_utf8_lossy(&build.stderr)
     );
     for service in NAMES {

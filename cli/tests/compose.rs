@@ -1,5 +1,5 @@
-//! `compose.yaml` as a user with podman runs it: `cloudshop build`,
-//! `cloudshop images`, `cloudshop compose`, `podman-compose up -d`; then
+//! `compose.yaml` as a user with podman runs it: `cloudshop release build`,
+//! `cloudshop release images`, `cloudshop compose`, `podman-compose up -d`; then
 //! shopping through the published ports, `down` and `up` again with the
 //! orders still there, and `down -v`.
 //!
@@ -259,6 +259,7 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
     // platform, compose secrets.
     for step in ["build", "images"] {
         checked(&mut podman_env(cloudshop(&[
+            "release",
             step,
             "--platform",
             "linux/amd64",
@@ -418,7 +419,7 @@ async fn login(shop: &Client, credentials: &Credentials) -> String {
         .access_token
 }
 
-/// compose.yaml's default images are the ones `cloudshop images` tags: this
+/// compose.yaml's default images are the ones `cloudshop release images` tags: this
 /// workspace's version, one per service, each overridable by digest.
 #[test]
 fn compose_yaml_names_this_version_s_images() {

@@ -480,7 +480,7 @@ fn each_measured_figure_has_one_home() {
         "timings in the README (docs/testing.md is their home): {timings:?}"
     );
 
-    // The admission cases are a list in cli/src/cluster/admission.rs;
+    // The admission cases are a list in cluster/src/admission.rs;
     // a count written in prose goes stale when the list grows.
     let mut counts = Vec::new();
     for doc in &docs {

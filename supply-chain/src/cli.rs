@@ -45,7 +45,7 @@ pub struct RegistryArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct SigningArgs {
-    /// cosign private key (`cloudshop keygen` or `cosign generate-key-pair`).
+    /// cosign private key (`cloudshop release keygen` or `cosign generate-key-pair`).
     #[arg(long, default_value = "cosign.key")]
     pub key: PathBuf,
     /// File holding the key's password (default: empty password).
@@ -103,8 +103,55 @@ pub struct GateArgs {
     pub offline: bool,
 }
 
+/// The `cloudshop` commands this crate runs: `release` (every step in
+/// order, or one: `cloudshop release build`), and each step by its own name
+/// (`cloudshop build`): the names scripts and workflows used before the
+/// steps moved under `release`, which `cloudshop --help` no longer lists.
 #[derive(Debug, Clone, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per run, then consumed")]
 pub enum Command {
+    /// The release pipeline: every step in order (build, sbom, images, gate,
+    /// push, sign, attest, scan, verify), or the one named.
+    Release(ReleaseArgs),
+    #[command(flatten)]
+    Step(Step),
+}
+
+/// `cloudshop release [STEP]`.
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ReleaseArgs {
+    /// One step alone (default: all of them, with the options below).
+    #[command(subcommand)]
+    pub step: Option<Step>,
+    #[command(flatten)]
+    pub all: AllSteps,
+}
+
+/// The options of a whole release.
+#[derive(Debug, Clone, Args)]
+pub struct AllSteps {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(flatten)]
+    signing: SigningArgs,
+    #[command(flatten)]
+    verify: VerifyArgs,
+    #[command(flatten)]
+    provenance: ProvenanceArgs,
+    #[command(flatten)]
+    gate: GateArgs,
+    /// Then write the release's digests into this committed release
+    /// layer (e.g. k8s/overlays/release, which Argo CD syncs).
+    #[arg(long)]
+    pin_overlay: Option<PathBuf>,
+}
+
+/// One step of the release.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Step {
     /// Build the static auditable release binaries into dist/bin/.
     Build(#[command(flatten)] Common),
     /// Write sbom/<service>.cdx.json from the built binaries.
@@ -184,26 +231,6 @@ pub enum Command {
         #[arg(long, value_enum)]
         format: Option<Format>,
     },
-    /// All steps in order: build, sbom, images, gate, push, sign, attest,
-    /// scan, verify.
-    Release {
-        #[command(flatten)]
-        common: Common,
-        #[command(flatten)]
-        registry: RegistryArgs,
-        #[command(flatten)]
-        signing: SigningArgs,
-        #[command(flatten)]
-        verify: VerifyArgs,
-        #[command(flatten)]
-        provenance: ProvenanceArgs,
-        #[command(flatten)]
-        gate: GateArgs,
-        /// Then write the release's digests into this committed release
-        /// layer (e.g. k8s/overlays/release, which Argo CD syncs).
-        #[arg(long)]
-        pin_overlay: Option<PathBuf>,
-    },
     /// Write a release record's digests into a committed release layer.
     PinOverlay {
         /// The release layer's folder (its kustomization.yaml is edited).
@@ -213,7 +240,8 @@ pub enum Command {
         #[arg(long, default_value = "dist/release.json")]
         release: PathBuf,
     },
-    /// Make a cosign key pair: <out>.key (encrypted) and <out>.pub.
+    /// Make a cosign key pair: <out>.key (encrypted with the password in
+    /// --password-file, an empty one without it) and <out>.pub.
     Keygen {
         /// Path prefix of the key files.
         #[arg(long, default_value = "cosign")]
@@ -279,7 +307,69 @@ fn key_files(signing: &SigningArgs) -> KeyFiles {
 /// Runs one command; the summary is printed when `--json` asks for it.
 pub async fn run(command: Command) -> anyhow::Result<()> {
     let (json, summary) = match command {
-        Command::Keygen { out, password_file } => {
+        Command::Release(args) => match args {
+            ReleaseArgs { step: None, all } => release_all(all).await?,
+            ReleaseArgs { step: Some(one), .. } => run_step(one).await?,
+        },
+        Command::Step(one) => run_step(one).await?,
+    };
+    if json {
+        use std::io::Write as _;
+        // The summary is the command's output.
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&summary)?
+        )?;
+    }
+    Ok(())
+}
+
+/// Every step in order; `(--json, the summary)`.
+async fn release_all(all: AllSteps) -> anyhow::Result<(bool, Value)> {
+    let AllSteps {
+        common,
+        registry,
+        signing,
+        verify,
+        provenance,
+        gate,
+        pin_overlay,
+    } = all;
+    all_platforms(&common)?;
+    let (workspace, services) = setup(&common)?;
+    let registry = registry.registry();
+    let key = key_files(&signing);
+    // Fail before the slow build when the key cannot be used.
+    key.signer()?;
+    let builder = provenance.builder();
+    let advisory_db = builder.advisory_db.clone();
+    let summary = json!({
+        "build": do_build(&workspace, &services, &PLATFORMS)?,
+        "sbom": do_sbom(&workspace, &services, &PLATFORMS, false)?,
+        "images": do_images(&workspace, &services, &PLATFORMS)?,
+        "gate": do_gate(&workspace, &gate)?,
+        "push": do_push(&workspace, &registry, &services).await?,
+        "sign": do_sign(&workspace, &registry, &key, signing.format).await?,
+        "attest": do_attest(&workspace, &registry, Some(&key), &builder, signing.format).await?,
+        "scan": do_scan(&workspace, &registry, &advisory_db, &[])?,
+        "verify": do_verify(&workspace, &registry, &verify, Some(signing.format)).await?,
+        "release": release::release_path(&workspace),
+    });
+    step(
+        "release",
+        format!("wrote {}", release::release_path(&workspace).display()),
+    );
+    if let Some(dir) = pin_overlay {
+        do_pin(&dir, &release::release_path(&workspace))?;
+    }
+    Ok((common.json, summary))
+}
+
+/// One step; `(--json, the summary)`.
+async fn run_step(one: Step) -> anyhow::Result<(bool, Value)> {
+    Ok(match one {
+        Step::Keygen { out, password_file } => {
             let (private, public) = crate::keys::generate(&out, password_file.as_deref())?;
             step(
                 "keygen",
@@ -287,7 +377,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             );
             (false, Value::Null)
         }
-        Command::Build(common) => {
+        Step::Build(common) => {
             let (workspace, services) = setup(&common)?;
             let platforms = platforms(&common)?;
             (
@@ -295,7 +385,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 json!({ "build": do_build(&workspace, &services, &platforms)? }),
             )
         }
-        Command::Sbom { common, check } => {
+        Step::Sbom { common, check } => {
             let (workspace, services) = setup(&common)?;
             let platforms = platforms(&common)?;
             (
@@ -303,7 +393,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 json!({ "sbom": do_sbom(&workspace, &services, &platforms, check)? }),
             )
         }
-        Command::Images(common) => {
+        Step::Images(common) => {
             let (workspace, services) = setup(&common)?;
             let platforms = platforms(&common)?;
             (
@@ -311,11 +401,11 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 json!({ "images": do_images(&workspace, &services, &platforms)? }),
             )
         }
-        Command::Gate { common, gate } => {
+        Step::Gate { common, gate } => {
             let (workspace, _) = setup(&common)?;
             (common.json, json!({ "gate": do_gate(&workspace, &gate)? }))
         }
-        Command::Push { common, registry } => {
+        Step::Push { common, registry } => {
             all_platforms(&common)?;
             let (workspace, services) = setup(&common)?;
             let registry = registry.registry();
@@ -324,7 +414,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 json!({ "push": do_push(&workspace, &registry, &services).await? }),
             )
         }
-        Command::Sign {
+        Step::Sign {
             common,
             registry,
             signing,
@@ -336,7 +426,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 json!({ "sign": do_sign(&workspace, &registry, &key_files(&signing), signing.format).await? }),
             )
         }
-        Command::Attest {
+        Step::Attest {
             common,
             registry,
             signing,
@@ -352,7 +442,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 json!({ "attest": do_attest(&workspace, &registry, key.as_ref(), &builder, signing.format).await? }),
             )
         }
-        Command::Scan {
+        Step::Scan {
             common,
             registry,
             advisory_db,
@@ -366,7 +456,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 json!({ "scan": do_scan(&workspace, &registry, &advisory_db, &images)? }),
             )
         }
-        Command::Verify {
+        Step::Verify {
             common,
             registry,
             verify,
@@ -379,59 +469,11 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 json!({ "verify": do_verify(&workspace, &registry, &verify, format).await? }),
             )
         }
-        Command::Release {
-            common,
-            registry,
-            signing,
-            verify,
-            provenance,
-            gate,
-            pin_overlay,
-        } => {
-            all_platforms(&common)?;
-            let (workspace, services) = setup(&common)?;
-            let registry = registry.registry();
-            let key = key_files(&signing);
-            // Fail before the slow build when the key cannot be used.
-            key.signer()?;
-            let builder = provenance.builder();
-            let advisory_db = builder.advisory_db.clone();
-            let summary = json!({
-                "build": do_build(&workspace, &services, &PLATFORMS)?,
-                "sbom": do_sbom(&workspace, &services, &PLATFORMS, false)?,
-                "images": do_images(&workspace, &services, &PLATFORMS)?,
-                "gate": do_gate(&workspace, &gate)?,
-                "push": do_push(&workspace, &registry, &services).await?,
-                "sign": do_sign(&workspace, &registry, &key, signing.format).await?,
-                "attest": do_attest(&workspace, &registry, Some(&key), &builder, signing.format).await?,
-                "scan": do_scan(&workspace, &registry, &advisory_db, &[])?,
-                "verify": do_verify(&workspace, &registry, &verify, Some(signing.format)).await?,
-                "release": release::release_path(&workspace),
-            });
-            step(
-                "release",
-                format!("wrote {}", release::release_path(&workspace).display()),
-            );
-            if let Some(dir) = pin_overlay {
-                do_pin(&dir, &release::release_path(&workspace))?;
-            }
-            (common.json, summary)
-        }
-        Command::PinOverlay { dir, release } => {
+        Step::PinOverlay { dir, release } => {
             do_pin(&dir, &release)?;
             (false, Value::Null)
         }
-    };
-    if json {
-        use std::io::Write as _;
-        // The summary is the command's output.
-        writeln!(
-            std::io::stdout().lock(),
-            "{}",
-            serde_json::to_string_pretty(&summary)?
-        )?;
-    }
-    Ok(())
+    })
 }
 
 fn do_pin(dir: &std::path::Path, record: &std::path::Path) -> anyhow::Result<()> {

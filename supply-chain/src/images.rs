@@ -229,8 +229,12 @@ fn build_context(workspace: &Workspace, service: &Service, platform: Platform) -
     }
     std::fs::create_dir_all(context.join("bin"))?;
     let binary = workspace.binary(service, platform);
-    std::fs::copy(&binary, context.join("bin").join(service.name))
-        .with_context(|| format!("{} is missing: run `cloudshop build` first", binary.display()))?;
+    std::fs::copy(&binary, context.join("bin").join(service.name)).with_context(|| {
+        format!(
+            "{} is missing: run `cloudshop release build` first",
+            binary.display()
+        )
+    })?;
     Ok(context)
 }
 

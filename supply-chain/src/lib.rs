@@ -28,6 +28,7 @@ pub mod attest;
 pub mod build;
 pub mod bundle;
 pub mod cli;
+pub mod compose;
 pub mod dsse;
 pub mod elf;
 pub mod gate;

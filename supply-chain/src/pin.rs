@@ -1,4 +1,4 @@
-//! `cloudshop release --pin-overlay DIR` (or `cloudshop pin-overlay`): the
+//! `cloudshop release --pin-overlay DIR` (or `cloudshop release pin-overlay`): the
 //! committed release layer Argo CD syncs (`k8s/overlays/release`, named by
 //! `gitops/application.yaml`) gets the digests of the release just pushed.
 //!

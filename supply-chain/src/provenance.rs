@@ -1,4 +1,4 @@
-//! SLSA provenance v1: the build record `cloudshop build` writes
+//! SLSA provenance v1: the build record `cloudshop release build` writes
 //! (`dist/build.json`) and the provenance predicate made from it for each
 //! service's image. The build type it names is defined in the crate's
 //! README (`#build-v1`), which lists every field.

@@ -183,7 +183,10 @@ pub async fn push(
     registry: &Registry,
     services: &[Service],
 ) -> anyhow::Result<Release> {
-    let record: BuildRecord = read_json(&build_record_path(workspace), "run `cloudshop build` first")?;
+    let record: BuildRecord = read_json(
+        &build_record_path(workspace),
+        "run `cloudshop release build` first",
+    )?;
     let version = workspace.version()?;
     let mut released = Vec::new();
     for service in services {
@@ -194,7 +197,7 @@ pub async fn push(
             let local = images::local_tag(service, &version, platform);
             let image = images::inspect(engine, service, platform, &local).with_context(|| {
                 format!(
-                    "no local {} image for {}: run `cloudshop images` first",
+                    "no local {} image for {}: run `cloudshop release images` first",
                     platform.name(),
                     service.name
                 )
@@ -212,7 +215,7 @@ pub async fn push(
                 .find(|b| b.service == service.id && b.platform == platform.name())
                 .with_context(|| {
                     format!(
-                        "dist/build.json has no {} binary of {}: run `cloudshop build` first",
+                        "dist/build.json has no {} binary of {}: run `cloudshop release build` first",
                         platform.name(),
                         service.name
                     )
@@ -255,7 +258,7 @@ pub async fn push(
 
 /// The release as `push` recorded it, checked against the registry in use.
 pub fn load_release(workspace: &Workspace, registry: &Registry) -> anyhow::Result<Release> {
-    let release = Release::read(&release_path(workspace), "run `cloudshop push` first")?;
+    let release = Release::read(&release_path(workspace), "run `cloudshop release push` first")?;
     if release.registry != registry.host() {
         bail!(
             "{} records images in {}, not {}",
@@ -446,7 +449,10 @@ pub async fn attest(
     builder: &Builder,
     format: Format,
 ) -> anyhow::Result<Release> {
-    let record: BuildRecord = read_json(&build_record_path(workspace), "run `cloudshop build` first")?;
+    let record: BuildRecord = read_json(
+        &build_record_path(workspace),
+        "run `cloudshop release build` first",
+    )?;
     let mut release = load_release(workspace, registry)?;
     let vex = VexInputs::load(workspace, &builder.advisory_db, &record.finished_on)?;
     let predicates_dir = workspace.dist.join("predicates");
@@ -459,7 +465,7 @@ pub async fn attest(
         for image in &mut service.platforms {
             let platform = Platform::named(&image.platform)?;
             let sbom_path = workspace.sbom(named, platform);
-            let sbom: serde_json::Value = read_json(&sbom_path, "run `cloudshop sbom` first")?;
+            let sbom: serde_json::Value = read_json(&sbom_path, "run `cloudshop release sbom` first")?;
             if file_digest(&sbom_path)? != image.sbom_digest {
                 bail!("{} changed since the image was pushed", sbom_path.display());
             }
@@ -560,7 +566,10 @@ pub fn scan(
             let platform = Platform::named(&image.platform)?;
             let vex = predicates_dir.join(format!("{}-{}.vex.json", service.id, platform.architecture));
             if !vex.is_file() {
-                bail!("{} is missing: run `cloudshop attest` first", vex.display());
+                bail!(
+                    "{} is missing: run `cloudshop release attest` first",
+                    vex.display()
+                );
             }
             reports.push(scanner.scan(&image.image, Some(&vex))?);
         }

@@ -235,7 +235,7 @@ pub fn check(workspace: &Workspace, services: &[Service], platforms: &[Platform]
         .collect();
     if !stale.is_empty() {
         bail!(
-            "SBOM drift: {} differ from what Cargo.lock and the sources give; run `cloudshop sbom` and commit sbom/",
+            "SBOM drift: {} differ from what Cargo.lock and the sources give; run `cloudshop release sbom` and commit sbom/",
             stale.join(", ")
         );
     }

@@ -293,7 +293,7 @@ pub fn document(
     json!({
         "@context": OPENVEX_CONTEXT,
         "@id": format!("https://github.com/cloudshop/cloudshop/vex/{}", crate::sha256_digest(image.as_bytes())),
-        "author": "CloudShop release (cloudshop attest)",
+        "author": "CloudShop release (cloudshop release attest)",
         "timestamp": timestamp,
         "version": 1,
         "statements": statements,

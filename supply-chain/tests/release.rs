@@ -1312,7 +1312,7 @@ fn trivy_scanned_every_platform_image_with_its_vex() {
 
 /// The gate can fail: a scratch image whose binary has smallvec 1.6.0
 /// compiled in (RUSTSEC-2021-0003, CVSS 9.8), pushed to the same registry,
-/// is refused by `cloudshop scan`, naming the advisory.
+/// is refused by `cloudshop release scan`, naming the advisory.
 #[tokio::test]
 async fn the_trivy_gate_refuses_an_image_with_a_critical_advisory() {
     let fixture = fixture();

@@ -1,4 +1,4 @@
-//! `cloudshop bench`: the shipped binaries (`cloudshop build`'s `dist/bin`)
+//! `cloudshop bench`: the shipped binaries (`cloudshop release build`'s `dist/bin`)
 //! as five processes on a private PostgreSQL, measured the way a user meets
 //! them: time from start to ready (database already migrated), idle and
 //! loaded memory per service, and workloads through the gateway (TLS to it,
@@ -61,7 +61,7 @@ const STOP_GRACE: Duration = Duration::from_secs(15);
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Where `cloudshop build` put the binaries (`<dist>/bin/<service>`).
+    /// Where `cloudshop release build` put the binaries (`<dist>/bin/<service>`).
     #[arg(long, default_value = "dist")]
     dist: PathBuf,
     /// Seconds each workload runs.
@@ -191,7 +191,7 @@ async fn measure(args: &BenchArgs) -> anyhow::Result<()> {
     for service in NAMES {
         if !bin.join(service).is_file() {
             bail!(
-                "{} is missing: run `cloudshop build` first (or pass --dist)",
+                "{} is missing: run `cloudshop release build` first (or pass --dist)",
                 bin.join(service).display()
             );
         }
@@ -906,7 +906,7 @@ async fn argon2_median_ms() -> anyhow::Result<f64> {
     Ok(samples[samples.len() / 2])
 }
 
-/// A service's local image size in MB, when `cloudshop images` built it.
+/// A service's local image size in MB, when `cloudshop release images` built it.
 fn image_mb(service: &str) -> Option<f64> {
     let image = format!("cloudshop/{service}:{}", env!("CARGO_PKG_VERSION"));
     ["podman", "docker"].iter().find_map(|engine| {

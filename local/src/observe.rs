@@ -22,7 +22,7 @@ use cloudshop_devkit::readiness;
 use serde_json::json;
 
 /// The alerting and recording rules, as the cluster loads them.
-pub const RULES: &str = include_str!("../../../monitoring/rules.yml");
+pub const RULES: &str = include_str!("../../monitoring/rules.yml");
 /// The namespace label the rules select on: the cluster's namespace.
 pub const NAMESPACE: &str = "cloudshop-prod";
 
@@ -190,12 +190,12 @@ mod tests {
         assert_eq!(target["labels"]["namespace"], NAMESPACE);
         // The ServiceMonitors' job label is the service's name, and the
         // rules select on that namespace.
-        let monitors = include_str!("../../../monitoring/servicemonitors.yaml");
+        let monitors = include_str!("../../monitoring/servicemonitors.yaml");
         assert!(monitors.contains("jobLabel: app.kubernetes.io/name"));
         assert!(monitors.contains(&format!("matchNames: [{NAMESPACE}]")));
         assert!(RULES.contains(&format!("namespace=\"{NAMESPACE}\"")));
         // The Prometheus the test command installs is the pinned one.
-        let script = include_str!("../../../scripts/test-k8s.sh");
+        let script = include_str!("../../scripts/test-k8s.sh");
         assert!(
             script.contains(r#"have prometheus "$PROMETHEUS""#),
             "test-k8s.sh installs $PROMETHEUS"

@@ -14,9 +14,9 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::release::Release;
 use anyhow::Context;
 use cloudshop_devkit::files::ShopFiles;
-use cloudshop_supply_chain::release::Release;
 
 #[derive(Debug, clap::Args)]
 pub struct ComposeArgs {
@@ -25,7 +25,7 @@ pub struct ComposeArgs {
     dir: PathBuf,
     /// Also write `images.env` with the images of this release by digest
     /// (`docker compose --env-file <dir>/images.env up`); without it the
-    /// stack uses the local tags `cloudshop images` gives.
+    /// stack uses the local tags `cloudshop release images` gives.
     #[arg(long)]
     release: Option<PathBuf>,
 }
@@ -49,7 +49,7 @@ pub fn run(args: &ComposeArgs) -> anyhow::Result<()> {
         )?,
         None => writeln!(
             out,
-            "Start the shop from the local images (`cloudshop build && cloudshop images`):\n  docker compose up -d\n  podman-compose up -d"
+            "Start the shop from the local images (`cloudshop release build && cloudshop release images`):\n  docker compose up -d\n  podman-compose up -d"
         )?,
     }
     writeln!(
@@ -98,7 +98,7 @@ pub fn images_env(release: &Release) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cloudshop_supply_chain::release::Released;
+    use crate::release::Released;
     use cloudshop_topology::ServiceId;
 
     #[test]
