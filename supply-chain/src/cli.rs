@@ -260,41 +260,62 @@ fn item(detail: impl std::fmt::Display) {
     progress::line(format_args!("    {detail}"));
 }
 
-/// The platforms `--platform` names, in [`PLATFORMS`] order (all by default).
-fn platforms(common: &Common) -> anyhow::Result<Vec<Platform>> {
-    if common.platforms.is_empty() {
-        return Ok(PLATFORMS.to_vec());
-    }
-    let named = common
-        .platforms
-        .iter()
-        .map(|p| Platform::named(p))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(PLATFORMS.into_iter().filter(|p| named.contains(p)).collect())
+/// What a step works on: the workspace, and the services and platforms
+/// the options select (all by default, in [`SERVICES`] and [`PLATFORMS`]
+/// order).
+struct Selection {
+    workspace: Workspace,
+    services: Vec<Service>,
+    platforms: Vec<Platform>,
 }
 
-/// Fails unless every platform is selected (`push`, `release`).
-fn all_platforms(common: &Common) -> anyhow::Result<()> {
-    if platforms(common)?.len() != PLATFORMS.len() {
-        anyhow::bail!(
-            "a release is one image index per service with every platform ({}): leave out --platform",
-            PLATFORMS.map(|p| p.name()).join(", ")
-        );
+impl Common {
+    fn select(&self) -> anyhow::Result<Selection> {
+        let mut workspace = Workspace::new(&self.workspace)?;
+        if let Some(dist) = &self.dist {
+            workspace = workspace.with_dist(dist);
+        }
+        let services = if self.services.is_empty() {
+            SERVICES.to_vec()
+        } else {
+            SERVICES
+                .into_iter()
+                .filter(|s| self.services.contains(&s.id))
+                .collect()
+        };
+        let named = self
+            .platforms
+            .iter()
+            .map(|p| Platform::named(p))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let platforms = PLATFORMS
+            .into_iter()
+            .filter(|p| named.is_empty() || named.contains(p))
+            .collect();
+        Ok(Selection {
+            workspace,
+            services,
+            platforms,
+        })
     }
-    Ok(())
-}
 
-fn setup(common: &Common) -> anyhow::Result<(Workspace, Vec<Service>)> {
-    let mut workspace = Workspace::new(&common.workspace)?;
-    if let Some(dist) = &common.dist {
-        workspace = workspace.with_dist(dist);
+    /// As [`Self::select`], failing unless every platform is selected
+    /// (`push`, `release`).
+    fn select_all_platforms(&self) -> anyhow::Result<Selection> {
+        let selection = self.select()?;
+        if selection.platforms.len() != PLATFORMS.len() {
+            anyhow::bail!(
+                "a release is one image index per service with every platform ({}): leave out --platform",
+                PLATFORMS.map(|p| p.name()).join(", ")
+            );
+        }
+        Ok(selection)
     }
-    let services = if common.services.is_empty() {
-        SERVICES.to_vec()
-    } else {
-        common.services.iter().map(|id| *id.service()).collect()
-    };
-    Ok((workspace, services))
+
+    /// What the step prints with `--json`: `{"<step>": <its summary>}`.
+    fn summary(&self, step: &str, value: Value) -> (bool, Value) {
+        (self.json, json!({ step: value }))
+    }
 }
 
 fn key_files(signing: &SigningArgs) -> KeyFiles {
@@ -336,8 +357,8 @@ async fn release_all(all: AllSteps) -> anyhow::Result<(bool, Value)> {
         gate,
         pin_overlay,
     } = all;
-    all_platforms(&common)?;
-    let (workspace, services) = setup(&common)?;
+    let selection = common.select_all_platforms()?;
+    let workspace = &selection.workspace;
     let registry = registry.registry();
     let key = key_files(&signing);
     // Fail before the slow build when the key cannot be used.
@@ -345,23 +366,23 @@ async fn release_all(all: AllSteps) -> anyhow::Result<(bool, Value)> {
     let builder = provenance.builder();
     let advisory_db = builder.advisory_db.clone();
     let summary = json!({
-        "build": do_build(&workspace, &services, &PLATFORMS)?,
-        "sbom": do_sbom(&workspace, &services, &PLATFORMS, false)?,
-        "images": do_images(&workspace, &services, &PLATFORMS)?,
-        "gate": do_gate(&workspace, &gate)?,
-        "push": do_push(&workspace, &registry, &services).await?,
-        "sign": do_sign(&workspace, &registry, &key, signing.format).await?,
-        "attest": do_attest(&workspace, &registry, Some(&key), &builder, signing.format).await?,
-        "scan": do_scan(&workspace, &registry, &advisory_db, &[])?,
-        "verify": do_verify(&workspace, &registry, &verify, Some(signing.format)).await?,
-        "release": release::release_path(&workspace),
+        "build": do_build(&selection)?,
+        "sbom": do_sbom(&selection, false)?,
+        "images": do_images(&selection)?,
+        "gate": do_gate(workspace, &gate)?,
+        "push": do_push(&selection, &registry).await?,
+        "sign": do_sign(workspace, &registry, &key, signing.format).await?,
+        "attest": do_attest(workspace, &registry, Some(&key), &builder, signing.format).await?,
+        "scan": do_scan(workspace, &registry, &advisory_db, &[])?,
+        "verify": do_verify(workspace, &registry, &verify, Some(signing.format)).await?,
+        "release": release::release_path(workspace),
     });
     step(
         "release",
-        format!("wrote {}", release::release_path(&workspace).display()),
+        format!("wrote {}", release::release_path(workspace).display()),
     );
     if let Some(dir) = pin_overlay {
-        do_pin(&dir, &release::release_path(&workspace))?;
+        do_pin(&dir, &release::release_path(workspace))?;
     }
     Ok((common.json, summary))
 }
@@ -377,54 +398,23 @@ async fn run_step(one: Step) -> anyhow::Result<(bool, Value)> {
             );
             (false, Value::Null)
         }
-        Step::Build(common) => {
-            let (workspace, services) = setup(&common)?;
-            let platforms = platforms(&common)?;
-            (
-                common.json,
-                json!({ "build": do_build(&workspace, &services, &platforms)? }),
-            )
-        }
-        Step::Sbom { common, check } => {
-            let (workspace, services) = setup(&common)?;
-            let platforms = platforms(&common)?;
-            (
-                common.json,
-                json!({ "sbom": do_sbom(&workspace, &services, &platforms, check)? }),
-            )
-        }
-        Step::Images(common) => {
-            let (workspace, services) = setup(&common)?;
-            let platforms = platforms(&common)?;
-            (
-                common.json,
-                json!({ "images": do_images(&workspace, &services, &platforms)? }),
-            )
-        }
-        Step::Gate { common, gate } => {
-            let (workspace, _) = setup(&common)?;
-            (common.json, json!({ "gate": do_gate(&workspace, &gate)? }))
-        }
+        Step::Build(common) => common.summary("build", do_build(&common.select()?)?),
+        Step::Sbom { common, check } => common.summary("sbom", do_sbom(&common.select()?, check)?),
+        Step::Images(common) => common.summary("images", do_images(&common.select()?)?),
+        Step::Gate { common, gate } => common.summary("gate", do_gate(&common.select()?.workspace, &gate)?),
         Step::Push { common, registry } => {
-            all_platforms(&common)?;
-            let (workspace, services) = setup(&common)?;
-            let registry = registry.registry();
-            (
-                common.json,
-                json!({ "push": do_push(&workspace, &registry, &services).await? }),
-            )
+            let selection = common.select_all_platforms()?;
+            common.summary("push", do_push(&selection, &registry.registry()).await?)
         }
         Step::Sign {
             common,
             registry,
             signing,
         } => {
-            let (workspace, _) = setup(&common)?;
-            let registry = registry.registry();
-            (
-                common.json,
-                json!({ "sign": do_sign(&workspace, &registry, &key_files(&signing), signing.format).await? }),
-            )
+            let Selection { workspace, .. } = common.select()?;
+            let key = key_files(&signing);
+            let signed = do_sign(&workspace, &registry.registry(), &key, signing.format).await?;
+            common.summary("sign", signed)
         }
         Step::Attest {
             common,
@@ -433,14 +423,18 @@ async fn run_step(one: Step) -> anyhow::Result<(bool, Value)> {
             provenance,
             predicates_only,
         } => {
-            let (workspace, _) = setup(&common)?;
-            let registry = registry.registry();
-            let builder = provenance.builder();
+            let Selection { workspace, .. } = common.select()?;
             let key = (!predicates_only).then(|| key_files(&signing));
-            (
-                common.json,
-                json!({ "attest": do_attest(&workspace, &registry, key.as_ref(), &builder, signing.format).await? }),
+            let builder = provenance.builder();
+            let attested = do_attest(
+                &workspace,
+                &registry.registry(),
+                key.as_ref(),
+                &builder,
+                signing.format,
             )
+            .await?;
+            common.summary("attest", attested)
         }
         Step::Scan {
             common,
@@ -448,13 +442,10 @@ async fn run_step(one: Step) -> anyhow::Result<(bool, Value)> {
             advisory_db,
             images,
         } => {
-            let (workspace, _) = setup(&common)?;
-            let registry = registry.registry();
+            let Selection { workspace, .. } = common.select()?;
             let advisory_db = advisory_db.unwrap_or_else(gate::advisory_db);
-            (
-                common.json,
-                json!({ "scan": do_scan(&workspace, &registry, &advisory_db, &images)? }),
-            )
+            let scanned = do_scan(&workspace, &registry.registry(), &advisory_db, &images)?;
+            common.summary("scan", scanned)
         }
         Step::Verify {
             common,
@@ -462,12 +453,9 @@ async fn run_step(one: Step) -> anyhow::Result<(bool, Value)> {
             verify,
             format,
         } => {
-            let (workspace, _) = setup(&common)?;
-            let registry = registry.registry();
-            (
-                common.json,
-                json!({ "verify": do_verify(&workspace, &registry, &verify, format).await? }),
-            )
+            let Selection { workspace, .. } = common.select()?;
+            let verified = do_verify(&workspace, &registry.registry(), &verify, format).await?;
+            common.summary("verify", verified)
         }
         Step::PinOverlay { dir, release } => {
             do_pin(&dir, &release)?;
@@ -490,7 +478,12 @@ fn do_pin(dir: &std::path::Path, record: &std::path::Path) -> anyhow::Result<()>
     Ok(())
 }
 
-fn do_build(workspace: &Workspace, services: &[Service], platforms: &[Platform]) -> anyhow::Result<Value> {
+fn do_build(selection: &Selection) -> anyhow::Result<Value> {
+    let Selection {
+        workspace,
+        services,
+        platforms,
+    } = selection;
     step(
         "build",
         format!(
@@ -517,12 +510,12 @@ fn do_build(workspace: &Workspace, services: &[Service], platforms: &[Platform])
     Ok(serde_json::to_value(record)?)
 }
 
-fn do_sbom(
-    workspace: &Workspace,
-    services: &[Service],
-    platforms: &[Platform],
-    check: bool,
-) -> anyhow::Result<Value> {
+fn do_sbom(selection: &Selection, check: bool) -> anyhow::Result<Value> {
+    let Selection {
+        workspace,
+        services,
+        platforms,
+    } = selection;
     step(
         "sbom",
         if check {
@@ -538,7 +531,12 @@ fn do_sbom(
     Ok(json!(paths))
 }
 
-fn do_images(workspace: &Workspace, services: &[Service], platforms: &[Platform]) -> anyhow::Result<Value> {
+fn do_images(selection: &Selection) -> anyhow::Result<Value> {
+    let Selection {
+        workspace,
+        services,
+        platforms,
+    } = selection;
     let engine = Engine::detect()?;
     step("images", format!("FROM scratch with {}", engine.program()));
     let images = crate::images::build(engine, workspace, services, platforms)?;
@@ -563,7 +561,10 @@ fn do_gate(workspace: &Workspace, args: &GateArgs) -> anyhow::Result<Value> {
     Ok(json!({ "cargo_deny": "ok", "hadolint": checked }))
 }
 
-async fn do_push(workspace: &Workspace, registry: &Registry, services: &[Service]) -> anyhow::Result<Value> {
+async fn do_push(selection: &Selection, registry: &Registry) -> anyhow::Result<Value> {
+    let Selection {
+        workspace, services, ..
+    } = selection;
     step("push", registry.host());
     let release = release::push(Engine::detect()?, workspace, registry, services).await?;
     for service in &release.services {
