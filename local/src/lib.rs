@@ -19,7 +19,8 @@ use cloudshop_platform::db::DatabaseSettings;
 use cloudshop_platform::server::Service;
 use cloudshop_platform::settings::HttpSettings;
 use cloudshop_topology::ServiceId;
-use cloudshop_wiring::{Backends, Wiring, url};
+use cloudshop_wiring::Wiring;
+use cloudshop_wiring::start::{self, Start};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -143,65 +144,26 @@ async fn run(
     cluster.provision_roles(files)?;
     cluster.create_database(DATABASE)?;
     let pg = cluster.port();
-    let mut services = Services::default();
     let wiring = wiring(files, pg);
-
-    let auth = cloudshop_auth::startup::build(config.apply(ServiceId::Auth, wiring.auth(loopback(0)))?)
-        .await
-        .context("starting auth")?;
-    let auth_url = url(services.launch(ServiceId::Auth, tracing::info_span!("auth"), auth));
-
-    let products =
-        cloudshop_products::startup::build(config.apply(ServiceId::Products, wiring.products(loopback(0)))?)
-            .await
-            .context("starting products")?;
-    let products_url = url(services.launch(ServiceId::Products, tracing::info_span!("products"), products));
-
-    let orders = cloudshop_orders::startup::build(
-        config.apply(ServiceId::Orders, wiring.orders(loopback(0), &products_url))?,
-    )
-    .await
-    .context("starting orders")?;
-    let orders_url = url(services.launch(ServiceId::Orders, tracing::info_span!("orders"), orders));
-
-    let gateway = wiring.gateway(
-        loopback(args.gateway_port),
-        Backends {
-            auth: auth_url,
-            products: products_url,
-            orders: orders_url,
-        },
-    );
-    let gateway = cloudshop_api_gateway::startup::build(config.apply(ServiceId::ApiGateway, gateway)?)
-        .await
-        .with_context(|| {
-            format!(
-                "starting the gateway on port {} (--gateway-port)",
-                args.gateway_port
-            )
-        })?;
-    let gateway_url =
-        url(services.launch(ServiceId::ApiGateway, tracing::info_span!("api-gateway"), gateway));
-
-    let storefront = cloudshop_storefront::startup::build(config.apply(
-        ServiceId::Storefront,
-        wiring.storefront(loopback(args.storefront_port), &gateway_url),
-    )?)
-    .await
-    .with_context(|| {
+    let mut services = Services {
+        config,
+        gateway_port: args.gateway_port,
+        storefront_port: args.storefront_port,
+        running: JoinSet::new(),
+        admin_ports: Vec::new(),
+        shutdown: Vec::new(),
+    };
+    let ports = || {
         format!(
-            "starting the storefront on port {} (--storefront-port)",
-            args.storefront_port
+            "(the gateway on --gateway-port {}, the storefront on --storefront-port {})",
+            args.gateway_port, args.storefront_port
         )
-    })?;
-    let storefront_url = format!(
-        "http://127.0.0.1:{}",
-        services.launch(
-            ServiceId::Storefront,
-            tracing::info_span!("storefront"),
-            storefront
-        )
-    );
+    };
+    let backend = start::backend(&wiring, &mut services).await.with_context(ports)?;
+    let gateway_url = backend.gateway;
+    let storefront_url = start::storefront(&wiring, &mut services, &gateway_url)
+        .await
+        .with_context(ports)?;
 
     wait_ready(&services.admin_ports).await?;
     let mut prometheus = if args.observe.observe {
@@ -273,21 +235,69 @@ async fn run(
 }
 
 /// The services started so far, and where to ask whether they are ready.
-#[derive(Default)]
-struct Services {
+struct Services<'a> {
+    config: &'a UpConfig,
+    gateway_port: u16,
+    storefront_port: u16,
     running: JoinSet<anyhow::Result<()>>,
     admin_ports: Vec<(&'static str, u16)>,
     shutdown: Vec<CancellationToken>,
 }
 
-impl Services {
-    /// Runs `service` in the background, its logs in `span`; its API port.
-    fn launch(&mut self, id: ServiceId, span: tracing::Span, service: Service) -> u16 {
-        let port = service.port();
-        self.admin_ports.push((id.name(), service.admin_port()));
-        self.shutdown.push(service.shutdown_token());
-        self.running.spawn(service.run_until_stopped().instrument(span));
-        port
+/// `up`'s part of the shop's start: internal services on free ports, the
+/// gateway and the storefront on theirs, `--config`'s overrides applied,
+/// each service's logs in a span named after it.
+impl Start for Services<'_> {
+    fn http(&self, service: ServiceId) -> HttpSettings {
+        match service {
+            ServiceId::ApiGateway => loopback(self.gateway_port),
+            ServiceId::Storefront => loopback(self.storefront_port),
+            ServiceId::Auth | ServiceId::Products | ServiceId::Orders => loopback(0),
+        }
+    }
+
+    fn launch(&mut self, id: ServiceId, built: Service) {
+        let span = match id {
+            ServiceId::Auth => tracing::info_span!("auth"),
+            ServiceId::Products => tracing::info_span!("products"),
+            ServiceId::Orders => tracing::info_span!("orders"),
+            ServiceId::ApiGateway => tracing::info_span!("api-gateway"),
+            ServiceId::Storefront => tracing::info_span!("storefront"),
+        };
+        self.admin_ports.push((id.name(), built.admin_port()));
+        self.shutdown.push(built.shutdown_token());
+        self.running.spawn(built.run_until_stopped().instrument(span));
+    }
+
+    fn auth(
+        &mut self,
+        settings: cloudshop_auth::settings::Settings,
+    ) -> anyhow::Result<cloudshop_auth::settings::Settings> {
+        self.config.apply(ServiceId::Auth, settings)
+    }
+    fn products(
+        &mut self,
+        settings: cloudshop_products::settings::Settings,
+    ) -> anyhow::Result<cloudshop_products::settings::Settings> {
+        self.config.apply(ServiceId::Products, settings)
+    }
+    fn orders(
+        &mut self,
+        settings: cloudshop_orders::settings::Settings,
+    ) -> anyhow::Result<cloudshop_orders::settings::Settings> {
+        self.config.apply(ServiceId::Orders, settings)
+    }
+    fn gateway(
+        &mut self,
+        settings: cloudshop_api_gateway::settings::Settings,
+    ) -> anyhow::Result<cloudshop_api_gateway::settings::Settings> {
+        self.config.apply(ServiceId::ApiGateway, settings)
+    }
+    fn storefront(
+        &mut self,
+        settings: cloudshop_storefront::settings::Settings,
+    ) -> anyhow::Result<cloudshop_storefront::settings::Settings> {
+        self.config.apply(ServiceId::Storefront, settings)
     }
 }
 

@@ -14,6 +14,8 @@ use cloudshop_topology::ServiceId;
 
 pub use cloudshop_api_gateway::settings::Backends;
 
+pub mod start;
+
 /// The URL of a service's API on this host.
 pub fn url(port: u16) -> String {
     format!("https://127.0.0.1:{port}")

@@ -9,9 +9,11 @@ use cloudshop_api::orders::IDEMPOTENCY_KEY;
 use cloudshop_api::paths;
 use cloudshop_api::products::ProductInput;
 use cloudshop_devkit::testing::{TestEnv, capture_logs, env, public_client};
+use cloudshop_platform::ServiceId;
 use cloudshop_platform::server::Service;
 use cloudshop_platform::settings::HttpSettings;
-use cloudshop_wiring::{Backends, Wiring, without_login_throttle};
+use cloudshop_wiring::start::Start;
+use cloudshop_wiring::{Wiring, without_login_throttle};
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::json;
@@ -94,6 +96,11 @@ pub struct Options {
     /// Auth's per-address and per-account login throttles (off: every login
     /// is a full argon2id verification).
     pub login_throttle: bool,
+    /// How many failures a minute the per-account budget gives back (None:
+    /// the default). A test that spends the budget and then expects a
+    /// refusal sets it low, so that a slow machine's seconds between the
+    /// two refill nothing.
+    pub account_refill_per_minute: Option<u32>,
 }
 
 impl Default for Options {
@@ -106,6 +113,7 @@ impl Default for Options {
             capture_logs: true,
             database_acquire_timeout_ms: None,
             login_throttle: true,
+            account_refill_per_minute: None,
         }
     }
 }
@@ -114,78 +122,125 @@ pub async fn spawn_backend() -> Backend {
     spawn_backend_with(Options::default()).await
 }
 
+/// The backend tests' part of the shop's start ([`cloudshop_wiring::start`]):
+/// products on reserved ports (a restart gets them back), the options
+/// applied, each service run on the test's runtime, kept by name.
+struct TestStart {
+    options: Options,
+    products_ports: [u16; 2],
+    products_settings: Option<cloudshop_products::settings::Settings>,
+    readiness: Vec<(&'static str, String)>,
+    shutdown: Vec<(ServiceId, CancellationToken)>,
+}
+
+impl TestStart {
+    fn new(options: Options, products_ports: [u16; 2]) -> Self {
+        Self {
+            options,
+            products_ports,
+            products_settings: None,
+            readiness: Vec::new(),
+            shutdown: Vec::new(),
+        }
+    }
+
+    /// The shutdown token of `id`, which this start launched.
+    fn token(&self, id: ServiceId) -> CancellationToken {
+        self.shutdown
+            .iter()
+            .find(|(started, _)| *started == id)
+            .map(|(_, token)| token.clone())
+            .unwrap_or_else(|| panic!("{id} was started"))
+    }
+}
+
+impl Start for TestStart {
+    fn http(&self, service: ServiceId) -> HttpSettings {
+        match service {
+            ServiceId::Products => HttpSettings::with_ports(self.products_ports[0], self.products_ports[1]),
+            ServiceId::Auth | ServiceId::Orders | ServiceId::ApiGateway | ServiceId::Storefront => {
+                HttpSettings::default()
+            }
+        }
+    }
+
+    fn launch(&mut self, id: ServiceId, built: Service) {
+        if id != ServiceId::ApiGateway {
+            self.readiness.push((id.name(), readyz(built.admin_port())));
+        }
+        let (_, token) = run(built);
+        self.shutdown.push((id, token));
+    }
+
+    fn auth(
+        &mut self,
+        mut settings: cloudshop_auth::settings::Settings,
+    ) -> anyhow::Result<cloudshop_auth::settings::Settings> {
+        if !self.options.login_throttle {
+            without_login_throttle(&mut settings);
+        }
+        if let Some(refill) = self.options.account_refill_per_minute {
+            settings.throttle.per_account.per_minute = refill;
+        }
+        Ok(settings)
+    }
+
+    fn products(
+        &mut self,
+        mut settings: cloudshop_products::settings::Settings,
+    ) -> anyhow::Result<cloudshop_products::settings::Settings> {
+        settings.cache = self.options.products_cache;
+        self.products_settings = Some(settings.clone());
+        Ok(settings)
+    }
+
+    fn gateway(
+        &mut self,
+        mut settings: cloudshop_api_gateway::settings::Settings,
+    ) -> anyhow::Result<cloudshop_api_gateway::settings::Settings> {
+        settings.rate_limit.per_minute = self.options.gateway_rate_per_minute;
+        settings.rate_limit.burst = self.options.gateway_rate_per_minute.max(1);
+        Ok(settings)
+    }
+}
+
 pub async fn spawn_backend_with(options: Options) -> Backend {
     if options.capture_logs {
         capture_logs();
     }
     let env = env();
     let database = env.new_database();
+    let acquire_timeout = options.database_acquire_timeout_ms;
     let wiring = Wiring::new(env.files(), |role| {
         let mut settings = env.database(role, &database);
-        if let Some(timeout) = options.database_acquire_timeout_ms {
+        if let Some(timeout) = acquire_timeout {
             settings.acquire_timeout_ms = timeout;
         }
         settings
     });
-
-    let mut auth = wiring.auth(HttpSettings::default());
-    if !options.login_throttle {
-        without_login_throttle(&mut auth);
-    }
-    let auth = cloudshop_auth::startup::build(auth).await.expect("auth starts");
-    let auth_ready = readyz(auth.admin_port());
-    let (auth_url, auth_shutdown) = run(auth);
-
     // A restarted products service comes back on the same ports: reserved
     // ones, which no port-0 listener can be given while products is down.
     let ports = cloudshop_devkit::ports::reserve(2).expect("ports for products");
-    let mut products = wiring.products(HttpSettings::with_ports(ports[0], ports[1]));
-    products.cache = options.products_cache;
-    let products_service = cloudshop_products::startup::build(products.clone())
+    let mut start = TestStart::new(options, [ports[0], ports[1]]);
+    let urls = cloudshop_wiring::start::backend(&wiring, &mut start)
         .await
-        .expect("products starts");
-    let products_ready = readyz(products_service.admin_port());
-    let (products_url, products_shutdown) = run(products_service);
-
-    let orders = cloudshop_orders::startup::build(wiring.orders(HttpSettings::default(), &products_url))
-        .await
-        .expect("orders starts");
-    let orders_ready = readyz(orders.admin_port());
-    let (orders_url, orders_shutdown) = run(orders);
-
-    let mut gateway = wiring.gateway(
-        HttpSettings::default(),
-        Backends {
-            auth: auth_url,
-            products: products_url.clone(),
-            orders: orders_url.clone(),
-        },
-    );
-    gateway.rate_limit.per_minute = options.gateway_rate_per_minute;
-    gateway.rate_limit.burst = options.gateway_rate_per_minute.max(1);
-    let (gateway_url, gateway_shutdown) = run(cloudshop_api_gateway::startup::build(gateway)
-        .await
-        .expect("gateway starts"));
+        .unwrap_or_else(|err| panic!("the backend starts: {err:#}"));
     drop(wiring); // it borrows `database`, which the backend keeps
 
     let client = public_client();
     Backend {
         env,
-        database,
-        api: Client::new(client.clone(), &gateway_url),
+        api: Client::new(client.clone(), &urls.gateway),
         client,
-        gateway: gateway_url,
-        products: products_url,
-        orders: orders_url,
-        readiness: vec![
-            ("auth", auth_ready),
-            ("products", products_ready),
-            ("orders", orders_ready),
-        ],
-        orders_shutdown,
-        products_settings: products,
-        products_shutdown,
-        shutdown: vec![gateway_shutdown, auth_shutdown],
+        gateway: urls.gateway,
+        products: urls.products,
+        orders: urls.orders,
+        readiness: start.readiness.clone(),
+        orders_shutdown: start.token(ServiceId::Orders),
+        products_shutdown: start.token(ServiceId::Products),
+        shutdown: vec![start.token(ServiceId::ApiGateway), start.token(ServiceId::Auth)],
+        products_settings: start.products_settings.take().expect("products started"),
+        database,
     }
 }
 
@@ -201,13 +256,12 @@ impl Backend {
     /// A storefront in front of this backend's gateway; its URL (plain
     /// HTTP) and shutdown token.
     pub async fn start_storefront(&self) -> (String, CancellationToken) {
-        let settings = wiring(self.env, &self.database).storefront(HttpSettings::default(), &self.gateway);
-        let service = cloudshop_storefront::startup::build(settings)
-            .await
-            .expect("storefront starts");
-        let port = service.port();
-        let (_, token) = run(service);
-        (format!("http://127.0.0.1:{port}"), token)
+        let mut start = TestStart::new(Options::default(), [0, 0]);
+        let url =
+            cloudshop_wiring::start::storefront(&wiring(self.env, &self.database), &mut start, &self.gateway)
+                .await
+                .unwrap_or_else(|err| panic!("the storefront starts: {err:#}"));
+        (url, start.token(ServiceId::Storefront))
     }
 
     /// Stops the orders service (as a crash would, between requests).
