@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloudshop_backend_tests::{Backend, spawn_backend};
+use cloudshop_backend_tests::{Backend, Options, spawn_backend_with};
 use cloudshop_devkit::signals::{self, Signal};
 use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -28,7 +28,11 @@ impl Drop for Shop {
 }
 
 pub async fn spawn_shop() -> Shop {
-    let backend = spawn_backend().await;
+    spawn_shop_with(Options::default()).await
+}
+
+pub async fn spawn_shop_with(options: Options) -> Shop {
+    let backend = spawn_backend_with(options).await;
     let (url, shutdown) = backend.start_storefront().await;
     Shop {
         backend,

@@ -8,7 +8,8 @@ use std::time::Instant;
 use cloudshop_api::auth::{Credentials, DeviceToken};
 use cloudshop_api::paths;
 use cloudshop_auth::settings::ThrottleSettings;
-use cloudshop_backend_tests::{Backend, PASSWORD, spawn_backend};
+use cloudshop_backend_tests::{Backend, Options, PASSWORD, spawn_backend, spawn_backend_with};
+use cloudshop_platform::rate_limit::RateLimit;
 use serde_json::json;
 
 fn address(a: u8, b: u8) -> IpAddr {
@@ -87,7 +88,17 @@ async fn a_stranger_failing_100_times_is_slowed_and_the_admin_still_logs_in() {
 
 #[tokio::test]
 async fn guesses_from_50_addresses_stay_within_the_account_budget_and_only_its_devices_get_in() {
-    let backend = spawn_backend().await;
+    // The default budget, but refilled once a minute instead of ten times:
+    // the refusals below come seconds after the budget is spent.
+    let budget = RateLimit {
+        per_minute: 1,
+        ..ThrottleSettings::default().per_account
+    };
+    let backend = spawn_backend_with(Options {
+        account_refill_per_minute: Some(budget.per_minute),
+        ..Options::default()
+    })
+    .await;
     let (admin, _) = backend.admin_credentials();
     let device = admin_login(&backend, address(1, 1), None)
         .await
@@ -123,7 +134,6 @@ async fn guesses_from_50_addresses_stay_within_the_account_budget_and_only_its_d
             }
         }
     }
-    let budget = ThrottleSettings::default().per_account;
     let drained = started.elapsed().as_secs_f64() * f64::from(budget.per_minute) / 60.0;
     let allowed = budget.burst + drained.ceil() as u32;
     assert!(
