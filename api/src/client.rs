@@ -446,7 +446,7 @@ fn envelope(status: StatusCode, body: &[u8]) -> ClientError {
 
 #[cfg(test)]
 mod tests {
-    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_host::redaction::assert_debug_hides;
 
     use super::*;
 

@@ -27,11 +27,11 @@ mod cpu;
 mod wrk;
 
 use anyhow::{Context, bail};
-use cloudshop_devkit::files::ShopFiles;
-use cloudshop_devkit::ports;
-use cloudshop_devkit::postgres::{Cluster, Durability, Running};
-use cloudshop_devkit::readiness;
-use cloudshop_devkit::signals::{self, Signal};
+use cloudshop_host::files::ShopFiles;
+use cloudshop_host::ports;
+use cloudshop_host::postgres::{Cluster, Durability, Running};
+use cloudshop_host::readiness;
+use cloudshop_host::signals::{self, Signal};
 use cloudshop_loadgen::journey::{CATALOGUE, HOME, LOGIN, ORDER, PRODUCT};
 use cloudshop_loadgen::{Journey, Mix, Report, Shop, closed_loop, open_loop};
 use cloudshop_platform::db::DatabaseSettings;
@@ -778,7 +778,7 @@ fn complaints(dir: &Path) -> Vec<String> {
 const COMPLAINTS_PER_SERVICE: usize = 10;
 
 fn progress(message: &str) {
-    cloudshop_devkit::progress::stage("bench", message);
+    cloudshop_host::progress::stage("bench", message);
 }
 
 fn print_results(results: &Results) -> anyhow::Result<()> {

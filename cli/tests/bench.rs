@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use cloudshop_devkit::bounded::run_bounded;
+use cloudshop_host::bounded::run_bounded;
 use cloudshop_topology::NAMES;
 use serde_json::Value;
 

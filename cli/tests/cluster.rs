@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cloudshop_devkit::signals::{self, Signal};
+use cloudshop_host::signals::{self, Signal};
 use serde_json::{Value, json};
 
 fn root() -> PathBuf {

@@ -286,7 +286,7 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
     ]));
     assert!(printed.contains("podman-compose up -d"), "{printed}");
 
-    let ports = cloudshop_devkit::ports::reserve(2).expect("free ports");
+    let ports = cloudshop_host::ports::reserve(2).expect("free ports");
     let stack = Stack {
         dir: project_dir.clone(),
         project: format!("cloudshop-test-{}", std::process::id()),
@@ -300,7 +300,7 @@ fn compose_runs_the_hardened_shop_from_its_images_and_keeps_its_data() {
         .arg(&stack.postgres_image);
     checked(&mut image);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let api = cloudshop_devkit::testing::client_trusting(&secrets.join("pki/ca.pem"));
+    let api = cloudshop_host::testing::client_trusting(&secrets.join("pki/ca.pem"));
     stack.up(&runtime, &api);
 
     // Every container as compose.yaml promises.

@@ -18,8 +18,8 @@ use cloudshop_api::client::{Caller, Client};
 use cloudshop_api::orders::{Line, OrderRequest};
 use cloudshop_api::paths;
 use cloudshop_api::products::{Product, ProductQuery};
-use cloudshop_devkit::bounded::run_bounded;
-use cloudshop_devkit::signals::{self, Signal};
+use cloudshop_host::bounded::run_bounded;
+use cloudshop_host::signals::{self, Signal};
 use serde_json::Value;
 
 struct Shop {
@@ -183,7 +183,7 @@ async fn shopper(client: &Client, email: &str) -> (String, Product) {
 /// Three ports reserved for this test (storefront, gateway, PostgreSQL):
 /// `up` binds its internal services to port 0 itself.
 fn reserved_ports() -> (u16, u16, u16) {
-    let ports = cloudshop_devkit::ports::reserve(3).expect("free ports");
+    let ports = cloudshop_host::ports::reserve(3).expect("free ports");
     (ports[0], ports[1], ports[2])
 }
 
@@ -208,7 +208,7 @@ fn up_serves_the_shop_stops_on_ctrl_c_and_keeps_the_data() {
                 .expect("html")
                 .contains("Single-origin espresso beans")
         );
-        let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
+        let api = cloudshop_host::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
         let health: Value = api
             .get(format!("{}{}", shop.gateway, paths::HEALTH))
             .send()
@@ -233,7 +233,7 @@ fn up_serves_the_shop_stops_on_ctrl_c_and_keeps_the_data() {
     // The second run finds the account the first one made.
     let shop = up(&shop_dir, ports);
     runtime.block_on(async {
-        let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
+        let api = cloudshop_host::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
         let login = Credentials {
             email: email.clone(),
             password: Password::new(password),
@@ -270,7 +270,7 @@ fn the_gateway_answers_schemathesis_within_its_openapi_document() {
     let email = std::fs::read_to_string(shop_dir.join("secrets/admin-email")).expect("email");
     let password = std::fs::read_to_string(shop_dir.join("secrets/admin-password")).expect("password");
     let token = runtime.block_on(async {
-        let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
+        let api = cloudshop_host::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
         let login = Credentials {
             email: email.trim().to_owned(),
             password: Password::new(password.trim()),
@@ -340,7 +340,7 @@ fn a_config_file_overrides_the_gateway_rate_limit_and_the_log_filter() {
     let printed = shop.printed.join("\n");
     assert!(printed.contains("DEBUG"), "no debug line: {printed}");
     let statuses = runtime.block_on(async {
-        let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
+        let api = cloudshop_host::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
         let mut statuses = Vec::new();
         for _ in 0..5 {
             let response = api
@@ -413,7 +413,7 @@ fn up_restarts_its_postgresql_when_it_is_killed() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     cloudshop_platform::install_crypto_provider();
     let shop = up(&shop_dir, ports);
-    let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
+    let api = cloudshop_host::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
     let client = Client::new(api, &shop.gateway);
     let (token, order, before) = runtime.block_on(async {
         let (token, product) = shopper(&client, &format!("killed-{}@example.com", std::process::id())).await;

@@ -415,7 +415,7 @@ async fn images(target: &Target) -> anyhow::Result<Images> {
             media_type: "application/vnd.oci.image.layer.v1.tar".into(),
             data: format!(
                 "cloudshop admission probe {label} {}\n",
-                cloudshop_devkit::random_secret(8)?
+                cloudshop_host::random_secret(8)?
             )
             .into_bytes(),
             annotations: Default::default(),

@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use cloudshop_devkit::daemon::Daemons;
-use cloudshop_devkit::readiness::{self, Probe};
+use cloudshop_host::daemon::Daemons;
+use cloudshop_host::readiness::{self, Probe};
 use serde::{Deserialize, Serialize};
 
 use super::kubectl::Kubectl;
@@ -36,7 +36,7 @@ impl Ports {
     }
 
     pub fn reserve() -> anyhow::Result<Self> {
-        let p = cloudshop_devkit::ports::reserve(9).context("ports for the cluster")?;
+        let p = cloudshop_host::ports::reserve(9).context("ports for the cluster")?;
         Ok(Self {
             registry: p[0],
             etcd: p[1],
@@ -248,7 +248,7 @@ impl ControlPlane {
             }
             self.start(name, command)?;
         }
-        let client = cloudshop_devkit::testing::client_trusting(&pki::ca(&self.dir));
+        let client = cloudshop_host::testing::client_trusting(&pki::ca(&self.dir));
         for (name, port) in [
             ("kube-controller-manager", self.ports.controller_manager),
             ("kube-scheduler", self.ports.scheduler),
@@ -289,7 +289,7 @@ impl ControlPlane {
                         && log_since(&self.daemons.log_file("kwok"), log_start)
                             .contains("fatal error: concurrent map writes") =>
                 {
-                    cloudshop_devkit::progress::line(
+                    cloudshop_host::progress::line(
                         "kwok died of its concurrent map writes race as it started; starting it again",
                     );
                     restarted = true;
@@ -438,7 +438,7 @@ impl ControlPlane {
             }
         })
         .await?;
-        let client = cloudshop_devkit::testing::client_trusting(&ca_file);
+        let client = cloudshop_host::testing::client_trusting(&ca_file);
         let url = format!("https://{webhook}/health/readiness");
         self.wait_ready("kyverno", Duration::from_secs(60), || http_ok(&client, &url))
             .await?;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::Engine as _;
 use clap::Parser;
-use cloudshop_devkit::files::ShopFiles;
+use cloudshop_host::files::ShopFiles;
 use cloudshop_supply_chain::release::Release;
 use cloudshop_topology::ServiceId;
 use serde_json::{Value, json};

@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cloudshop_devkit::daemon::{Daemons, Stopped};
-use cloudshop_devkit::files::absolute;
+use cloudshop_host::daemon::{Daemons, Stopped};
+use cloudshop_host::files::absolute;
 use serde::{Deserialize, Serialize};
 
 pub use control_plane::Ports;
@@ -297,7 +297,7 @@ fn down(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn say(line: std::fmt::Arguments<'_>) {
-    cloudshop_devkit::progress::line(line);
+    cloudshop_host::progress::line(line);
 }
 
 /// The folder's recorded state, or `None` when no cluster was made there.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use base64::Engine;
-use cloudshop_devkit::pki::{CertificateAuthority, KubernetesLeaf, p256_key_pair};
+use cloudshop_host::pki::{CertificateAuthority, KubernetesLeaf, p256_key_pair};
 
 /// A client of the API server with its own certificate and kubeconfig.
 pub struct Client {

@@ -435,7 +435,7 @@ pub async fn open_loop(
 
 #[cfg(test)]
 mod tests {
-    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_host::redaction::assert_debug_hides;
 
     use super::*;
 

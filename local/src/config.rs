@@ -206,7 +206,7 @@ fn merge(base: &mut toml::Value, overrides: &toml::Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cloudshop_devkit::files::ShopFiles;
+    use cloudshop_host::files::ShopFiles;
     use cloudshop_platform::db::DatabaseSettings;
 
     fn config(text: &str) -> anyhow::Result<UpConfig> {

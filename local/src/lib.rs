@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use cloudshop_devkit::files::ShopFiles;
-use cloudshop_devkit::postgres::{Cluster, Durability};
-use cloudshop_devkit::readiness;
+use cloudshop_host::files::ShopFiles;
+use cloudshop_host::postgres::{Cluster, Durability};
+use cloudshop_host::readiness;
 use cloudshop_platform::db::DatabaseSettings;
 use cloudshop_platform::server::Service;
 use cloudshop_platform::settings::HttpSettings;
@@ -321,7 +321,7 @@ async fn wait_ready(admin_ports: &[(&str, u16)]) -> anyhow::Result<()> {
 /// Where `path` is, for the user to open; as given when the current folder
 /// is gone, since the shop is already running by then.
 fn shown(path: &Path) -> PathBuf {
-    cloudshop_devkit::files::absolute(path).unwrap_or_else(|_| path.to_owned())
+    cloudshop_host::files::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Deletes the local shop's folder, unless its PostgreSQL is still running.
@@ -332,7 +332,7 @@ pub fn reset(dir: &Path) -> anyhow::Result<()> {
     let pid_file = dir.join("postgres/data/postmaster.pid");
     if let Ok(pid) = std::fs::read_to_string(&pid_file)
         && let Some(pid) = pid.lines().next()
-        && pid.trim().parse().is_ok_and(cloudshop_devkit::signals::exists)
+        && pid.trim().parse().is_ok_and(cloudshop_host::signals::exists)
     {
         bail!(
             "the shop in {} is still running; stop it (Ctrl-C) first",

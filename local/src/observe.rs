@@ -18,7 +18,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use cloudshop_devkit::readiness;
+use cloudshop_host::readiness;
 use serde_json::json;
 
 /// The alerting and recording rules, as the cluster loads them.
@@ -143,7 +143,7 @@ impl Prometheus {
     /// killing it.
     pub async fn stop(&mut self) {
         if let Some(pid) = self.child.id() {
-            cloudshop_devkit::signals::send(pid, cloudshop_devkit::signals::Signal::Terminate);
+            cloudshop_host::signals::send(pid, cloudshop_host::signals::Signal::Terminate);
         }
         if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
             .await

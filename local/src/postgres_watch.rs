@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use cloudshop_devkit::postgres::{Cluster, Durability, Exited, Running};
+use cloudshop_host::postgres::{Cluster, Durability, Exited, Running};
 use tokio_util::sync::CancellationToken;
 
 /// Restart attempts allowed within [`WINDOW`].

@@ -239,8 +239,8 @@ pub fn readiness(pool: PgPool) -> crate::admin::ReadinessCheck {
 
 #[cfg(test)]
 mod tests {
-    use cloudshop_devkit::files::ShopFiles;
-    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_host::files::ShopFiles;
+    use cloudshop_host::redaction::assert_debug_hides;
 
     use super::*;
 

@@ -97,7 +97,7 @@ pub mod zeroizing {
 
 #[cfg(test)]
 mod tests {
-    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_host::redaction::assert_debug_hides;
     use secrecy::ExposeSecret;
 
     use super::*;

@@ -476,8 +476,8 @@ where
 
 #[cfg(test)]
 mod tests {
-    use cloudshop_devkit::files::ShopFiles;
-    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_host::files::ShopFiles;
+    use cloudshop_host::redaction::assert_debug_hides;
 
     use super::*;
 

@@ -147,7 +147,7 @@ pub fn build(
         let environment = reproducible_env(workspace, platform, commit.epoch)?;
         for service in services {
             done += 1;
-            cloudshop_devkit::progress::line(format_args!(
+            cloudshop_host::progress::line(format_args!(
                 "    [{done}/{total}] {} for {}",
                 service.package,
                 platform.name()

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use cloudshop_devkit::progress;
+use cloudshop_host::progress;
 use serde_json::{Value, json};
 
 use crate::images::Engine;

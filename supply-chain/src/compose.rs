@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::release::Release;
 use anyhow::Context;
-use cloudshop_devkit::files::ShopFiles;
+use cloudshop_host::files::ShopFiles;
 
 #[derive(Debug, clap::Args)]
 pub struct ComposeArgs {

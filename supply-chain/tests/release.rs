@@ -84,7 +84,7 @@ fn scratch_dir() -> anyhow::Result<PathBuf> {
 
 /// Starts `docker-registry` on a free loopback port for this test binary.
 fn start_registry(scratch: &Path) -> anyhow::Result<String> {
-    let port = cloudshop_devkit::ports::reserve_one()?;
+    let port = cloudshop_host::ports::reserve_one()?;
     let config = scratch.join("registry.yml");
     std::fs::write(
         &config,
@@ -1620,7 +1620,7 @@ async fn hadolint_refuses_a_careless_dockerfile() {
 
 /// Copies the test environment's certificates and secrets to a folder the
 /// containers' user (65532) can read, inside this binary's 0700 scratch folder.
-fn readable_copy(from: &Path, to: &Path) -> cloudshop_devkit::files::ShopFiles {
+fn readable_copy(from: &Path, to: &Path) -> cloudshop_host::files::ShopFiles {
     for entry in ["pki", "secrets"] {
         let status = Command::new("cp")
             .arg("-a")
@@ -1641,13 +1641,13 @@ fn readable_copy(from: &Path, to: &Path) -> cloudshop_devkit::files::ShopFiles {
         .status()
         .expect("chmod");
     assert!(status.success());
-    cloudshop_devkit::files::ShopFiles::new(to)
+    cloudshop_host::files::ShopFiles::new(to)
 }
 
 #[tokio::test]
 async fn the_shop_works_from_its_images_read_only_without_capabilities() {
     let fixture = fixture();
-    let env = cloudshop_devkit::testing::env();
+    let env = cloudshop_host::testing::env();
     let database = env.new_database();
     let shop_dir = fixture.scratch.join("shop");
     std::fs::create_dir_all(&shop_dir).expect("dir");
@@ -1717,7 +1717,7 @@ async fn the_shop_works_from_its_images_read_only_without_capabilities() {
     assert_eq!(home.status(), 200);
     assert!(home.text().await.expect("page").contains("CloudShop"));
     let gateway = cloudshop_wiring::url(ports.gateway.0);
-    let client = cloudshop_devkit::testing::public_client();
+    let client = cloudshop_host::testing::public_client();
     let health = client
         .get(format!("{gateway}{}", paths::HEALTH))
         .send()
@@ -1768,7 +1768,7 @@ async fn the_shop_works_from_its_images_read_only_without_capabilities() {
 #[tokio::test]
 async fn arm64_products_and_gateway_serve_the_catalogue_under_emulation() {
     let fixture = fixture();
-    let env = cloudshop_devkit::testing::env();
+    let env = cloudshop_host::testing::env();
     let database = env.new_database();
     let files = env.files();
     let ports = cloudshop_wiring::FixedPorts::reserve().expect("free ports");
@@ -1797,7 +1797,7 @@ async fn arm64_products_and_gateway_serve_the_catalogue_under_emulation() {
         wait_ready_process(service.name(), admin_port, &dir.join(format!("{service}.log"))).await;
     }
     let gateway = cloudshop_wiring::url(ports.gateway.0);
-    let api = Client::new(cloudshop_devkit::testing::public_client(), &gateway);
+    let api = Client::new(cloudshop_host::testing::public_client(), &gateway);
     let catalogue = api
         .products(Caller::anonymous(), &ProductQuery::default())
         .await

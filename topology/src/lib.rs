@@ -1,4 +1,4 @@
-//! The five services of the shop, written once. The devkit (certificates,
+//! The five services of the shop, written once. The host crate (certificates,
 //! database roles), the wiring (settings), the supply chain (builds, images,
 //! releases), `cloudshop bench`, the cluster deployment and the tests read
 //! this table instead of keeping their own lists.

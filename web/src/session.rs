@@ -219,7 +219,7 @@ impl Visitor {
 
 #[cfg(test)]
 mod tests {
-    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_host::redaction::assert_debug_hides;
 
     use super::*;
 

@@ -7,7 +7,7 @@
 //! and the container test all start the same shop from here, so a setting a
 //! service gains is wired once.
 
-use cloudshop_devkit::files::ShopFiles;
+use cloudshop_host::files::ShopFiles;
 use cloudshop_platform::db::DatabaseSettings;
 use cloudshop_platform::settings::HttpSettings;
 use cloudshop_topology::ServiceId;
@@ -148,9 +148,9 @@ pub struct FixedPorts {
 
 impl FixedPorts {
     /// Two free ports on 127.0.0.1 for each service (reserved for this
-    /// process's lifetime, see [`cloudshop_devkit::ports`]).
+    /// process's lifetime, see [`cloudshop_host::ports`]).
     pub fn reserve() -> anyhow::Result<Self> {
-        let ports = cloudshop_devkit::ports::reserve(10)?;
+        let ports = cloudshop_host::ports::reserve(10)?;
         let pair = |i: usize| (ports[2 * i], ports[2 * i + 1]);
         Ok(Self {
             auth: pair(0),
@@ -342,7 +342,7 @@ mod tests {
     /// service's settings nor the TOML written for it holds a secret's bytes.
     #[test]
     fn debug_output_of_each_services_settings_holds_none_of_the_secrets() -> anyhow::Result<()> {
-        use cloudshop_devkit::redaction::{assert_debug_hides, pem_der};
+        use cloudshop_host::redaction::{assert_debug_hides, pem_der};
 
         let dir = tempfile::tempdir()?;
         let files = ShopFiles::new(dir.path());

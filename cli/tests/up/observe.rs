@@ -18,7 +18,7 @@ use cloudshop_api::auth::{Credentials, Password};
 use cloudshop_api::client::{Caller, Client};
 use cloudshop_api::orders::{Line, OrderRequest};
 use cloudshop_api::products::ProductQuery;
-use cloudshop_devkit::signals::{self, Signal};
+use cloudshop_host::signals::{self, Signal};
 use serde_json::Value;
 
 use super::{postmaster_pid, reserved_ports, shopper, stop, up_with};
@@ -248,7 +248,7 @@ fn the_alerts_fire_on_a_real_outage_resolve_after_it_and_every_dashboard_query_w
     )
     .expect("config");
     let ports = reserved_ports();
-    let prometheus_port = cloudshop_devkit::ports::reserve_one().expect("a port");
+    let prometheus_port = cloudshop_host::ports::reserve_one().expect("a port");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     cloudshop_platform::install_crypto_provider();
     let shop = up_with(
@@ -277,7 +277,7 @@ fn the_alerts_fire_on_a_real_outage_resolve_after_it_and_every_dashboard_query_w
             .expect("client"),
         url: prometheus_url,
     };
-    let api = cloudshop_devkit::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
+    let api = cloudshop_host::testing::client_trusting(&shop_dir.join("pki/ca.pem"));
     let client = Client::new(api, &shop.gateway);
 
     runtime.block_on(async {

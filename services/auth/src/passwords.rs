@@ -191,7 +191,7 @@ fn matches(stored: &PasswordHash<'_>, password: &[u8], memory: &mut Vec<Block>) 
 
 #[cfg(test)]
 mod tests {
-    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_host::redaction::assert_debug_hides;
 
     use super::*;
 

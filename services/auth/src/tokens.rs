@@ -161,7 +161,7 @@ impl TokenIssuer {
 
 #[cfg(test)]
 mod tests {
-    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_host::redaction::assert_debug_hides;
     use cloudshop_platform::secret::SecretFile;
 
     use super::*;
@@ -171,7 +171,7 @@ mod tests {
     /// An issuer with a fresh key; the folder holding the key, and its PEM.
     fn new_issuer() -> TestResult<(tempfile::TempDir, TokenIssuer, String)> {
         let dir = tempfile::tempdir()?;
-        let (private_pem, _) = cloudshop_devkit::pki::jwt_signing_key()?;
+        let (private_pem, _) = cloudshop_host::pki::jwt_signing_key()?;
         let path = dir.path().join("jwt-signing-key.pem");
         std::fs::write(&path, &private_pem)?;
         let settings = TokenSettings {

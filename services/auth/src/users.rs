@@ -82,7 +82,7 @@ pub async fn update_password_hash(pool: &PgPool, id: Uuid, password_hash: &str) 
 
 #[cfg(test)]
 mod tests {
-    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_host::redaction::assert_debug_hides;
 
     use super::*;
 

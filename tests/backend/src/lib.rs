@@ -8,7 +8,7 @@ use cloudshop_api::client::{Caller, Client};
 use cloudshop_api::orders::IDEMPOTENCY_KEY;
 use cloudshop_api::paths;
 use cloudshop_api::products::ProductInput;
-use cloudshop_devkit::testing::{TestEnv, capture_logs, env, public_client};
+use cloudshop_host::testing::{TestEnv, capture_logs, env, public_client};
 use cloudshop_platform::ServiceId;
 use cloudshop_platform::server::Service;
 use cloudshop_platform::settings::HttpSettings;
@@ -220,7 +220,7 @@ pub async fn spawn_backend_with(options: Options) -> Backend {
     });
     // A restarted products service comes back on the same ports: reserved
     // ones, which no port-0 listener can be given while products is down.
-    let ports = cloudshop_devkit::ports::reserve(2).expect("ports for products");
+    let ports = cloudshop_host::ports::reserve(2).expect("ports for products");
     let mut start = TestStart::new(options, [ports[0], ports[1]]);
     let urls = cloudshop_wiring::start::backend(&wiring, &mut start)
         .await

@@ -16,7 +16,7 @@ use cloudshop_api::orders::{IDEMPOTENCY_KEY, Line, OrderRequest};
 use cloudshop_api::paths;
 use cloudshop_api::products::ProductQuery;
 use cloudshop_backend_tests::{Options, spawn_backend_with};
-use cloudshop_devkit::postgres::Durability;
+use cloudshop_host::postgres::Durability;
 use reqwest::Method;
 use serde_json::Value;
 

@@ -114,7 +114,7 @@ pub async fn logout(shopper: Shopper, CsrfForm(()): CsrfForm) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_host::redaction::assert_debug_hides;
 
     use super::*;
 

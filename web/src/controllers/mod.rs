@@ -286,8 +286,8 @@ pub fn number<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, Strin
 mod tests {
     use std::time::Duration;
 
-    use cloudshop_devkit::files::ShopFiles;
-    use cloudshop_devkit::redaction::{assert_debug_hides, pem_der};
+    use cloudshop_host::files::ShopFiles;
+    use cloudshop_host::redaction::{assert_debug_hides, pem_der};
     use cloudshop_platform::jwt::JwtSettings;
     use cloudshop_platform::tls::TlsMaterial;
 

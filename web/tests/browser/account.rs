@@ -113,7 +113,7 @@ async fn the_admin_logs_in_through_the_storefront_during_an_attack_on_the_accoun
 /// reads: never `100 Continue`, never a reset connection.
 #[tokio::test]
 async fn an_oversized_form_gets_a_readable_413_page() {
-    use cloudshop_devkit::testing::assert_oversized_uploads_refused;
+    use cloudshop_host::testing::assert_oversized_uploads_refused;
 
     let shop = spawn_shop().await;
     let url = format!("{}/login", shop.url);

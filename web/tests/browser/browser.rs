@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloudshop_backend_tests::{Backend, Options, spawn_backend_with};
-use cloudshop_devkit::signals::{self, Signal};
+use cloudshop_host::signals::{self, Signal};
 use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};

@@ -115,7 +115,7 @@ async fn unknown_routes_and_methods_use_the_envelope() {
 /// that the client reads: never `100 Continue`, never a reset connection.
 #[tokio::test]
 async fn an_oversized_upload_gets_a_readable_413_before_any_100_continue() {
-    use cloudshop_devkit::testing::{assert_oversized_uploads_refused, env};
+    use cloudshop_host::testing::{assert_oversized_uploads_refused, env};
 
     let shop = spawn_shop().await;
     let url = shop.url(paths::REGISTER);

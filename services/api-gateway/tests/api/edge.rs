@@ -1,5 +1,5 @@
 use cloudshop_api::paths;
-use cloudshop_devkit::testing::captured_logs;
+use cloudshop_host::testing::captured_logs;
 use serde_json::json;
 
 use crate::helpers::{error_code, registration, silent_backend, spawn_shop, spawn_shop_with};

@@ -1,6 +1,6 @@
 use cloudshop_api::auth::{AccessToken, Credentials, Password, Registration};
 use cloudshop_api::paths;
-use cloudshop_devkit::testing::{TestEnv, capture_logs, env, public_client};
+use cloudshop_host::testing::{TestEnv, capture_logs, env, public_client};
 use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;

@@ -127,7 +127,7 @@ async fn forged_and_stale_tokens_are_refused_at_the_gateway_and_the_service() {
         )
     };
     let unknown_kid = {
-        let (private, public) = cloudshop_devkit::pki::jwt_signing_key().expect("key");
+        let (private, public) = cloudshop_host::pki::jwt_signing_key().expect("key");
         sign(&private, &kid_of(&public), &claims(&sub))
     };
     let cases = [

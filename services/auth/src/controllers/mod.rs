@@ -80,8 +80,8 @@ impl From<crate::users::User> for Account {
 
 #[cfg(test)]
 mod tests {
-    use cloudshop_devkit::files::ShopFiles;
-    use cloudshop_devkit::redaction::assert_debug_hides;
+    use cloudshop_host::files::ShopFiles;
+    use cloudshop_host::redaction::assert_debug_hides;
     use cloudshop_platform::db::{self, DatabaseSettings};
     use rustls_pki_types::PrivatePkcs8KeyDer;
     use rustls_pki_types::pem::PemObject;

@@ -1,6 +1,6 @@
 use cloudshop_auth::settings::{AdminAccount, Settings};
 use cloudshop_auth::startup;
-use cloudshop_devkit::testing::{TestEnv, capture_logs, env};
+use cloudshop_host::testing::{TestEnv, capture_logs, env};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 

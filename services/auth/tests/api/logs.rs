@@ -1,4 +1,4 @@
-use cloudshop_devkit::testing::captured_logs;
+use cloudshop_host::testing::captured_logs;
 
 use crate::helpers::{PASSWORD, spawn_app, unique_email};
 

@@ -1,8 +1,8 @@
 use std::io::{Read, Write};
 
-use cloudshop_devkit::files::ShopFiles;
-use cloudshop_devkit::pki::LeafRequest;
-use cloudshop_devkit::testing::{client_with, public_client};
+use cloudshop_host::files::ShopFiles;
+use cloudshop_host::pki::LeafRequest;
+use cloudshop_host::testing::{client_with, public_client};
 use cloudshop_platform::settings::TlsSettings;
 use serde_json::json;
 

@@ -1,9 +1,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudshop_devkit::files::ShopFiles;
-use cloudshop_devkit::pki::LeafRequest;
-use cloudshop_devkit::testing::env;
+use cloudshop_host::files::ShopFiles;
+use cloudshop_host::pki::LeafRequest;
+use cloudshop_host::testing::env;
 use cloudshop_platform::tls::TlsMaterial;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;

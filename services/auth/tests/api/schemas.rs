@@ -1,4 +1,4 @@
-use cloudshop_devkit::testing::env;
+use cloudshop_host::testing::env;
 use cloudshop_platform::{ServiceId, db};
 use sqlx::Executor;
 

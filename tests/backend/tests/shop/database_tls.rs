@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use cloudshop_backend_tests::wiring;
-use cloudshop_devkit::files::ShopFiles;
-use cloudshop_devkit::pki::{CertificateAuthority, LeafRequest};
-use cloudshop_devkit::postgres::Cluster;
-use cloudshop_devkit::{ports, testing};
+use cloudshop_host::files::ShopFiles;
+use cloudshop_host::pki::{CertificateAuthority, LeafRequest};
+use cloudshop_host::postgres::Cluster;
+use cloudshop_host::{ports, testing};
 use cloudshop_platform::db::DatabaseSettings;
 use cloudshop_platform::settings::HttpSettings;
 

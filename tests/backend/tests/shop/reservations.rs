@@ -1,8 +1,8 @@
 use cloudshop_api::orders::Line;
 use cloudshop_api::reservations::{ReserveRequest, release_path, reserve_path};
 use cloudshop_backend_tests::spawn_backend;
-use cloudshop_devkit::pki::KubernetesLeaf;
-use cloudshop_devkit::testing::client_with;
+use cloudshop_host::pki::KubernetesLeaf;
+use cloudshop_host::testing::client_with;
 use cloudshop_platform::settings::TlsSettings;
 use serde_json::{Value, json};
 
