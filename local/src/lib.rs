@@ -153,17 +153,8 @@ async fn run(
         admin_ports: Vec::new(),
         shutdown: Vec::new(),
     };
-    let ports = || {
-        format!(
-            "(the gateway on --gateway-port {}, the storefront on --storefront-port {})",
-            args.gateway_port, args.storefront_port
-        )
-    };
-    let backend = start::backend(&wiring, &mut services).await.with_context(ports)?;
-    let gateway_url = backend.gateway;
-    let storefront_url = start::storefront(&wiring, &mut services, &gateway_url)
-        .await
-        .with_context(ports)?;
+    let gateway_url = start::backend(&wiring, &mut services).await?.gateway;
+    let storefront_url = start::storefront(&wiring, &mut services, &gateway_url).await?;
 
     wait_ready(&services.admin_ports).await?;
     let mut prometheus = if args.observe.observe {
@@ -253,6 +244,19 @@ impl Start for Services<'_> {
             ServiceId::ApiGateway => loopback(self.gateway_port),
             ServiceId::Storefront => loopback(self.storefront_port),
             ServiceId::Auth | ServiceId::Products | ServiceId::Orders => loopback(0),
+        }
+    }
+
+    fn starting(&self, service: ServiceId, listen: SocketAddr) -> String {
+        match service {
+            ServiceId::ApiGateway => {
+                format!("starting the gateway on port {} (--gateway-port)", listen.port())
+            }
+            ServiceId::Storefront => format!(
+                "starting the storefront on port {} (--storefront-port)",
+                listen.port()
+            ),
+            ServiceId::Auth | ServiceId::Products | ServiceId::Orders => format!("starting {service}"),
         }
     }
 

@@ -1,7 +1,7 @@
-//! The pipeline's commands as `cloudshop` subcommands: `build`, `sbom`,
-//! `images`, `gate`, `push`, `sign`, `attest`, `scan`, `verify`, `release`
-//! (all of them in that order) and `keygen`. Progress goes to stderr; `--json` prints
-//! a summary on stdout; any failure exits non-zero.
+//! The pipeline as `cloudshop release`: every step in order, or one of
+//! them (`cloudshop release build`, `sbom`, `images`, `gate`, `push`, `sign`,
+//! `attest`, `scan`, `verify`, `pin-overlay`, `keygen`). Progress goes to
+//! stderr; `--json` prints a summary on stdout; any failure exits non-zero.
 
 use std::path::PathBuf;
 

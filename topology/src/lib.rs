@@ -70,8 +70,9 @@ impl ServiceId {
 }
 
 impl fmt::Display for ServiceId {
+    /// The name, padded as the format asks (`{:<12}` lines up tables).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -262,6 +263,7 @@ mod tests {
             assert_eq!(id.ports(), service.ports);
         }
         assert!(serde_json::from_value::<ServiceId>(serde_json::json!("payments")).is_err());
+        assert_eq!(format!("{:<12}|", ServiceId::Auth), "auth        |");
         assert!("Auth".parse::<ServiceId>().is_err());
     }
 

@@ -23,6 +23,11 @@ pub trait Start {
     /// Runs a built service in the background.
     fn launch(&mut self, service: ServiceId, built: Service);
 
+    /// What a failed start of `service` on `listen` says it was doing.
+    fn starting(&self, service: ServiceId, listen: std::net::SocketAddr) -> String {
+        format!("starting {service} on {listen}")
+    }
+
     fn auth(
         &mut self,
         settings: cloudshop_auth::settings::Settings,
@@ -119,7 +124,7 @@ fn launch(
     listen: std::net::SocketAddr,
     built: anyhow::Result<Service>,
 ) -> anyhow::Result<u16> {
-    let built = built.with_context(|| format!("starting {id} on {listen}"))?;
+    let built = built.with_context(|| start.starting(id, listen))?;
     let port = built.port();
     start.launch(id, built);
     Ok(port)
