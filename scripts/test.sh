@@ -415,6 +415,10 @@ if [ -n "$dist_build" ]; then
     exit 1
   fi
   grep -E '^(==>|    )' "$dist_log" || true # its steps and each binary's size
+  # The committed SBOMs against these binaries, before any test runs
+  # `cloudshop release`, which rewrites sbom/ in the working tree.
+  step 20 "sbom/ matches the shipped binaries (cloudshop release sbom --check)"
+  "${CARGO_TARGET_DIR:-target}/debug/cloudshop" release sbom --check --workspace . --dist "$dist_dir/dist"
   rm -rf "$dist_dir"
 fi
 
