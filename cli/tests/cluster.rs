@@ -135,15 +135,8 @@ impl Drop for Cluster {
     }
 }
 
-const PROCESSES: [&str; 7] = [
-    "registry",
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kwok",
-    "kyverno",
-];
+/// The cluster's processes, as `cloudshop cluster` starts them.
+const PROCESSES: [&str; 7] = cloudshop_cluster::PROCESSES;
 
 fn new_cluster() -> Cluster {
     let scratch = tempfile::Builder::new()
