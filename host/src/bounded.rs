@@ -95,6 +95,12 @@ fn stop(child: &mut Child) -> String {
         signals::send(*pid, Signal::Kill);
     }
     let _ = child.wait();
+    // kill(2) returns before the process has died, and the caller may look
+    // at once.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && !tree.iter().all(|pid| gone(*pid)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     format!("killed: SIGINT did not stop it within {GRACE:?}")
 }
 
