@@ -451,6 +451,10 @@ for area in "${test_areas[@]}"; do
   fi
 done
 if [ ${#failed_areas[@]} -gt 0 ]; then
+  # The last area's line is written now, as it ended: the exit below is the
+  # run's, not that step's.
+  [ -z "$current" ] || record 0
+  current=""
   echo "failed: the tests of ${failed_areas[*]}" >&2
   exit 1
 fi
