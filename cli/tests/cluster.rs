@@ -135,9 +135,6 @@ impl Drop for Cluster {
     }
 }
 
-/// The cluster's processes, as `cloudshop cluster` starts them.
-const PROCESSES: [&str; 7] = cloudshop_cluster::PROCESSES;
-
 fn new_cluster() -> Cluster {
     let scratch = tempfile::Builder::new()
         .prefix("cloudshop-cluster-")
@@ -221,7 +218,7 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     ] {
         assert!(printed.contains(line), "`{line}` missing from:\n{printed}");
     }
-    for name in PROCESSES {
+    for name in cloudshop_cluster::PROCESSES {
         assert!(cluster.pid(name).is_some(), "{name} is not running");
     }
 
@@ -411,7 +408,7 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     // Down stops every process by its pid.
     let output = cluster.down();
     assert!(output.status.success(), "{}", text(&output));
-    for name in PROCESSES {
+    for name in cloudshop_cluster::PROCESSES {
         assert!(cluster.pid(name).is_none(), "{name} still runs after down");
     }
 }

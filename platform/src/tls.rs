@@ -368,8 +368,13 @@ impl ServerCertVerifier for CurrentServerVerifier {
 /// its `spiffe://cloudshop/<service>` URI SAN, and nothing else. A DNS name is
 /// where a service is reached, not who it is: a certificate of the internal CA
 /// that names `orders` only as a DNS SAN is no identity at all.
+/// The name is read into a [`ServiceId`] once, when the connection's
+/// certificate is, not on every request that asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerIdentity(String);
+pub struct PeerIdentity {
+    name: String,
+    service: Option<ServiceId>,
+}
 
 impl PeerIdentity {
     /// Reads the identity from a certificate that rustls already verified;
@@ -381,19 +386,22 @@ impl PeerIdentity {
             x509_parser::extensions::GeneralName::URI(uri) => uri
                 .strip_prefix(SPIFFE_PREFIX)
                 .filter(|service| !service.is_empty() && !service.contains('/'))
-                .map(|service| Self(service.to_owned())),
+                .map(|name| Self {
+                    name: name.to_owned(),
+                    service: name.parse().ok(),
+                }),
             _ => None,
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.0
+        &self.name
     }
 
     /// The shop's service this is, if any (the shop's CA also certifies
     /// PostgreSQL, and a test may name a stranger).
     pub fn service(&self) -> Option<ServiceId> {
-        self.0.parse().ok()
+        self.service
     }
 }
 

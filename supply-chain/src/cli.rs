@@ -359,6 +359,7 @@ async fn release_all(all: AllSteps) -> anyhow::Result<(bool, Value)> {
     } = all;
     let selection = common.select_all_platforms()?;
     let workspace = &selection.workspace;
+    let record = release::release_path(workspace);
     let registry = registry.registry();
     let key = key_files(&signing);
     // Fail before the slow build when the key cannot be used.
@@ -375,14 +376,11 @@ async fn release_all(all: AllSteps) -> anyhow::Result<(bool, Value)> {
         "attest": do_attest(workspace, &registry, Some(&key), &builder, signing.format).await?,
         "scan": do_scan(workspace, &registry, &advisory_db, &[])?,
         "verify": do_verify(workspace, &registry, &verify, Some(signing.format)).await?,
-        "release": release::release_path(workspace),
+        "release": record,
     });
-    step(
-        "release",
-        format!("wrote {}", release::release_path(workspace).display()),
-    );
+    step("release", format!("wrote {}", record.display()));
     if let Some(dir) = pin_overlay {
-        do_pin(&dir, &release::release_path(workspace))?;
+        do_pin(&dir, &record)?;
     }
     Ok((common.json, summary))
 }

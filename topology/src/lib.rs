@@ -204,12 +204,7 @@ impl Service {
 
 /// The services with a database role and schema of their own.
 pub fn database_roles() -> impl Iterator<Item = &'static str> {
-    database_services().map(ServiceId::name)
-}
-
-/// The services with a database role and schema of their own.
-pub fn database_services() -> impl Iterator<Item = ServiceId> {
-    SERVICES.iter().filter(|s| s.database).map(|s| s.id)
+    SERVICES.iter().filter(|s| s.database).map(|s| s.name)
 }
 
 /// A name that is none of the five.
