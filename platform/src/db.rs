@@ -155,14 +155,56 @@ pub async fn migrate(pool: &PgPool, migrator: &Migrator, settings: &DatabaseSett
     }
 }
 
+/// Runs a start-up step that needs the database after [`migrate`] (seeding
+/// the catalogue, creating the admin account) again while the database is
+/// away, until `startup_wait_ms` has passed: a compose network's DNS can fail
+/// a later connection after the migrations' one resolved. Only a lost
+/// database is retried (never a TLS setting or a query's error). The step must be safe to
+/// run twice: one transaction, or an insert whose conflict it handles.
+pub async fn at_startup<T, E, F, Fut>(settings: &DatabaseSettings, what: &str, mut step: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: DatabaseCause + std::fmt::Display,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(settings.startup_wait_ms);
+    loop {
+        match step().await {
+            Err(err)
+                if err.database_cause().is_some_and(transient) && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::info!(error = %err, step = what, "waiting for the database");
+            }
+            result => return result,
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The sqlx error inside a step's own error type, if the step failed in the
+/// database.
+pub trait DatabaseCause {
+    fn database_cause(&self) -> Option<&sqlx::Error>;
+}
+
+impl DatabaseCause for sqlx::Error {
+    fn database_cause(&self) -> Option<&sqlx::Error> {
+        Some(self)
+    }
+}
+
+/// A lost database (worth waiting for), not a TLS setting that waiting
+/// does not cure.
+fn transient(err: &sqlx::Error) -> bool {
+    crate::error::database_unavailable(err) && !is_handshake_failure(err)
+}
+
 /// Whether migrations stopped because the database was away (worth running
 /// again), not because of the migrations or a TLS setting.
 fn interrupted(err: &sqlx::migrate::MigrateError) -> bool {
     use sqlx::migrate::MigrateError;
     match err {
-        MigrateError::Execute(source) | MigrateError::ExecuteMigration(source, _) => {
-            crate::error::database_unavailable(source) && !is_handshake_failure(source)
-        }
+        MigrateError::Execute(source) | MigrateError::ExecuteMigration(source, _) => transient(source),
         _ => false,
     }
 }
@@ -264,6 +306,49 @@ mod tests {
         );
         assert!(!interrupted(&MigrateError::VersionMismatch(1)));
         assert!(!interrupted(&MigrateError::Execute(sqlx::Error::RowNotFound)));
+    }
+
+    #[tokio::test]
+    async fn a_startup_step_is_run_again_while_the_database_is_away_and_only_then() {
+        let settings = DatabaseSettings {
+            startup_wait_ms: 10_000,
+            ..DatabaseSettings::for_service(ServiceId::Auth)
+        };
+        let lookup = || {
+            sqlx::Error::Io(std::io::Error::other(
+                "failed to lookup address information: Name does not resolve",
+            ))
+        };
+        let runs = std::cell::Cell::new(0);
+        let answer = at_startup(&settings, "test", || {
+            runs.set(runs.get() + 1);
+            let run = runs.get();
+            async move { if run < 3 { Err(lookup()) } else { Ok(run) } }
+        })
+        .await;
+        assert_eq!(answer.ok(), Some(3), "two lost connections, then the answer");
+
+        runs.set(0);
+        let answer: Result<(), _> = at_startup(&settings, "test", || {
+            runs.set(runs.get() + 1);
+            async { Err(sqlx::Error::RowNotFound) }
+        })
+        .await;
+        assert!(matches!(answer, Err(sqlx::Error::RowNotFound)));
+        assert_eq!(runs.get(), 1, "a query's own error is not retried");
+
+        let settings = DatabaseSettings {
+            startup_wait_ms: 0,
+            ..settings
+        };
+        runs.set(0);
+        let answer: Result<(), _> = at_startup(&settings, "test", || {
+            runs.set(runs.get() + 1);
+            async { Err(sqlx::Error::PoolTimedOut) }
+        })
+        .await;
+        assert!(matches!(answer, Err(sqlx::Error::PoolTimedOut)));
+        assert_eq!(runs.get(), 1, "past the wait, the error is returned");
     }
 
     // sqlx's `PgConnectOptions` derives `Debug` and prints the password;

@@ -33,7 +33,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
     let hasher = PasswordHasher::new(&settings.passwords, auth_metrics.password_checks.clone())?;
     let pool = db::pool(&settings.database, cloudshop_platform::ServiceId::Auth)?;
     db::migrate(&pool, &MIGRATOR, &settings.database).await?;
-    ensure_admin(&pool, &hasher, &settings.admin).await?;
+    ensure_admin(&pool, &hasher, &settings.admin, &settings.database).await?;
 
     let state = AppState {
         pool: pool.clone(),
@@ -57,6 +57,7 @@ async fn ensure_admin(
     pool: &PgPool,
     hasher: &Arc<PasswordHasher>,
     admin: &AdminAccount,
+    database: &db::DatabaseSettings,
 ) -> anyhow::Result<()> {
     let (Some(email_file), Some(password_file)) = (&admin.email_file, &admin.password_file) else {
         return Ok(());
@@ -64,7 +65,11 @@ async fn ensure_admin(
     let email = email_file.read("admin.email_file")?;
     let email =
         Email::parse(email.expose_secret()).context("setting `admin.email_file`: not a valid email")?;
-    if users::find_by_email(pool, email.as_str()).await?.is_some() {
+    let existing = db::at_startup(database, "find the admin account", || {
+        users::find_by_email(pool, email.as_str())
+    })
+    .await?;
+    if existing.is_some() {
         return Ok(());
     }
     let password = password_file.read("admin.password_file")?;
@@ -73,7 +78,11 @@ async fn ensure_admin(
         "setting `admin.password_file`: the admin password must have at least 12 characters"
     );
     let hash = hasher.hash(password).await?;
-    match users::create(pool, &email, &hash, Role::Admin).await {
+    let created = db::at_startup(database, "create the admin account", || {
+        users::create(pool, &email, &hash, Role::Admin)
+    })
+    .await;
+    match created {
         Ok(user) => tracing::info!(user_id = %user.id, "admin account created"),
         // Another replica created it first.
         Err(users::CreateError::Taken) => {}

@@ -34,6 +34,15 @@ pub enum CreateError {
     Db(#[from] sqlx::Error),
 }
 
+impl cloudshop_platform::db::DatabaseCause for CreateError {
+    fn database_cause(&self) -> Option<&sqlx::Error> {
+        match self {
+            Self::Db(source) => Some(source),
+            Self::Taken => None,
+        }
+    }
+}
+
 pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<User>, sqlx::Error> {
     sqlx::query_as("SELECT id, email, password_hash, role FROM users WHERE email = $1")
         .bind(email)

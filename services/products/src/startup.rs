@@ -24,7 +24,12 @@ pub async fn build(settings: Settings) -> anyhow::Result<Service> {
     let verifier = Arc::new(JwtVerifier::from_settings(&settings.jwt)?);
     let pool = db::pool(&settings.database, cloudshop_platform::ServiceId::Products)?;
     db::migrate(&pool, &MIGRATOR, &settings.database).await?;
-    if settings.seed && seed::seed_if_empty(&pool).await? {
+    let seeded = settings.seed
+        && db::at_startup(&settings.database, "seed the catalogue", || {
+            seed::seed_if_empty(&pool)
+        })
+        .await?;
+    if seeded {
         tracing::info!("seeded the catalogue");
     }
     let cache = CatalogueCache::new();
