@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PATH="$HOME/go/bin:$HOME/.cache/cloudshop-tools/bin:$PATH"
 
-present() { # a name on PATH, or an absolute path (glob expanded by the caller)
-  if [[ $1 == /* ]]; then [ -x "$1" ]; else command -v "$1" >/dev/null; fi
+present() { # a name on PATH, or an absolute path (glob expanded by the caller); a C header is a file
+  if [[ $1 == /*.h ]]; then [ -f "$1" ]; elif [[ $1 == /* ]]; then [ -x "$1" ]; else command -v "$1" >/dev/null; fi
 }
 # Prints "source program" for each missing program of the given sources.
 missing() {

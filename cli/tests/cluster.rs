@@ -204,6 +204,7 @@ fn compliant_pod(image: &str, privileged: bool) -> Value {
 
 #[test]
 fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
+    let _one = one_cluster();
     let cluster = new_cluster();
 
     // Up from nothing: control plane, Kyverno, policies, release, CloudShop.
@@ -411,4 +412,403 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     for name in cloudshop_cluster::PROCESSES {
         assert!(cluster.pid(name).is_none(), "{name} still runs after down");
     }
+}
+
+/// One cluster at a time: both tests start a whole control plane, and the
+/// real node's bridge and rules are the machine's.
+static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_cluster() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The test's workload image: Debian's static busybox `FROM scratch`, pushed
+/// to the cluster's registry (the node pulls it like any image).
+fn busybox_image(cluster: &Cluster) -> String {
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(cluster.dir.join("state.json")).expect("state.json"))
+            .expect("state json");
+    let image = format!("127.0.0.1:{}/node-check/busybox:1", state["ports"]["registry"]);
+    let context = cluster.dir.join("busybox-image");
+    std::fs::create_dir_all(&context).expect("image folder");
+    std::fs::copy("/bin/busybox", context.join("busybox")).expect("busybox-static");
+    std::fs::write(
+        context.join("Containerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT [\"/bin/busybox\"]\n",
+    )
+    .expect("Containerfile");
+    for args in [
+        vec![
+            "build",
+            "--quiet",
+            "--tag",
+            &image,
+            &context.display().to_string(),
+        ],
+        vec!["push", "--quiet", "--tls-verify=false", &image],
+    ] {
+        let output = Command::new("podman")
+            .args(&args)
+            .env(
+                "CONTAINERS_CONF",
+                root().join("supply-chain/podman/containers.conf"),
+            )
+            .output()
+            .expect("podman runs");
+        assert!(output.status.success(), "podman {args:?}: {}", text(&output));
+    }
+    image
+}
+
+/// A restricted container spec (non-root, read-only root, no capabilities,
+/// RuntimeDefault seccomp, limits) running busybox with `args`.
+fn restricted_container(image: &str, args: &[&str]) -> Value {
+    json!({
+        "name": "main",
+        "image": image,
+        "args": args,
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "200m", "memory": "48Mi"}},
+        "securityContext": {
+            "runAsNonRoot": true,
+            "runAsUser": 65534,
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    })
+}
+
+/// The node test's namespace. Kyverno's policies admit only the release's
+/// signed images and exempt kube-system; busybox is not a release image, so
+/// the test's workloads run there, each with the restricted securityContext
+/// that the test then checks inside the container. (The shop itself on the
+/// node goes through the policies.)
+const NS: &str = "kube-system";
+
+fn node_check_objects(image: &str) -> Value {
+    let web = restricted_container(
+        image,
+        &[
+            "sh",
+            "-c",
+            "echo served-by-the-node > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www",
+        ],
+    );
+    let mut web = web;
+    web["ports"] = json!([{"containerPort": 8080}]);
+    web["readinessProbe"] = json!({"httpGet": {"path": "/index.html", "port": 8080}, "periodSeconds": 1});
+    web["volumeMounts"] = json!([{"name": "www", "mountPath": "/www"}]);
+    let client = |name: &str, role: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": NS, "labels": {"role": role}},
+            "spec": {"automountServiceAccountToken": false, "terminationGracePeriodSeconds": 0,
+                     "containers": [restricted_container(image, &["sleep", "3600"])]},
+        })
+    };
+    let mut unready = restricted_container(image, &["sleep", "3600"]);
+    unready["readinessProbe"] = json!({"httpGet": {"path": "/", "port": 9999}, "periodSeconds": 1});
+    json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "node-check-web", "namespace": NS},
+         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "node-check-web"}},
+                  "template": {"metadata": {"labels": {"app": "node-check-web"}},
+                               "spec": {"automountServiceAccountToken": false,
+                                        "terminationGracePeriodSeconds": 0,
+                                        "containers": [web],
+                                        "volumes": [{"name": "www", "emptyDir": {"sizeLimit": "1Mi"}}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "node-check-web", "namespace": NS},
+         "spec": {"selector": {"app": "node-check-web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+        client("node-check-client", "client"),
+        client("node-check-other", "other"),
+        {"apiVersion": "v1", "kind": "Pod",
+         "metadata": {"name": "node-check-unready", "namespace": NS},
+         "spec": {"automountServiceAccountToken": false, "terminationGracePeriodSeconds": 0,
+                  "containers": [unready]}},
+    ]})
+}
+
+/// The web Service's page fetched from `pod` by the Service's DNS name:
+/// busybox's own `nslookup` asks the pod's resolver (CoreDNS at the
+/// `kube-dns` address), then `nc` sends a GET to the address it answered
+/// (Debian's static busybox `wget` crashes in a container with no /etc: it is
+/// linked with glibc, which looks services up through NSS). The body, or the
+/// error.
+fn fetch_from(cluster: &Cluster, pod: &str) -> Result<String, String> {
+    let script = r#"set -e
+answer=$(/bin/busybox nslookup node-check-web.kube-system.svc.cluster.local)
+address=$(echo "$answer" | /bin/busybox awk '/^Name:/ { named = 1 } named && /^Address/ { print $NF }')
+[ -n "$address" ] || { echo "no address in: $answer" >&2; exit 1; }
+response=$(/bin/busybox printf 'GET /index.html HTTP/1.0\r\n\r\n' | /bin/busybox nc -w 3 "$address" 80)
+case "$response" in
+  'HTTP/1.1 200 '*) echo "$response" | /bin/busybox tail -n 1 ;;
+  *) echo "no answer from $address: $response" >&2; exit 1 ;;
+esac"#;
+    let output = cluster.kubectl(&["-n", NS, "exec", pod, "--", "/bin/busybox", "sh", "-c", script]);
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(text(&output))
+    }
+}
+
+/// Polls `check` once a second until it holds, for at most `seconds`.
+fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> Result<(), String>) -> Duration {
+    let started = Instant::now();
+    loop {
+        match check() {
+            Ok(()) => return started.elapsed(),
+            Err(last) if started.elapsed() > Duration::from_secs(seconds) => {
+                panic!("{what}: not within {seconds} s; last: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_secs(1)),
+        }
+    }
+}
+
+fn iptables_chains() -> String {
+    let output = Command::new("iptables-save").output().expect("iptables-save");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| line.starts_with(':'))
+        .map(|line| line.split_whitespace().next().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_real_node_runs_restricted_pods_with_probes_services_dns_and_network_policy() {
+    let _one = one_cluster();
+    let sysctls_before: Vec<String> = ["vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops"]
+        .iter()
+        .map(|name| std::fs::read_to_string(format!("/proc/sys/{name}")).expect("sysctl"))
+        .collect();
+    let chains_before = iptables_chains();
+    let cluster = new_cluster();
+
+    let output = cluster.up(&["--no-app", "--node", "real"]);
+    let printed = text(&output);
+    assert!(
+        output.status.success(),
+        "cluster up --node real failed:\n{printed}"
+    );
+    assert!(printed.contains("node cloudshop-node (containerd"), "{printed}");
+    for name in cloudshop_cluster::node::PROCESSES {
+        assert!(cluster.pid(name).is_some(), "{name} is not running");
+    }
+    // The node is real: no kwok node, and it runs this machine's kernel.
+    let nodes = cluster.kubectl_ok(&["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"]);
+    assert_eq!(nodes.trim(), "cloudshop-node");
+
+    let image = busybox_image(&cluster);
+    let objects = node_check_objects(&image);
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cluster.dir.join("kubeconfig"))
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(objects.to_string().as_bytes())
+        .expect("objects written");
+    let applied = child.wait_with_output().expect("kubectl ends");
+    assert!(applied.status.success(), "apply: {}", text(&applied));
+    let started = Instant::now();
+    cluster.kubectl_ok(&[
+        "-n",
+        NS,
+        "rollout",
+        "status",
+        "deployment/node-check-web",
+        "--timeout=120s",
+    ]);
+    cluster.kubectl_ok(&[
+        "-n",
+        NS,
+        "wait",
+        "--for=condition=Ready",
+        "pod/node-check-client",
+        "pod/node-check-other",
+        "--timeout=60s",
+    ]);
+    eprintln!(
+        "web (2 replicas) and the clients ready in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The readiness probe acts: a container whose probe fails runs but is
+    // never Ready, and so is no endpoint.
+    let unready = cluster.kubectl_ok(&[
+        "-n",
+        NS,
+        "get",
+        "pod",
+        "node-check-unready",
+        "-o",
+        "jsonpath={.status.phase} {.status.containerStatuses[0].ready}",
+    ]);
+    assert_eq!(
+        unready.trim(),
+        "Running false",
+        "the pod with a failing readiness probe"
+    );
+
+    // The securityContext and the limits act inside the container.
+    let inside = |command: &str| {
+        cluster.kubectl(&[
+            "-n",
+            NS,
+            "exec",
+            "node-check-client",
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            command,
+        ])
+    };
+    let id = inside("/bin/busybox id -u");
+    assert_eq!(
+        String::from_utf8_lossy(&id.stdout).trim(),
+        "65534",
+        "{}",
+        text(&id)
+    );
+    let write = inside("/bin/busybox touch /written");
+    assert!(!write.status.success(), "the root filesystem is read-only");
+    assert!(text(&write).contains("Read-only file system"), "{}", text(&write));
+    let status = inside("/bin/busybox grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status");
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    for line in ["CapEff:\t0000000000000000", "Seccomp:\t2", "NoNewPrivs:\t1"] {
+        assert!(
+            status.contains(line),
+            "`{line}` missing from /proc/self/status:\n{status}"
+        );
+    }
+    let limit = inside(
+        "/bin/busybox cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null",
+    );
+    assert!(
+        String::from_utf8_lossy(&limit.stdout)
+            .lines()
+            .any(|l| l.trim() == (48u64 << 20).to_string()),
+        "the memory limit (48Mi) is the container's cgroup's: {}",
+        text(&limit)
+    );
+
+    // The Service's ClusterIP answers on the machine (kube-proxy) and by its
+    // DNS name in a pod (CoreDNS).
+    let cluster_ip = cluster.kubectl_ok(&[
+        "-n",
+        NS,
+        "get",
+        "service",
+        "node-check-web",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    let url = format!("http://{}/index.html", cluster_ip.trim());
+    eventually(30, "the ClusterIP from the machine", || {
+        let output = Command::new("curl")
+            .args(["-sf", "-m", "3", &url])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let body = String::from_utf8_lossy(&output.stdout);
+        (body.trim() == "served-by-the-node")
+            .then_some(())
+            .ok_or_else(|| text(&output))
+    });
+    eventually(30, "the Service by name from a pod", || {
+        fetch_from(&cluster, "node-check-client")
+            .and_then(|body| (body == "served-by-the-node").then_some(()).ok_or(body))
+    });
+
+    // NetworkPolicy acts (kube-router): deny all ingress to web, then allow
+    // only pods labelled role=client.
+    let deny = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "node-check-web", "namespace": NS},
+        "spec": {"podSelector": {"matchLabels": {"app": "node-check-web"}}, "policyTypes": ["Ingress"]}});
+    let apply = |manifest: &Value| {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(cluster.dir.join("kubeconfig"))
+            .args(["apply", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(manifest.to_string().as_bytes())
+            .expect("written");
+        let output = child.wait_with_output().expect("kubectl ends");
+        assert!(output.status.success(), "apply: {}", text(&output));
+    };
+    apply(&deny);
+    let took = eventually(30, "default deny refuses the client", || {
+        match fetch_from(&cluster, "node-check-client") {
+            Ok(body) => Err(format!("still served: {body}")),
+            Err(_) => Ok(()),
+        }
+    });
+    eprintln!("deny-all enforced {:.1} s after apply", took.as_secs_f64());
+    assert!(
+        fetch_from(&cluster, "node-check-other").is_err(),
+        "deny-all refuses every pod"
+    );
+    let mut allow = deny.clone();
+    allow["spec"]["ingress"] = json!([{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}]);
+    apply(&allow);
+    let took = eventually(30, "the allowed client is served again", || {
+        fetch_from(&cluster, "node-check-client").map(drop)
+    });
+    eprintln!("allow rule enforced {:.1} s after apply", took.as_secs_f64());
+    assert!(
+        fetch_from(&cluster, "node-check-other").is_err(),
+        "a pod the policy does not name stays refused"
+    );
+
+    // Down undoes the node: no process, no bridge, no rule, no mount, the
+    // sysctls as they were.
+    let output = cluster.down();
+    assert!(output.status.success(), "down: {}", text(&output));
+    for name in cloudshop_cluster::PROCESSES
+        .iter()
+        .chain(&cloudshop_cluster::node::PROCESSES)
+    {
+        assert!(cluster.pid(name).is_none(), "{name} still runs after down");
+    }
+    let bridge = Command::new("ip")
+        .args(["link", "show", "cloudshop0"])
+        .output()
+        .expect("ip");
+    assert!(!bridge.status.success(), "the bridge is still there");
+    assert_eq!(
+        iptables_chains(),
+        chains_before,
+        "iptables chains left by the node"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("mounts");
+    let prefix = cluster.dir.display().to_string();
+    assert!(
+        !mounts.contains(&prefix),
+        "mounts left under the cluster:\n{mounts}"
+    );
+    let sysctls_after: Vec<String> = ["vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops"]
+        .iter()
+        .map(|name| std::fs::read_to_string(format!("/proc/sys/{name}")).expect("sysctl"))
+        .collect();
+    assert_eq!(sysctls_after, sysctls_before, "the kubelet's sysctls restored");
 }

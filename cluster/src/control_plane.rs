@@ -65,12 +65,22 @@ pub struct ControlPlane {
     pub ports: Ports,
     pub tools: Tools,
     pub daemons: Daemons,
+    /// Where the API server listens: 127.0.0.1, or with a real node this
+    /// machine's address (its pods reach the API server through the
+    /// `kubernetes` Service, whose endpoint this is; pods cannot reach the
+    /// machine's loopback).
+    pub apiserver_host: String,
 }
 
 impl ControlPlane {
     /// The registry as pushes and Kyverno (and so the pods' image names) reach it.
     pub fn registry_address(&self) -> String {
         self.ports.registry_address()
+    }
+
+    /// The API server as its clients name it: host and port.
+    pub fn apiserver_address(&self) -> String {
+        format!("{}:{}", self.apiserver_host, self.ports.apiserver)
     }
 
     pub fn kubectl(&self) -> Kubectl {
@@ -172,7 +182,7 @@ impl ControlPlane {
         let mut command = Command::new(&self.tools.apiserver);
         command
             .args(["--etcd-servers", &format!("http://127.0.0.1:{}", self.ports.etcd)])
-            .args(["--bind-address", "127.0.0.1"])
+            .args(["--bind-address", &self.apiserver_host])
             .args(["--secure-port", &self.ports.apiserver.to_string()])
             // Must be an address of this machine other than loopback: the
             // `kubernetes` Service's endpoint.
@@ -190,13 +200,24 @@ impl ControlPlane {
                 "https://kubernetes.default.svc.cluster.local",
             ])
             .args(["--service-cluster-ip-range", "10.96.0.0/16"])
-            .args(["--authorization-mode", "RBAC"])
+            // A node's kubelet may read and write only its own Node and the
+            // pods bound to it (the Node authoriser, NodeRestriction).
+            .args(["--authorization-mode", "Node,RBAC"])
             .args([
                 "--enable-admission-plugins",
-                "NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurity,\
+                "NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurity,NodeRestriction,\
                  MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy,\
                  ResourceQuota,DefaultTolerationSeconds,DefaultStorageClass",
             ])
+            // Logs, exec and port-forward: the API server calls the kubelet
+            // at the node's InternalIP with a client certificate.
+            .args([
+                "--kubelet-client-certificate",
+                &file("apiserver-kubelet-client.pem"),
+            ])
+            .args(["--kubelet-client-key", &file("apiserver-kubelet-client-key.pem")])
+            .args(["--kubelet-certificate-authority", &file("ca.pem")])
+            .args(["--kubelet-preferred-address-types", "InternalIP"])
             // Privileged pods are allowed by the API server itself, so that a
             // refusal in cloudshop-prod comes from Pod Security or Kyverno.
             .arg("--allow-privileged=true")
@@ -244,7 +265,13 @@ impl ControlPlane {
                         &file("service-account-key.pem"),
                     ])
                     .args(["--root-ca-file", &file("ca.pem")])
-                    .arg("--use-service-account-credentials=true");
+                    .arg("--use-service-account-credentials=true")
+                    // Each node gets a /24 of the pods' range (kube-router
+                    // and kube-proxy read it from the Node).
+                    .arg("--allocate-node-cidrs=true")
+                    .args(["--cluster-cidr", crate::node::CLUSTER_CIDR])
+                    .args(["--node-cidr-mask-size", "24"])
+                    .args(["--service-cluster-ip-range", crate::node::SERVICE_RANGE]);
             }
             self.start(name, command)?;
         }
@@ -471,7 +498,7 @@ async fn http_ok(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
 }
 
 /// The first global IPv4 address of this machine (`ip -4 -o addr show scope global`).
-fn advertise_address() -> anyhow::Result<String> {
+pub fn advertise_address() -> anyhow::Result<String> {
     let output = Command::new("ip")
         .args(["-4", "-o", "addr", "show", "scope", "global"])
         .output()

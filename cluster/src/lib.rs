@@ -18,6 +18,7 @@ mod admission;
 mod control_plane;
 mod deploy;
 mod kubectl;
+pub mod node;
 mod pki;
 mod policies;
 mod tools;
@@ -92,7 +93,13 @@ struct UpArgs {
     /// The CloudShop checkout (its policies and manifests).
     #[arg(long, default_value = ".")]
     workspace: PathBuf,
-    /// Simulated nodes.
+    /// The nodes: `kwok` (simulated: pods are marked Running, no container
+    /// starts) or `real` (this machine as one node: containerd, kubelet,
+    /// kube-proxy, kube-router, CoreDNS; needs root, changes the host's
+    /// network until `down`).
+    #[arg(long, value_enum, default_value_t = NodeKind::Kwok)]
+    node: NodeKind,
+    /// Simulated nodes (with --node kwok).
     #[arg(long, default_value_t = 2)]
     nodes: u32,
     /// Only the cluster and its policies: no release, no CloudShop.
@@ -102,6 +109,12 @@ struct UpArgs {
     /// instead of fetching it.
     #[arg(long)]
     offline: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NodeKind {
+    Kwok,
+    Real,
 }
 
 pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
@@ -127,6 +140,9 @@ pub const PROCESSES: [&str; 7] = [
 #[derive(Debug, Serialize, Deserialize)]
 struct State {
     ports: Ports,
+    /// The real node's ports, reserved when it first starts.
+    #[serde(default)]
+    node_ports: Option<node::Ports>,
 }
 
 /// Prints numbered steps with their time to stderr, and names the step that
@@ -164,22 +180,39 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let workspace = absolute(&args.workspace)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let tools = tools::Tools::find()?;
-    let state = load_or_create_state(&dir)?;
+    let real = args.node == NodeKind::Real;
+    let node_tools = if real {
+        Some(tools::NodeTools::find()?)
+    } else {
+        None
+    };
+    let mut state = load_or_create_state(&dir)?;
+    if real && state.node_ports.is_none() {
+        state.node_ports = Some(node::Ports::reserve()?);
+        write_state(&dir, &state)?;
+    }
+    let address = control_plane::advertise_address()?;
     let daemons = Daemons::new(&dir);
     let plane = control_plane::ControlPlane {
         dir: dir.clone(),
         ports: state.ports.clone(),
         tools: tools.clone(),
         daemons: daemons.clone(),
+        apiserver_host: if real { address.clone() } else { "127.0.0.1".into() },
     };
+    let node_steps = if real { 5 } else { 1 };
     let mut progress = Progress {
-        total: if args.no_app { 8 } else { 11 },
+        total: node_steps + if args.no_app { 7 } else { 10 },
         done: 0,
         started: Instant::now(),
     };
     progress
         .step("certificates and keys", async {
-            pki::ensure(&dir, state.ports.apiserver)
+            pki::ensure(
+                &dir,
+                &plane.apiserver_address(),
+                address.parse().context("this machine's address")?,
+            )
         })
         .await?;
     progress.step("OCI registry", plane.registry()).await?;
@@ -188,12 +221,35 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     progress
         .step("kube-controller-manager and kube-scheduler", plane.controllers())
         .await?;
-    progress
-        .step(
-            &format!("{} simulated nodes (kwok)", args.nodes),
-            plane.nodes(args.nodes),
-        )
-        .await?;
+    if let (Some(node_tools), Some(ports)) = (node_tools, state.node_ports.clone()) {
+        let node = node::Node {
+            plane: &plane,
+            tools: node_tools,
+            ports,
+            address: address.clone(),
+        };
+        let images = progress
+            .step("the node's certificates and images (pause, CoreDNS)", async {
+                node.certificates(&plane.apiserver_address())?;
+                node.images(&workspace)
+            })
+            .await?;
+        progress.step("containerd", node.containerd(&images)).await?;
+        progress
+            .step(&format!("kubelet: node {} Ready", node::NAME), node.kubelet())
+            .await?;
+        progress
+            .step("kube-proxy and kube-router (NetworkPolicy)", node.network())
+            .await?;
+        progress.step("CoreDNS", node.coredns(&images.coredns)).await?;
+    } else {
+        progress
+            .step(
+                &format!("{} simulated nodes (kwok)", args.nodes),
+                plane.nodes(args.nodes),
+            )
+            .await?;
+    }
     progress
         .step("Kyverno admission controller", plane.kyverno())
         .await?;
@@ -228,7 +284,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     writeln!(out)?;
     writeln!(out, "CloudShop's policed cluster is running.")?;
     writeln!(out, "  kubeconfig   {}", kubeconfig.display())?;
-    writeln!(out, "  API server   https://127.0.0.1:{}", state.ports.apiserver)?;
+    writeln!(out, "  API server   https://{}", plane.apiserver_address())?;
     writeln!(
         out,
         "  registry     127.0.0.1:{} (plain HTTP, loopback only)",
@@ -243,12 +299,21 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
             deploy::release_record(&dir).display()
         )?;
     }
-    writeln!(
-        out,
-        "  real: API server, Pod Security and Kyverno admission, controllers, scheduling; \
-         simulated: {} nodes and their containers (kwok)",
-        args.nodes
-    )?;
+    if real {
+        writeln!(
+            out,
+            "  real: API server, Pod Security and Kyverno admission, controllers, scheduling, \
+             node {} (containerd, kubelet, kube-proxy, kube-router, CoreDNS)",
+            node::NAME
+        )?;
+    } else {
+        writeln!(
+            out,
+            "  real: API server, Pod Security and Kyverno admission, controllers, scheduling; \
+             simulated: {} nodes and their containers (kwok)",
+            args.nodes
+        )?;
+    }
     writeln!(
         out,
         "  stop         cloudshop cluster down --dir {}",
@@ -285,7 +350,16 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
 }
 
 fn down(dir: &Path) -> anyhow::Result<()> {
-    let daemons = Daemons::new(&absolute(dir)?);
+    let dir = absolute(dir)?;
+    let daemons = Daemons::new(&dir);
+    // The node first: its kubelet must stop before its pods are removed,
+    // and nothing of it needs the control plane to be undone.
+    let node_result = if node::dir(&dir).exists() {
+        let ports = read_state(&dir)?.and_then(|state| state.node_ports);
+        tools::NodeTools::find().and_then(|tools| node::down(&dir, &daemons, &tools, ports.as_ref()))
+    } else {
+        Ok(())
+    };
     for name in PROCESSES.iter().rev() {
         match daemons.stop(name, Duration::from_secs(20))? {
             Stopped::NotRunning => {}
@@ -293,7 +367,7 @@ fn down(dir: &Path) -> anyhow::Result<()> {
             Stopped::Killed => say(format_args!("killed {name} (it did not stop within 20 s)")),
         }
     }
-    Ok(())
+    node_result
 }
 
 fn say(line: std::fmt::Arguments<'_>) {
@@ -318,7 +392,13 @@ fn load_or_create_state(dir: &Path) -> anyhow::Result<State> {
     }
     let state = State {
         ports: Ports::reserve()?,
+        node_ports: None,
     };
-    std::fs::write(dir.join("state.json"), serde_json::to_string_pretty(&state)?)?;
+    write_state(dir, &state)?;
     Ok(state)
+}
+
+fn write_state(dir: &Path, state: &State) -> anyhow::Result<()> {
+    std::fs::write(dir.join("state.json"), serde_json::to_string_pretty(state)?)?;
+    Ok(())
 }

@@ -22,7 +22,7 @@ pub struct Client {
     organization: Option<&'static str>,
 }
 
-pub const CLIENTS: [Client; 3] = [
+pub const CLIENTS: [Client; 4] = [
     Client {
         name: "admin",
         common_name: "cloudshop-admin",
@@ -37,6 +37,12 @@ pub const CLIENTS: [Client; 3] = [
         name: "kube-scheduler",
         common_name: "system:kube-scheduler",
         organization: None,
+    },
+    // The API server as the kubelet's client (logs, exec).
+    Client {
+        name: "apiserver-kubelet-client",
+        common_name: "kube-apiserver-kubelet-client",
+        organization: Some("system:masters"),
     },
 ];
 
@@ -65,17 +71,24 @@ pub fn kubeconfig(cluster: &Path, client: &str) -> PathBuf {
     }
 }
 
-/// Makes whatever is missing; the API server's port goes into the kubeconfigs.
-pub fn ensure(cluster: &Path, apiserver_port: u16) -> anyhow::Result<()> {
+/// The cluster CA, to issue more certificates with.
+pub fn load_ca(cluster: &Path) -> anyhow::Result<CertificateAuthority> {
+    CertificateAuthority::load(
+        &fs::read_to_string(ca(cluster))?,
+        &fs::read_to_string(dir(cluster).join("ca-key.pem"))?,
+    )
+    .context("loading the cluster CA")
+}
+
+/// Makes whatever is missing; `apiserver` (the API server's address and
+/// port) goes into the kubeconfigs, written again on every `up`. `node` is
+/// this machine's address, the API server's too when the node is real.
+pub fn ensure(cluster: &Path, apiserver: &str, node: IpAddr) -> anyhow::Result<()> {
     let pki = dir(cluster);
     fs::create_dir_all(&pki)?;
     fs::set_permissions(&pki, fs::Permissions::from_mode(0o700))?;
     let ca = if ca(cluster).exists() {
-        CertificateAuthority::load(
-            &fs::read_to_string(ca(cluster))?,
-            &fs::read_to_string(pki.join("ca-key.pem"))?,
-        )
-        .context("loading the cluster CA")?
+        load_ca(cluster)?
     } else {
         let ca_new = CertificateAuthority::generate("CloudShop local cluster CA")?;
         write_private(&pki.join("ca-key.pem"), ca_new.key_pem())?;
@@ -86,6 +99,7 @@ pub fn ensure(cluster: &Path, apiserver_port: u16) -> anyhow::Result<()> {
         IpAddr::from([127, 0, 0, 1]),
         // The first address of the service range: the `kubernetes` Service.
         IpAddr::from([10, 96, 0, 1]),
+        node,
     ];
     issue(
         cluster,
@@ -116,7 +130,7 @@ pub fn ensure(cluster: &Path, apiserver_port: u16) -> anyhow::Result<()> {
                 ips: vec![IpAddr::from([127, 0, 0, 1])],
             },
         )?;
-        write_kubeconfig(cluster, client.name, apiserver_port)?;
+        write_kubeconfig(cluster, client.name, apiserver)?;
     }
     let sa_key = pki.join("service-account-key.pem");
     if !sa_key.exists() {
@@ -131,7 +145,12 @@ pub fn ensure(cluster: &Path, apiserver_port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn issue(cluster: &Path, ca: &CertificateAuthority, name: &str, leaf: &KubernetesLeaf) -> anyhow::Result<()> {
+pub fn issue(
+    cluster: &Path,
+    ca: &CertificateAuthority,
+    name: &str,
+    leaf: &KubernetesLeaf,
+) -> anyhow::Result<()> {
     if cert(cluster, name).exists() {
         return Ok(());
     }
@@ -143,12 +162,12 @@ fn issue(cluster: &Path, ca: &CertificateAuthority, name: &str, leaf: &Kubernete
     Ok(())
 }
 
-fn write_kubeconfig(cluster: &Path, client: &str, apiserver_port: u16) -> anyhow::Result<()> {
+pub fn write_kubeconfig(cluster: &Path, client: &str, apiserver: &str) -> anyhow::Result<()> {
     let b64 = |path: PathBuf| -> anyhow::Result<String> {
         Ok(base64::engine::general_purpose::STANDARD.encode(fs::read(&path)?))
     };
     let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: cloudshop-local\n  cluster:\n    server: https://127.0.0.1:{apiserver_port}\n    certificate-authority-data: {ca}\nusers:\n- name: {client}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: cloudshop-local\n  context:\n    cluster: cloudshop-local\n    user: {client}\ncurrent-context: cloudshop-local\n",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: cloudshop-local\n  cluster:\n    server: https://{apiserver}\n    certificate-authority-data: {ca}\nusers:\n- name: {client}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: cloudshop-local\n  context:\n    cluster: cloudshop-local\n    user: {client}\ncurrent-context: cloudshop-local\n",
         ca = b64(ca(cluster))?,
         cert = b64(cert(cluster, client))?,
         key = b64(key(cluster, client))?,

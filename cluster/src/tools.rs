@@ -109,3 +109,48 @@ fn go_mod_cache() -> PathBuf {
         .filter(|v| !v.is_empty())
         .map_or_else(|| go_path().join("pkg/mod"), PathBuf::from)
 }
+
+/// The real node's programs: `scripts/node-tools.sh` builds them into Go's
+/// bin folder (kubelet and kube-proxy: `scripts/cluster-tools.sh`).
+#[derive(Debug, Clone)]
+pub struct NodeTools {
+    pub containerd: PathBuf,
+    pub containerd_shim: PathBuf,
+    pub runc: PathBuf,
+    pub crictl: PathBuf,
+    pub kubelet: PathBuf,
+    pub kube_proxy: PathBuf,
+    pub kube_router: PathBuf,
+    pub coredns: PathBuf,
+}
+
+impl NodeTools {
+    pub fn find() -> anyhow::Result<Self> {
+        let go_bin = go_bin();
+        let mut missing = Vec::new();
+        let mut go_tool = |name: &str| {
+            let path = go_bin.join(name);
+            if !path.is_file() {
+                missing.push(path.display().to_string());
+            }
+            path
+        };
+        let tools = Self {
+            containerd: go_tool("containerd"),
+            containerd_shim: go_tool("containerd-shim-runc-v2"),
+            runc: go_tool("cloudshop-runc"),
+            crictl: go_tool("crictl"),
+            kubelet: go_tool("kubelet"),
+            kube_proxy: go_tool("kube-proxy"),
+            kube_router: go_tool("kube-router"),
+            coredns: go_tool("coredns"),
+        };
+        if !missing.is_empty() {
+            bail!(
+                "the real node's programs are missing: {}; scripts/cluster-tools.sh installs them",
+                missing.join(", ")
+            );
+        }
+        Ok(tools)
+    }
+}

@@ -14,6 +14,9 @@ pub const KWOK: &str = pinned("KWOK");
 /// Kyverno, as `MODULE@VERSION` (`cloudshop cluster` reads its CRDs from the
 /// module cache).
 pub const KYVERNO: &str = pinned("KYVERNO");
+/// CoreDNS, as `MODULE@VERSION`: `cloudshop cluster up --node real` tags
+/// its image with the version.
+pub const COREDNS: &str = pinned("COREDNS");
 /// Prometheus (and its promtool), as `MODULE@VERSION`: `cloudshop up
 /// --observe` runs its `prometheus`.
 pub const PROMETHEUS: &str = pinned("PROMETHEUS");

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the real node's pinned programs into Go's bin folder, each built
+# from the Go module proxy and skipped when `go version -m` already shows its
+# pinned version: containerd, its runc shim and runc (with seccomp, so cgo and
+# libseccomp-dev), crictl, CoreDNS (its image is built by `cloudshop cluster
+# up`) and kube-router (the NetworkPolicy enforcer, firewall only). kubelet and
+# kube-proxy come from tools/kubernetes, built by scripts/cluster-tools.sh.
+# runc is installed as cloudshop-runc: podman on this machine keeps Debian's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+source scripts/pinned.sh # CONTAINERD RUNC CRICTL COREDNS KUBE_ROUTER, $bin, have
+
+mkdir -p "$bin"
+# install BIN MODULE@VERSION PACKAGE [GO-BUILD-FLAGS...]: builds PACKAGE at
+# MODULE's pinned version into $bin/BIN unless it is there.
+install() {
+  local name=$1 pin=$2 package=$3; shift 3
+  have "$name" "$pin" && return 0
+  local t0=$SECONDS work
+  echo "building $name (${pin#*@}) ..."
+  work="$(mktemp -d)"
+  GOBIN="$work" go install -trimpath "$@" "$package@${pin#*@}"
+  mv "$work/$(basename "$package")" "$bin/$name"
+  rmdir "$work"
+  echo "built $name in $((SECONDS - t0)) s"
+}
+
+c=${CONTAINERD%@*}
+CGO_ENABLED=0 install containerd "$CONTAINERD" "$c/cmd/containerd" -ldflags "-s -w"
+# no_grpc: the shim's ttrpc-only build, as containerd's own release builds it.
+CGO_ENABLED=0 install containerd-shim-runc-v2 "$CONTAINERD" "$c/cmd/containerd-shim-runc-v2" -tags no_grpc -ldflags "-s -w"
+CGO_ENABLED=1 install cloudshop-runc "$RUNC" "${RUNC%@*}" -tags seccomp -ldflags "-s -w"
+CGO_ENABLED=0 install crictl "$CRICTL" "${CRICTL%@*}/cmd/crictl" -ldflags "-s -w"
+CGO_ENABLED=0 install coredns "$COREDNS" "${COREDNS%@*}" -ldflags "-s -w"
+CGO_ENABLED=0 install kube-router "$KUBE_ROUTER" "${KUBE_ROUTER%@*}/cmd/kube-router" -ldflags "-s -w"
+echo "node tools ready in $bin"
