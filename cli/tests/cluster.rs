@@ -207,19 +207,26 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     let _one = one_cluster();
     let cluster = new_cluster();
 
-    // Up from nothing: control plane, Kyverno, policies, release, CloudShop.
+    // Up from nothing: control plane, the real node, Kyverno, policies,
+    // release, CloudShop.
     let output = cluster.up(&[]);
     let printed = text(&output);
     assert!(output.status.success(), "cluster up failed:\n{printed}");
     for line in [
         "kubeconfig",
         "registry     127.0.0.1:",
-        "simulated: 2 nodes",
+        "node cloudshop-node (containerd",
         "CloudShop    namespace cloudshop-prod",
     ] {
         assert!(printed.contains(line), "`{line}` missing from:\n{printed}");
     }
-    for name in cloudshop_cluster::PROCESSES {
+    let running_processes = || {
+        cloudshop_cluster::PROCESSES
+            .iter()
+            .filter(|name| **name != "kwok")
+            .chain(&cloudshop_cluster::node::PROCESSES)
+    };
+    for name in running_processes() {
         assert!(cluster.pid(name).is_some(), "{name} is not running");
     }
 
@@ -288,6 +295,36 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
             "{line}"
         );
     }
+
+    // The shop is served from the node: the storefront's Service answers
+    // with the catalogue that products read from PostgreSQL, through the
+    // gateway, every hop in a container of the release.
+    let storefront = cluster.kubectl_ok(&[
+        "-n",
+        "cloudshop-prod",
+        "get",
+        "service",
+        "storefront",
+        "-o",
+        "jsonpath={.spec.clusterIP}:{.spec.ports[?(@.name==\"api\")].port}",
+    ]);
+    let home = Command::new("curl")
+        .args([
+            "-sS",
+            "-m",
+            "10",
+            "-w",
+            "\n%{http_code}",
+            &format!("http://{}/", storefront.trim()),
+        ])
+        .output()
+        .expect("curl");
+    let home = String::from_utf8_lossy(&home.stdout).into_owned();
+    assert!(home.ends_with("\n200"), "the storefront at {storefront}: {home}");
+    assert!(
+        home.contains("href=\"/products/1\"") && home.contains("€"),
+        "the storefront's home page lists no product: {home}"
+    );
 
     // Every admission case, each refusal by its policy's own message.
     let output = cloudshop(&[
@@ -409,7 +446,10 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     // Down stops every process by its pid.
     let output = cluster.down();
     assert!(output.status.success(), "{}", text(&output));
-    for name in cloudshop_cluster::PROCESSES {
+    for name in cloudshop_cluster::PROCESSES
+        .iter()
+        .chain(&cloudshop_cluster::node::PROCESSES)
+    {
         assert!(cluster.pid(name).is_none(), "{name} still runs after down");
     }
 }

@@ -192,7 +192,15 @@ fn secret<P: AsRef<Path>>(name: &str, kind: &str, files: &[(&str, P)]) -> anyhow
 /// as a path relative to the kustomization: kustomize refuses absolute ones)
 /// with each CloudShop image renamed to this cluster's registry and pinned by
 /// the release's digest.
-pub fn kustomization(overlay: &str, registry: &str, release: &Release) -> anyhow::Result<String> {
+///
+/// `postgres`: the digest of the PostgreSQL image the real node pulls (see
+/// `node::Node::postgres`), instead of the official image's in the overlay.
+pub fn kustomization(
+    overlay: &str,
+    registry: &str,
+    release: &Release,
+    postgres: Option<&str>,
+) -> anyhow::Result<String> {
     let mut out = format!(
         "# Written by `cloudshop cluster up` from the release record (version {}, commit {}).\n\
          apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {}\nimages:\n",
@@ -216,17 +224,27 @@ pub fn kustomization(overlay: &str, registry: &str, release: &Release) -> anyhow
             service.name, released.digest
         ));
     }
+    if let Some(digest) = postgres {
+        out.push_str(&format!(
+            "  - {{name: docker.io/library/postgres, digest: \"{digest}\"}}\n"
+        ));
+    }
     Ok(out)
 }
 
 /// Renders and applies CloudShop, then waits until every workload is ready.
-pub async fn apply(plane: &ControlPlane, workspace: &Path, release: &Release) -> anyhow::Result<()> {
+pub async fn apply(
+    plane: &ControlPlane,
+    workspace: &Path,
+    release: &Release,
+    postgres: Option<&str>,
+) -> anyhow::Result<()> {
     let deploy = plane.dir.join("deploy");
     std::fs::create_dir_all(&deploy)?;
     let overlay = relative(&deploy, &workspace.join("k8s/overlays/local"))?;
     std::fs::write(
         deploy.join("kustomization.yaml"),
-        kustomization(&overlay, &plane.registry_address(), release)?,
+        kustomization(&overlay, &plane.registry_address(), release, postgres)?,
     )?;
     let kubectl = plane.kubectl();
     let manifest = kubectl
@@ -349,8 +367,13 @@ mod tests {
     #[test]
     fn the_kustomization_pins_every_image_by_the_release_digest_in_this_registry() {
         let digest = format!("sha256:{}", "b".repeat(64));
-        let text = kustomization("../../k8s/overlays/local", "127.0.0.1:24000", &release(&digest))
-            .expect("rendered");
+        let text = kustomization(
+            "../../k8s/overlays/local",
+            "127.0.0.1:24000",
+            &release(&digest),
+            None,
+        )
+        .expect("rendered");
         assert!(
             text.contains("resources:\n  - ../../k8s/overlays/local\n"),
             "{text}"
@@ -382,14 +405,14 @@ mod tests {
     fn a_release_without_digests_or_a_service_is_refused() {
         let mut tagged = release("latest");
         tagged.services[0].image = "127.0.0.1:5000/cloudshop/storefront:latest".into();
-        let error = kustomization("o", "r", &tagged).expect_err("refused");
+        let error = kustomization("o", "r", &tagged, None).expect_err("refused");
         assert!(
             error.to_string().contains("not pinned by one sha256 digest"),
             "{error}"
         );
         let mut short = release(&format!("sha256:{}", "b".repeat(64)));
         short.services.pop();
-        let error = kustomization("o", "r", &short).expect_err("refused");
+        let error = kustomization("o", "r", &short, None).expect_err("refused");
         assert!(error.to_string().contains("no image for"), "{error}");
     }
 }

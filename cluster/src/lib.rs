@@ -93,12 +93,13 @@ struct UpArgs {
     /// The CloudShop checkout (its policies and manifests).
     #[arg(long, default_value = ".")]
     workspace: PathBuf,
-    /// The nodes: `kwok` (simulated: pods are marked Running, no container
-    /// starts) or `real` (this machine as one node: containerd, kubelet,
+    /// The nodes: `real` (this machine as one node: containerd, kubelet,
     /// kube-proxy, kube-router, CoreDNS; needs root, changes the host's
-    /// network until `down`).
-    #[arg(long, value_enum, default_value_t = NodeKind::Kwok)]
-    node: NodeKind,
+    /// network until `down`) or `kwok` (simulated: pods are marked Running,
+    /// no container starts). Default: what the folder's cluster was made
+    /// with, else `real`.
+    #[arg(long, value_enum)]
+    node: Option<NodeKind>,
     /// Simulated nodes (with --node kwok).
     #[arg(long, default_value_t = 2)]
     nodes: u32,
@@ -111,7 +112,8 @@ struct UpArgs {
     offline: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 enum NodeKind {
     Kwok,
     Real,
@@ -143,6 +145,24 @@ struct State {
     /// The real node's ports, reserved when it first starts.
     #[serde(default)]
     node_ports: Option<node::Ports>,
+    /// The nodes the cluster was made with (folders made before real nodes
+    /// existed have kwok's).
+    #[serde(default = "kwok")]
+    node: NodeKind,
+}
+
+fn kwok() -> NodeKind {
+    NodeKind::Kwok
+}
+
+impl NodeKind {
+    /// As `--node` spells it.
+    fn flag(self) -> &'static str {
+        match self {
+            Self::Real => "real",
+            Self::Kwok => "kwok",
+        }
+    }
 }
 
 /// Prints numbered steps with their time to stderr, and names the step that
@@ -180,13 +200,28 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let workspace = absolute(&args.workspace)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let tools = tools::Tools::find()?;
-    let real = args.node == NodeKind::Real;
+    let mut state = load_or_create_state(&dir, args.node.unwrap_or(NodeKind::Real))?;
+    if let Some(asked) = args.node
+        && asked != state.node
+    {
+        anyhow::bail!(
+            "the cluster in {} was made with --node {}; run `cloudshop cluster down --dir {0}` \
+             and remove the folder to make one with --node {}",
+            dir.display(),
+            state.node.flag(),
+            asked.flag()
+        );
+    }
+    let real = state.node == NodeKind::Real;
     let node_tools = if real {
+        anyhow::ensure!(
+            rustix::process::geteuid().is_root(),
+            "a real node needs root (containerd, kubelet, iptables); run as root, or use --node kwok"
+        );
         Some(tools::NodeTools::find()?)
     } else {
         None
     };
-    let mut state = load_or_create_state(&dir)?;
     if real && state.node_ports.is_none() {
         state.node_ports = Some(node::Ports::reserve()?);
         write_state(&dir, &state)?;
@@ -200,7 +235,11 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
         daemons: daemons.clone(),
         apiserver_host: if real { address.clone() } else { "127.0.0.1".into() },
     };
-    let node_steps = if real { 5 } else { 1 };
+    let node_steps = match (real, args.no_app) {
+        (false, _) => 1,
+        (true, true) => 5,
+        (true, false) => 6,
+    };
     let mut progress = Progress {
         total: node_steps + if args.no_app { 7 } else { 10 },
         done: 0,
@@ -221,13 +260,16 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     progress
         .step("kube-controller-manager and kube-scheduler", plane.controllers())
         .await?;
-    if let (Some(node_tools), Some(ports)) = (node_tools, state.node_ports.clone()) {
-        let node = node::Node {
+    let node = match (node_tools, state.node_ports.clone()) {
+        (Some(tools), Some(ports)) => Some(node::Node {
             plane: &plane,
-            tools: node_tools,
+            tools,
             ports,
             address: address.clone(),
-        };
+        }),
+        _ => None,
+    };
+    if let Some(node) = &node {
         let images = progress
             .step("the node's certificates and images (pause, CoreDNS)", async {
                 node.certificates(&plane.apiserver_address())?;
@@ -271,10 +313,20 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
                 deploy::secrets(&plane, &workspace)
             })
             .await?;
+        let postgres = match &node {
+            Some(node) => Some(
+                progress
+                    .step("PostgreSQL's image (built here) and volume", async {
+                        node.postgres(&workspace, deploy::NAMESPACE)
+                    })
+                    .await?,
+            ),
+            None => None,
+        };
         progress
             .step(
                 "CloudShop by digest (k8s/overlays/local): every workload ready",
-                deploy::apply(&plane, &workspace, &release),
+                deploy::apply(&plane, &workspace, &release, postgres.as_deref()),
             )
             .await?;
     }
@@ -386,13 +438,14 @@ fn read_state(dir: &Path) -> anyhow::Result<Option<State>> {
     }
 }
 
-fn load_or_create_state(dir: &Path) -> anyhow::Result<State> {
+fn load_or_create_state(dir: &Path, node: NodeKind) -> anyhow::Result<State> {
     if let Some(state) = read_state(dir)? {
         return Ok(state);
     }
     let state = State {
         ports: Ports::reserve()?,
         node_ports: None,
+        node,
     };
     write_state(dir, &state)?;
     Ok(state)

@@ -215,6 +215,18 @@ impl Node<'_> {
                 r = self.plane.registry_address()
             ),
         )?;
+        // docker.io is mirrored by the cluster's registry: the PostgreSQL
+        // stand-in (see [`Node::postgres`]) is pulled by the official
+        // image's name, by its own digest.
+        let docker = c.join("certs.d/docker.io");
+        std::fs::create_dir_all(&docker)?;
+        std::fs::write(
+            docker.join("hosts.toml"),
+            format!(
+                "server = \"https://registry-1.docker.io\"\n\n[host.\"http://{r}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+                r = self.plane.registry_address()
+            ),
+        )?;
         let cni = node.join("cni");
         std::fs::create_dir_all(cni.join("net.d"))?;
         std::fs::write(
@@ -545,7 +557,10 @@ subjects:
 
     /// CoreDNS as a Deployment in kube-system (the `kube-dns` Service at
     /// [`DNS_ADDRESS`]), serving cluster.local from the API server; no
-    /// forwarding (this machine has no resolver outside).
+    /// forwarding (this machine has no resolver outside). It listens on 53
+    /// as a non-root user with no capabilities (containerd opens the low
+    /// ports in each pod's network namespace), so that a NetworkPolicy
+    /// allowing DNS to port 53 matches after the Service's DNAT too.
     pub async fn coredns(&self, image: &str) -> anyhow::Result<()> {
         let kubectl = self.plane.kubectl();
         kubectl
@@ -562,6 +577,75 @@ subjects:
             ])
             .context("CoreDNS did not become ready")
             .map(drop)
+    }
+
+    /// The shop's PostgreSQL on this node. Public images cannot be pulled
+    /// here, so the official image is stood in for by one built from this
+    /// machine's PostgreSQL (`cli/tests/compose-postgres/postgres-image.sh`:
+    /// the same user, folders and entrypoint behaviour), pushed to the
+    /// cluster's registry as `library/postgres`, which containerd uses as its
+    /// docker.io mirror. Returns its digest, which the deployment pins
+    /// (`docker.io/library/postgres@sha256:…`, as the image policy requires
+    /// of PostgreSQL). Also the volume its claim binds: a default
+    /// StorageClass without a provisioner and one hostPath PersistentVolume
+    /// in the node's folder, owned by the image's postgres user (70) and
+    /// reserved for the StatefulSet's claim.
+    pub fn postgres(&self, workspace: &Path, namespace: &str) -> anyhow::Result<String> {
+        let local = "localhost/cloudshop-node/postgres:stand-in";
+        run(
+            Command::new("sh")
+                .arg(workspace.join("cli/tests/compose-postgres/postgres-image.sh"))
+                .arg(local),
+            "building the PostgreSQL stand-in image",
+        )?;
+        let digest_file = self.dir().join("images/postgres.digest");
+        std::fs::create_dir_all(self.dir().join("images"))?;
+        let pushed = format!("{}/library/postgres:stand-in", self.plane.registry_address());
+        run(
+            cloudshop_topology::tools::command("podman")
+                .args(["push", "--quiet", "--tls-verify=false", "--digestfile"])
+                .arg(&digest_file)
+                .args([local, &pushed]),
+            &format!("pushing {pushed}"),
+        )?;
+        let digest = std::fs::read_to_string(&digest_file)?.trim().to_owned();
+        anyhow::ensure!(
+            digest.starts_with("sha256:") && digest.len() == 71,
+            "podman push wrote no digest: {digest:?}"
+        );
+
+        let data = self.dir().join("volumes/postgres-data");
+        std::fs::create_dir_all(&data)?;
+        std::os::unix::fs::chown(&data, Some(70), Some(70))
+            .with_context(|| format!("giving {} to uid 70", data.display()))?;
+        std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        self.plane
+            .kubectl()
+            .apply(&format!(
+                "apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: cloudshop-node
+  annotations: {{storageclass.kubernetes.io/is-default-class: \"true\"}}
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Retain
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: cloudshop-postgres-data}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: cloudshop-node
+  persistentVolumeReclaimPolicy: Retain
+  claimRef: {{namespace: {namespace}, name: data-postgres-0}}
+  hostPath: {{path: {path}, type: Directory}}
+",
+                path = data.display()
+            ))
+            .context("the PostgreSQL volume")?;
+        Ok(digest)
     }
 
     fn record_sysctls(&self) -> anyhow::Result<()> {
@@ -650,7 +734,7 @@ kind: ConfigMap
 metadata: {{name: coredns, namespace: kube-system}}
 data:
   Corefile: |
-    .:1053 {{
+    .:53 {{
         errors
         health :8080
         ready :8181
@@ -683,8 +767,8 @@ spec:
         image: {image}
         args: [-conf, /etc/coredns/Corefile]
         ports:
-        - {{name: dns, containerPort: 1053, protocol: UDP}}
-        - {{name: dns-tcp, containerPort: 1053, protocol: TCP}}
+        - {{name: dns, containerPort: 53, protocol: UDP}}
+        - {{name: dns-tcp, containerPort: 53, protocol: TCP}}
         securityContext:
           allowPrivilegeEscalation: false
           readOnlyRootFilesystem: true
@@ -710,8 +794,8 @@ spec:
   selector: {{k8s-app: kube-dns}}
   clusterIP: {DNS_ADDRESS}
   ports:
-  - {{name: dns, port: 53, targetPort: 1053, protocol: UDP}}
-  - {{name: dns-tcp, port: 53, targetPort: 1053, protocol: TCP}}
+  - {{name: dns, port: 53, targetPort: 53, protocol: UDP}}
+  - {{name: dns-tcp, port: 53, targetPort: 53, protocol: TCP}}
 "#
     )
 }
@@ -761,6 +845,7 @@ pub fn down(
     }
     note("stopping containerd", stop("containerd"));
     note("stopping leftover shims", stop_shims(cluster));
+    note("stopping containers left without a shim", stop_pod_processes());
     note("unmounting", unmount_under(&node));
     note("removing the pods' cgroups", remove_pod_cgroups());
     note("deleting the bridge", delete_bridge());
@@ -856,6 +941,41 @@ fn unmount_under(folder: &Path) -> anyhow::Result<()> {
                 &format!("umount -l {point}"),
             )?;
         }
+    }
+    Ok(())
+}
+
+/// The processes still in the kubelet's `kubepods` cgroups once containerd
+/// and its shims are gone (containers whose shim was killed with the
+/// command that started the node): each killed by its pid.
+fn stop_pod_processes() -> anyhow::Result<()> {
+    fn pids(dir: &Path, found: &mut Vec<u32>) {
+        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            found.extend(text.lines().filter_map(|line| line.trim().parse::<u32>().ok()));
+        }
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pids(&entry.path(), found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup")?.flatten() {
+        pids(&hierarchy.path().join("kubepods"), &mut found);
+    }
+    found.sort_unstable();
+    found.dedup();
+    for pid in &found {
+        say(&format!("killing container process {pid} (its shim is gone)"));
+        cloudshop_host::signals::send(*pid, cloudshop_host::signals::Signal::Kill);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !found.iter().all(|pid| cloudshop_host::daemon::gone(*pid)) {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "container processes survive SIGKILL: {found:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
 }

@@ -121,7 +121,7 @@ fn alive(pid: u32, program: &str) -> bool {
 }
 
 /// Exited (a zombie counts: its parent has yet to reap it).
-pub(crate) fn gone(pid: u32) -> bool {
+pub fn gone(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the command name in parentheses: "pid (comm) S ...".
         Ok(stat) => stat

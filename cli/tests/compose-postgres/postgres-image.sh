@@ -1,9 +1,11 @@
 #!/bin/sh
 # Builds a PostgreSQL image from this machine's own PostgreSQL binaries, for
-# the compose test only: public images cannot be pulled here. It stands in
-# for compose.yaml's official postgres image (see compose.test.yaml): the
-# same user (70), data folder, socket folder and entrypoint name, and the
-# entrypoint does what compose.yaml relies on the official one to do.
+# the compose test and the real node of `cloudshop cluster up`: public images
+# cannot be pulled here. It stands in for the official postgres image (see
+# compose.test.yaml and cluster/src/node.rs): the same user (70), data
+# folder, socket folder, entrypoint name and default listen address, and the
+# entrypoint does what compose.yaml and k8s/base/postgres rely on the
+# official one to do.
 #
 #   postgres-image.sh TAG
 set -eu
@@ -33,6 +35,9 @@ ldd $programs $modules 2>/dev/null | awk '/=> \// { print $3 } /^\t\/lib/ { prin
 done
 mkdir -p "$root/usr/share/postgresql" "$root/usr/share/zoneinfo" "$root/etc" "$root/usr/local/bin" "$root/docker-entrypoint-initdb.d"
 cp -RL "$share" "$root/usr/share/postgresql/"
+# As the official image: initdb's postgresql.conf listens on every address.
+sed -ri "s!^#?(listen_addresses)\s*=\s*\S+.*!\1 = '*'!" "$root/usr/share/postgresql/$(basename "$share")/postgresql.conf.sample"
+grep -q "^listen_addresses = '\*'" "$root/usr/share/postgresql/$(basename "$share")/postgresql.conf.sample"
 cp -L /usr/share/zoneinfo/UTC "$root/usr/share/zoneinfo/UTC"
 printf 'root:x:0:0::/:/bin/sh\npostgres:x:70:70:PostgreSQL:/var/lib/postgresql:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\npostgres:x:70:\n' >"$root/etc/group"
