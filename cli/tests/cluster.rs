@@ -326,6 +326,84 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
         "the storefront's home page lists no product: {home}"
     );
 
+    // Every container of the shop, read from the runtime and the kernel:
+    // its process runs as a non-root uid with no capabilities, seccomp
+    // filtering and no_new_privs, on a read-only root, in a memory cgroup
+    // with the limit of its pod spec.
+    let containers = crictl(
+        &cluster,
+        &[
+            "ps",
+            "-q",
+            "--label",
+            "io.kubernetes.pod.namespace=cloudshop-prod",
+        ],
+    );
+    let containers: Vec<&str> = containers.split_whitespace().collect();
+    assert_eq!(containers.len(), wanted_pods, "one running container per pod");
+    for id in containers {
+        let info: Value =
+            serde_json::from_str(&crictl(&cluster, &["inspect", id])).expect("crictl inspect answers JSON");
+        let name = info["status"]["metadata"]["name"]
+            .as_str()
+            .unwrap_or(id)
+            .to_owned();
+        let pid = info["info"]["pid"].as_u64().expect("the container's pid");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("its status");
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(key))
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let uid: u32 = field("Uid:")
+            .split_whitespace()
+            .next()
+            .and_then(|u| u.parse().ok())
+            .expect("uid");
+        assert_ne!(uid, 0, "{name} runs as root");
+        assert_eq!(field("CapEff:"), "0000000000000000", "{name}'s capabilities");
+        assert_eq!(field("Seccomp:"), "2", "{name} runs without a seccomp filter");
+        assert_eq!(field("NoNewPrivs:"), "1", "{name} may gain privileges");
+        let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).expect("its mounts");
+        let root = mounts
+            .lines()
+            .find(|line| line.split_whitespace().nth(4) == Some("/"))
+            .expect("its root mount");
+        let options = root.split_whitespace().nth(5).unwrap_or_default();
+        assert!(
+            options.split(',').any(|o| o == "ro"),
+            "{name}'s root is writable: {root}"
+        );
+        let limit = info["info"]["runtimeSpec"]["linux"]["resources"]["memory"]["limit"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name} has no memory limit in its runtime spec"));
+        let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("its cgroups");
+        let memory = cgroups
+            .lines()
+            .find_map(|line| {
+                let mut parts = line.splitn(3, ':');
+                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+                controllers
+                    .split(',')
+                    .any(|c| c == "memory")
+                    .then(|| path.to_owned())
+            })
+            .expect("its memory cgroup");
+        let in_kernel =
+            std::fs::read_to_string(format!("/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes"))
+                .expect("the cgroup's limit");
+        assert_eq!(
+            in_kernel.trim(),
+            limit.to_string(),
+            "{name}'s memory limit in its cgroup"
+        );
+    }
+
+    print_memory(&cluster);
+
     // Every admission case, each refusal by its policy's own message.
     let output = cloudshop(&[
         "cluster",
@@ -452,6 +530,131 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     {
         assert!(cluster.pid(name).is_none(), "{name} still runs after down");
     }
+}
+
+/// The resident memory of the running cluster, printed: each of its
+/// processes (by its pid file), containerd's shims, and each pod's
+/// processes (the pids in the kubelet's memory cgroups, grouped by pod).
+fn print_memory(cluster: &Cluster) {
+    let rss = |pid: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+            * 1024
+    };
+    let mut rows: Vec<(String, u64)> = Vec::new();
+    for entry in std::fs::read_dir(cluster.dir.join("run"))
+        .expect("run folder")
+        .flatten()
+    {
+        let name = entry
+            .path()
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if let Some(pid) = cluster.pid(&name) {
+            rows.push((name, rss(pid as u32)));
+        }
+    }
+    let socket = cluster
+        .dir
+        .join("node/containerd/containerd.sock")
+        .display()
+        .to_string();
+    let mut shims = 0;
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("containerd-shim-runc-v2") && cmdline.contains(&socket) {
+            shims += rss(pid);
+        }
+    }
+    rows.push(("containerd shims".into(), shims));
+    fn pods(dir: &Path, depth: usize, rows: &mut Vec<(String, Vec<u32>)>) {
+        if depth == 0 {
+            return;
+        }
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            if name.starts_with("pod") {
+                let mut pids = Vec::new();
+                collect(&path, &mut pids);
+                rows.push((name, pids));
+            } else {
+                pods(&path, depth - 1, rows);
+            }
+        }
+    }
+    fn collect(dir: &Path, pids: &mut Vec<u32>) {
+        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            pids.extend(text.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
+        }
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                collect(&entry.path(), pids);
+            }
+        }
+    }
+    let mut pod_cgroups = Vec::new();
+    pods(Path::new("/sys/fs/cgroup/memory/kubepods"), 2, &mut pod_cgroups);
+    let pod_names = cluster.kubectl_ok(&[
+        "get",
+        "pods",
+        "-A",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.uid} {.metadata.namespace}/{.metadata.name}{\"\\n\"}{end}",
+    ]);
+    for (cgroup, pids) in pod_cgroups {
+        let uid = cgroup.trim_start_matches("pod");
+        let name = pod_names
+            .lines()
+            .find_map(|l| l.strip_prefix(uid).map(str::trim))
+            .unwrap_or(uid)
+            .to_owned();
+        rows.push((name, pids.iter().map(|pid| rss(*pid)).sum()));
+    }
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1));
+    let total: u64 = rows.iter().map(|r| r.1).sum();
+    eprintln!(
+        "resident memory of the cluster with the shop running: {} MiB",
+        total >> 20
+    );
+    for (name, bytes) in &rows {
+        eprintln!("  {:>5} MiB  {name}", bytes >> 20);
+    }
+}
+
+/// `crictl ARGS` against the cluster's node; its stdout.
+fn crictl(cluster: &Cluster, args: &[&str]) -> String {
+    let output = Command::new(cloudshop_topology::tools::go_bin().join("crictl"))
+        .arg("--runtime-endpoint")
+        .arg(format!(
+            "unix://{}",
+            cluster.dir.join("node/containerd/containerd.sock").display()
+        ))
+        .args(args)
+        .output()
+        .expect("crictl runs");
+    assert!(output.status.success(), "crictl {args:?}: {}", text(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// One cluster at a time: both tests start a whole control plane, and the
