@@ -842,6 +842,33 @@ fn a_real_node_runs_restricted_pods_with_probes_services_dns_and_network_policy(
     for name in cloudshop_cluster::node::PROCESSES {
         assert!(cluster.pid(name).is_some(), "{name} is not running");
     }
+    // Every socket the cluster's processes listen on is on 127.0.0.1 or on
+    // the node's bridge address, none on the machine's other interfaces.
+    let pids: Vec<String> = cloudshop_cluster::PROCESSES
+        .iter()
+        .chain(&cloudshop_cluster::node::PROCESSES)
+        .filter_map(|name| cluster.pid(name))
+        .map(|pid| format!("pid={pid},"))
+        .collect();
+    let listening = Command::new("ss").args(["-ltnupH"]).output().expect("ss runs");
+    let listening = String::from_utf8_lossy(&listening.stdout).into_owned();
+    let ours: Vec<&str> = listening
+        .lines()
+        .filter(|line| pids.iter().any(|pid| line.contains(pid.as_str())))
+        .collect();
+    assert!(
+        ours.len() >= 10,
+        "the cluster's listeners, as ss sees them:\n{listening}"
+    );
+    for line in ours {
+        let local = line.split_whitespace().nth(4).unwrap_or_default();
+        assert!(
+            local.starts_with("127.0.0.1:")
+                || local.starts_with(&format!("{}:", cloudshop_cluster::node::ADDRESS)),
+            "listening beyond loopback and the node's bridge: {line}"
+        );
+    }
+
     // The node is real: no kwok node, and it runs this machine's kernel.
     let nodes = cluster.kubectl_ok(&["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"]);
     assert_eq!(nodes.trim(), "cloudshop-node");

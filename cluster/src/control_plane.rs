@@ -65,11 +65,14 @@ pub struct ControlPlane {
     pub ports: Ports,
     pub tools: Tools,
     pub daemons: Daemons,
-    /// Where the API server listens: 127.0.0.1, or with a real node this
-    /// machine's address (its pods reach the API server through the
-    /// `kubernetes` Service, whose endpoint this is; pods cannot reach the
-    /// machine's loopback).
+    /// Where the API server listens: 127.0.0.1, or with a real node the
+    /// node's address on its bridge (its pods reach the API server through
+    /// the `kubernetes` Service, whose endpoint this is; pods cannot reach
+    /// the machine's loopback).
     pub apiserver_host: String,
+    /// The address the API server advertises (the `kubernetes` Service's
+    /// endpoint): an address of this machine other than loopback.
+    pub advertise: String,
 }
 
 impl ControlPlane {
@@ -178,15 +181,12 @@ impl ControlPlane {
     pub async fn apiserver(&self) -> anyhow::Result<()> {
         let pki = pki::dir(&self.dir);
         let file = |name: &str| pki.join(name).display().to_string();
-        let advertise = advertise_address()?;
         let mut command = Command::new(&self.tools.apiserver);
         command
             .args(["--etcd-servers", &format!("http://127.0.0.1:{}", self.ports.etcd)])
             .args(["--bind-address", &self.apiserver_host])
             .args(["--secure-port", &self.ports.apiserver.to_string()])
-            // Must be an address of this machine other than loopback: the
-            // `kubernetes` Service's endpoint.
-            .args(["--advertise-address", &advertise])
+            .args(["--advertise-address", &self.advertise])
             .args(["--tls-cert-file", &file("kube-apiserver.pem")])
             .args(["--tls-private-key-file", &file("kube-apiserver-key.pem")])
             .args(["--client-ca-file", &file("ca.pem")])

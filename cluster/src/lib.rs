@@ -226,7 +226,13 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
         state.node_ports = Some(node::Ports::reserve()?);
         write_state(&dir, &state)?;
     }
-    let address = control_plane::advertise_address()?;
+    // With a real node, everything that pods must reach listens on the
+    // node's bridge; nothing listens on the machine's other interfaces.
+    let address = if real {
+        node::ADDRESS.to_owned()
+    } else {
+        control_plane::advertise_address()?
+    };
     let daemons = Daemons::new(&dir);
     let plane = control_plane::ControlPlane {
         dir: dir.clone(),
@@ -234,6 +240,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
         tools: tools.clone(),
         daemons: daemons.clone(),
         apiserver_host: if real { address.clone() } else { "127.0.0.1".into() },
+        advertise: address.clone(),
     };
     let node_steps = match (real, args.no_app) {
         (false, _) => 1,
@@ -246,13 +253,23 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
         started: Instant::now(),
     };
     progress
-        .step("certificates and keys", async {
-            pki::ensure(
-                &dir,
-                &plane.apiserver_address(),
-                address.parse().context("this machine's address")?,
-            )
-        })
+        .step(
+            if real {
+                "certificates, keys and the node's bridge"
+            } else {
+                "certificates and keys"
+            },
+            async {
+                if real {
+                    node::bridge()?;
+                }
+                pki::ensure(
+                    &dir,
+                    &plane.apiserver_address(),
+                    address.parse().context("the advertised address")?,
+                )
+            },
+        )
         .await?;
     progress.step("OCI registry", plane.registry()).await?;
     progress.step("etcd", plane.etcd()).await?;

@@ -4,14 +4,14 @@
 //! all as local processes of this machine; the sandbox (pause) and CoreDNS
 //! images are built here and pushed to the cluster's registry.
 //!
-//! A real node changes the host: a bridge (`cloudshop0`) and veth pairs,
-//! iptables chains (KUBE-*, CNI-*, kube-router's), ipsets, network
-//! namespaces, mounts and cgroups under the node's folder, and three sysctls
-//! the kubelet sets (vm.overcommit_memory, kernel.panic,
-//! kernel.panic_on_oops). `cloudshop cluster down` undoes each: it removes
-//! the pods through containerd, stops every process by its pid, asks
-//! kube-proxy and kube-router to remove their rules, deletes the bridge and
-//! restores the sysctls recorded before the kubelet first ran.
+//! The node's address is its bridge's (`cloudshop0`, 10.244.0.1): the API
+//! server and the kubelet listen there, everything else on 127.0.0.1.
+//!
+//! A real node changes the host: the bridge and veth pairs, iptables chains
+//! (KUBE-*, CNI-*), kube-router's ipsets, mounts and cgroups, the shims'
+//! socket folder in /run, and three sysctls the kubelet sets
+//! (vm.overcommit_memory, kernel.panic, kernel.panic_on_oops). `cloudshop
+//! cluster down` undoes each (see [`down`]).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,8 +35,13 @@ pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
 pub const SERVICE_RANGE: &str = "10.96.0.0/16";
 /// The `kube-dns` Service's address, which every pod's resolv.conf names.
 pub const DNS_ADDRESS: &str = "10.96.0.10";
-/// The bridge the CNI plugin makes; its address is the pods' gateway.
+/// The node's bridge, made before the API server starts; the CNI plugin
+/// plugs each pod into it.
 pub const BRIDGE: &str = "cloudshop0";
+/// The node's address: the bridge's, the pods' gateway. The API server and
+/// the kubelet listen on it (pods reach them there), so nothing of the
+/// cluster listens on the machine's other interfaces.
+pub const ADDRESS: &str = "10.244.0.1";
 const CNI_NETWORK: &str = "cloudshop";
 /// The sysctls the kubelet sets when they differ (its
 /// `protectKernelDefaults: false`), restored by `down`.
@@ -52,18 +57,16 @@ pub struct Ports {
     pub kubelet_healthz: u16,
     pub proxy_healthz: u16,
     pub proxy_metrics: u16,
-    pub router_health: u16,
 }
 
 impl Ports {
     pub fn reserve() -> anyhow::Result<Self> {
-        let p = cloudshop_host::ports::reserve(5).context("ports for the node")?;
+        let p = cloudshop_host::ports::reserve(4).context("ports for the node")?;
         Ok(Self {
             kubelet: p[0],
             kubelet_healthz: p[1],
             proxy_healthz: p[2],
             proxy_metrics: p[3],
-            router_health: p[4],
         })
     }
 }
@@ -73,8 +76,8 @@ pub struct Node<'a> {
     pub plane: &'a ControlPlane,
     pub tools: NodeTools,
     pub ports: Ports,
-    /// The machine's address: the node's InternalIP, where the API server
-    /// reaches the kubelet and pods reach the API server.
+    /// The node's InternalIP ([`ADDRESS`]), where the API server reaches
+    /// the kubelet and pods reach the API server.
     pub address: String,
 }
 
@@ -460,7 +463,8 @@ clusterCIDR: {CLUSTER_CIDR}
 hostnameOverride: {NAME}
 metricsBindAddress: 127.0.0.1:{metrics}
 healthzBindAddress: 127.0.0.1:{healthz}
-# NodePorts on the machine's own address only, never on 127.0.0.1.
+# NodePorts on the node's address (its bridge) only, never on 127.0.0.1
+# or the machine's other interfaces.
 nodePortAddresses: [primary]
 iptables:
   localhostNodePorts: false
@@ -524,35 +528,43 @@ subjects:
             ])
             .args(["--hostname-override", NAME])
             .args(["--service-cluster-ip-range", SERVICE_RANGE])
-            .args(["--health-port", &self.ports.router_health.to_string()])
+            // Its health server would listen on every address; it is off,
+            // and readiness is its firewall chains in place.
+            .args(["--health-port", "0"])
             .args(["--v", "1"]);
         self.start("kube-router", command)?;
 
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()?;
-        for (name, url) in [
-            (
-                "kube-proxy",
-                format!("http://127.0.0.1:{}/healthz", self.ports.proxy_healthz),
-            ),
-            (
-                "kube-router",
-                format!("http://127.0.0.1:{}/healthz", self.ports.router_health),
-            ),
-        ] {
-            self.plane
-                .wait_ready(name, Duration::from_secs(60), || {
-                    let request = client.get(&url);
-                    async move {
-                        let response = request.send().await?;
-                        anyhow::ensure!(response.status().is_success(), "{}", response.status());
-                        Ok(())
-                    }
-                })
-                .await?;
-        }
-        Ok(())
+        let url = format!("http://127.0.0.1:{}/healthz", self.ports.proxy_healthz);
+        self.plane
+            .wait_ready("kube-proxy", Duration::from_secs(60), || {
+                let request = client.get(&url);
+                async move {
+                    let response = request.send().await?;
+                    anyhow::ensure!(response.status().is_success(), "{}", response.status());
+                    Ok(())
+                }
+            })
+            .await?;
+        self.plane
+            .wait_ready("kube-router", Duration::from_secs(60), || async {
+                let saved = Command::new("iptables-save").args(["-t", "filter"]).output()?;
+                let saved = String::from_utf8_lossy(&saved.stdout);
+                anyhow::ensure!(
+                    [
+                        ":KUBE-ROUTER-INPUT",
+                        ":KUBE-ROUTER-FORWARD",
+                        ":KUBE-ROUTER-OUTPUT"
+                    ]
+                    .iter()
+                    .all(|chain| saved.contains(chain)),
+                    "its firewall chains are not in place yet"
+                );
+                Ok(())
+            })
+            .await
     }
 
     /// CoreDNS as a Deployment in kube-system (the `kube-dns` Service at
@@ -797,6 +809,31 @@ spec:
   - {{name: dns, port: 53, targetPort: 53, protocol: UDP}}
   - {{name: dns-tcp, port: 53, targetPort: 53, protocol: TCP}}
 "#
+    )
+}
+
+/// Makes the node's bridge with its address ([`ADDRESS`]/24) and brings it
+/// up; kept when it is there.
+pub fn bridge() -> anyhow::Result<()> {
+    let exists = Command::new("ip")
+        .args(["link", "show", BRIDGE])
+        .output()
+        .context("running `ip` (iproute2)")?
+        .status
+        .success();
+    if !exists {
+        run(
+            Command::new("ip").args(["link", "add", BRIDGE, "type", "bridge"]),
+            &format!("making the bridge {BRIDGE}"),
+        )?;
+    }
+    run(
+        Command::new("ip").args(["address", "replace", &format!("{ADDRESS}/24"), "dev", BRIDGE]),
+        &format!("giving {BRIDGE} the address {ADDRESS}"),
+    )?;
+    run(
+        Command::new("ip").args(["link", "set", BRIDGE, "up"]),
+        &format!("bringing {BRIDGE} up"),
     )
 }
 

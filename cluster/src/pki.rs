@@ -82,7 +82,8 @@ pub fn load_ca(cluster: &Path) -> anyhow::Result<CertificateAuthority> {
 
 /// Makes whatever is missing; `apiserver` (the API server's address and
 /// port) goes into the kubeconfigs, written again on every `up`. `node` is
-/// this machine's address, the API server's too when the node is real.
+/// the address the API server advertises (with a real node, also where it
+/// listens: the node's bridge).
 pub fn ensure(cluster: &Path, apiserver: &str, node: IpAddr) -> anyhow::Result<()> {
     let pki = dir(cluster);
     fs::create_dir_all(&pki)?;
