@@ -842,6 +842,30 @@ fn a_real_node_runs_restricted_pods_with_probes_services_dns_and_network_policy(
     for name in cloudshop_cluster::node::PROCESSES {
         assert!(cluster.pid(name).is_some(), "{name} is not running");
     }
+    // One real node per machine: a second folder's `up` is refused before
+    // it starts anything.
+    let second = tempfile::tempdir().expect("second folder");
+    let refused = cloudshop(&[
+        "cluster",
+        "up",
+        "--no-app",
+        "--node",
+        "real",
+        "--dir",
+        &second.path().join("cluster").display().to_string(),
+    ])
+    .output()
+    .expect("cloudshop runs");
+    assert!(
+        !refused.status.success() && text(&refused).contains("runs on this machine"),
+        "a second real node: {}",
+        text(&refused)
+    );
+    assert!(
+        !second.path().join("cluster/run").exists(),
+        "the refused cluster started something"
+    );
+
     // Every socket the cluster's processes listen on is on 127.0.0.1 or on
     // the node's bridge address, none on the machine's other interfaces.
     let pids: Vec<String> = cloudshop_cluster::PROCESSES

@@ -222,6 +222,9 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    if real {
+        node::claim(&dir)?;
+    }
     if real && state.node_ports.is_none() {
         state.node_ports = Some(node::Ports::reserve()?);
         write_state(&dir, &state)?;

@@ -812,6 +812,37 @@ spec:
     )
 }
 
+/// Where the machine records which cluster folder its real node belongs to.
+/// The bridge, its address, the iptables chains, the kubepods cgroups and
+/// the sysctls are the machine's, so one real node runs at a time.
+const OWNER: &str = "/run/cloudshop-node.owner";
+
+/// The cluster folder whose real node runs on this machine, other than
+/// `cluster` (its containerd or kubelet alive).
+fn other_running_node(cluster: &Path) -> Option<PathBuf> {
+    let other = PathBuf::from(std::fs::read_to_string(OWNER).ok()?.trim());
+    let daemons = Daemons::new(&other);
+    (other != cluster
+        && ["containerd", "kubelet"]
+            .iter()
+            .any(|name| daemons.pid(name).is_some()))
+    .then_some(other)
+}
+
+/// Records `cluster` as the owner of the machine's real node; refuses
+/// while another cluster's node runs.
+pub fn claim(cluster: &Path) -> anyhow::Result<()> {
+    if let Some(other) = other_running_node(cluster) {
+        bail!(
+            "the real node of the cluster in {} runs on this machine, and a machine has one \
+             (its bridge {BRIDGE}, address {ADDRESS} and iptables chains are the machine's): \
+             run `cloudshop cluster down --dir {0}` first",
+            other.display()
+        );
+    }
+    std::fs::write(OWNER, cluster.display().to_string()).with_context(|| format!("writing {OWNER}"))
+}
+
 /// Makes the node's bridge with its address ([`ADDRESS`]/24) and brings it
 /// up; kept when it is there.
 pub fn bridge() -> anyhow::Result<()> {
@@ -867,35 +898,52 @@ pub fn down(
         }
         Ok(())
     };
+    // When another cluster's node runs now, what is the machine's (its
+    // bridge, chains, cgroups, sysctls) is that node's: only this node's own
+    // processes, pods and mounts are undone.
+    let other = other_running_node(cluster);
+    if let Some(other) = &other {
+        say(&format!(
+            "the machine's bridge, chains and cgroups are kept: the node of {} runs",
+            other.display()
+        ));
+    }
     note("stopping kube-router", stop("kube-router"));
     note("stopping kube-proxy", stop("kube-proxy"));
-    note(
-        "kube-proxy --cleanup",
-        run(
-            Command::new(&tools.kube_proxy).arg("--cleanup"),
+    if other.is_none() {
+        note(
             "kube-proxy --cleanup",
-        ),
-    );
+            run(
+                Command::new(&tools.kube_proxy).arg("--cleanup"),
+                "kube-proxy --cleanup",
+            ),
+        );
+    }
     note("stopping kubelet", stop("kubelet"));
     if daemons.pid("containerd").is_some() {
         note("removing the pods", remove_pods(cluster, &tools.crictl));
     }
     note("stopping containerd", stop("containerd"));
     note("stopping leftover shims", stop_shims(cluster));
-    note("stopping containers left without a shim", stop_pod_processes());
-    note("unmounting", unmount_under(&node));
-    note("removing the pods' cgroups", remove_pod_cgroups());
-    note("deleting the bridge", delete_bridge());
-    note("restoring sysctls", restore_sysctls(&node));
-    // kube-router v2.1.0's --cleanup-config says it removed its policy
-    // chains, leaves their jumps in INPUT, FORWARD and OUTPUT, then panics in
-    // its service-proxy cleanup; so the node's chains (KUBE-*: kubelet,
-    // kube-proxy, kube-router; CNI-*: the portmap plugin) and kube-router's
-    // ipsets are removed here, after every process that makes them stopped.
-    for family in ["iptables", "ip6tables"] {
-        note(&format!("removing the {family} chains"), remove_chains(family));
+    if other.is_none() {
+        note("stopping containers left without a shim", stop_pod_processes());
     }
-    note("removing kube-router's ipsets", remove_ipsets());
+    note("unmounting", unmount_under(&node));
+    if other.is_none() {
+        note("removing the pods' cgroups", remove_pod_cgroups());
+        note("deleting the bridge", delete_bridge());
+        note("restoring sysctls", restore_sysctls(&node));
+        // kube-router v2.1.0's --cleanup-config says it removed its policy
+        // chains, leaves their jumps in INPUT, FORWARD and OUTPUT, then
+        // panics in its service-proxy cleanup; so the node's chains (KUBE-*:
+        // kubelet, kube-proxy, kube-router; CNI-*: the portmap plugin) and
+        // kube-router's ipsets are removed here, after every process that
+        // makes them stopped.
+        for family in ["iptables", "ip6tables"] {
+            note(&format!("removing the {family} chains"), remove_chains(family));
+        }
+        note("removing kube-router's ipsets", remove_ipsets());
+    }
     note("removing the pods' host files", remove_host_files(&node));
     if let Some(ports) = ports {
         let sockets = shim_sockets(ports);
@@ -905,6 +953,12 @@ pub fn down(
                 std::fs::remove_dir_all(&sockets).with_context(|| format!("removing {}", sockets.display())),
             );
         }
+    }
+    if std::fs::read_to_string(OWNER).is_ok_and(|owner| Path::new(owner.trim()) == cluster) {
+        note(
+            "releasing the machine's node",
+            std::fs::remove_file(OWNER).map_err(Into::into),
+        );
     }
     if failures.is_empty() {
         Ok(())
