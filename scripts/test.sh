@@ -438,7 +438,7 @@ fi
 
 # Each area's tests in a step of its own; a failing area does not stop the
 # others (as cargo's --no-fail-fast), and fails the run at the end.
-declare -A area_share=([services]=420 [browser]=150 [docs]=30 [up]=180 [compose]=150 [bench]=60 [cluster]=150 [release]=480)
+declare -A area_share=([services]=420 [browser]=150 [docs]=30 [up]=180 [compose]=150 [bench]=60 [cluster]=300 [release]=480)
 failed_areas=()
 for area in "${test_areas[@]}"; do
   name="tests: $area"
