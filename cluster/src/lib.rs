@@ -200,7 +200,16 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let workspace = absolute(&args.workspace)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let tools = tools::Tools::find()?;
-    let mut state = load_or_create_state(&dir, args.node.unwrap_or(NodeKind::Real))?;
+    let kind = args
+        .node
+        .or(read_state(&dir)?.map(|state| state.node))
+        .unwrap_or(NodeKind::Real);
+    // Before anything is made: a folder keeps the kind it was made with.
+    anyhow::ensure!(
+        kind == NodeKind::Kwok || rustix::process::geteuid().is_root(),
+        "a real node needs root (containerd, kubelet, iptables); run as root, or use --node kwok"
+    );
+    let mut state = load_or_create_state(&dir, kind)?;
     if let Some(asked) = args.node
         && asked != state.node
     {
@@ -214,10 +223,6 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     }
     let real = state.node == NodeKind::Real;
     let node_tools = if real {
-        anyhow::ensure!(
-            rustix::process::geteuid().is_root(),
-            "a real node needs root (containerd, kubelet, iptables); run as root, or use --node kwok"
-        );
         Some(tools::NodeTools::find()?)
     } else {
         None
