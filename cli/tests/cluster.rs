@@ -95,10 +95,23 @@ impl Cluster {
 
     /// `kubectl apply --dry-run=server` of `manifest`: admission runs, nothing is kept.
     fn admit(&self, manifest: &Value) -> Output {
+        self.with_manifest(&["apply", "--dry-run=server"], manifest)
+    }
+
+    /// `kubectl apply` of `manifest`, which must succeed.
+    fn apply(&self, manifest: &Value) {
+        let output = self.with_manifest(&["apply"], manifest);
+        assert!(output.status.success(), "apply: {}", text(&output));
+    }
+
+    /// `kubectl ARGS -f -` with `manifest` on stdin.
+    fn with_manifest(&self, args: &[&str], manifest: &Value) -> Output {
         let mut child = Command::new("kubectl")
             .arg("--kubeconfig")
             .arg(self.dir.join("kubeconfig"))
-            .args(["--request-timeout", "30s", "apply", "--dry-run=server", "-f", "-"])
+            .args(["--request-timeout", "30s"])
+            .args(args)
+            .args(["-f", "-"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -563,23 +576,8 @@ fn print_memory(cluster: &Cluster) {
             rows.push((name, rss(pid as u32)));
         }
     }
-    let socket = cluster
-        .dir
-        .join("node/containerd/containerd.sock")
-        .display()
-        .to_string();
-    let mut shims = 0;
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        if cmdline.contains("containerd-shim-runc-v2") && cmdline.contains(&socket) {
-            shims += rss(pid);
-        }
-    }
-    rows.push(("containerd shims".into(), shims));
+    let shims = cloudshop_cluster::node::shim_pids(&cluster.dir).expect("the shims");
+    rows.push(("containerd shims".into(), shims.into_iter().map(rss).sum()));
     fn pods(dir: &Path, depth: usize, rows: &mut Vec<(String, Vec<u32>)>) {
         if depth == 0 {
             return;
@@ -596,20 +594,10 @@ fn print_memory(cluster: &Cluster) {
                 .into_owned();
             if name.starts_with("pod") {
                 let mut pids = Vec::new();
-                collect(&path, &mut pids);
+                cloudshop_cluster::node::cgroup_pids(&path, &mut pids);
                 rows.push((name, pids));
             } else {
                 pods(&path, depth - 1, rows);
-            }
-        }
-    }
-    fn collect(dir: &Path, pids: &mut Vec<u32>) {
-        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-            pids.extend(text.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
-        }
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                collect(&entry.path(), pids);
             }
         }
     }
@@ -648,7 +636,7 @@ fn crictl(cluster: &Cluster, args: &[&str]) -> String {
         .arg("--runtime-endpoint")
         .arg(format!(
             "unix://{}",
-            cluster.dir.join("node/containerd/containerd.sock").display()
+            cloudshop_cluster::node::containerd_socket(&cluster.dir).display()
         ))
         .args(args)
         .output()
@@ -898,24 +886,7 @@ fn a_real_node_runs_restricted_pods_with_probes_services_dns_and_network_policy(
     assert_eq!(nodes.trim(), "cloudshop-node");
 
     let image = busybox_image(&cluster);
-    let objects = node_check_objects(&image);
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(cluster.dir.join("kubeconfig"))
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(objects.to_string().as_bytes())
-        .expect("objects written");
-    let applied = child.wait_with_output().expect("kubectl ends");
-    assert!(applied.status.success(), "apply: {}", text(&applied));
+    cluster.apply(&node_check_objects(&image));
     let started = Instant::now();
     cluster.kubectl_ok(&[
         "-n",
@@ -1031,26 +1002,7 @@ fn a_real_node_runs_restricted_pods_with_probes_services_dns_and_network_policy(
     let deny = json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
         "metadata": {"name": "node-check-web", "namespace": NS},
         "spec": {"podSelector": {"matchLabels": {"app": "node-check-web"}}, "policyTypes": ["Ingress"]}});
-    let apply = |manifest: &Value| {
-        let mut child = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(cluster.dir.join("kubeconfig"))
-            .args(["apply", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(manifest.to_string().as_bytes())
-            .expect("written");
-        let output = child.wait_with_output().expect("kubectl ends");
-        assert!(output.status.success(), "apply: {}", text(&output));
-    };
-    apply(&deny);
+    cluster.apply(&deny);
     let took = eventually(30, "default deny refuses the client", || {
         match fetch_from(&cluster, "node-check-client") {
             Ok(body) => Err(format!("still served: {body}")),
@@ -1064,7 +1016,7 @@ fn a_real_node_runs_restricted_pods_with_probes_services_dns_and_network_policy(
     );
     let mut allow = deny.clone();
     allow["spec"]["ingress"] = json!([{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}]);
-    apply(&allow);
+    cluster.apply(&allow);
     let took = eventually(30, "the allowed client is served again", || {
         fetch_from(&cluster, "node-check-client").map(drop)
     });

@@ -90,7 +90,8 @@ impl ControlPlane {
         Kubectl::new(&self.tools.kubectl, &pki::kubeconfig(&self.dir, "admin"))
     }
 
-    fn start(&self, name: &str, command: Command) -> anyhow::Result<bool> {
+    /// Starts `name` unless it runs; whether it was started.
+    pub fn start(&self, name: &str, command: Command) -> anyhow::Result<bool> {
         if self.daemons.pid(name).is_some() {
             return Ok(false);
         }

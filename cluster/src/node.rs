@@ -86,7 +86,8 @@ pub fn dir(cluster: &Path) -> PathBuf {
     cluster.join("node")
 }
 
-fn containerd_socket(cluster: &Path) -> PathBuf {
+/// containerd's socket (crictl's runtime endpoint).
+pub fn containerd_socket(cluster: &Path) -> PathBuf {
     dir(cluster).join("containerd/containerd.sock")
 }
 
@@ -103,10 +104,7 @@ impl Node<'_> {
     }
 
     fn start(&self, name: &str, command: Command) -> anyhow::Result<()> {
-        if self.plane.daemons.pid(name).is_none() {
-            self.plane.daemons.start(name, command)?;
-        }
-        Ok(())
+        self.plane.start(name, command).map(drop)
     }
 
     /// The node's certificates: its kubelet's client (`system:node:NAME` in
@@ -209,27 +207,23 @@ impl Node<'_> {
         let tools = &self.tools;
         let node = self.dir();
         let c = node.join("containerd");
-        let hosts = c.join("certs.d").join(self.plane.registry_address());
-        std::fs::create_dir_all(&hosts)?;
-        std::fs::write(
-            hosts.join("hosts.toml"),
-            format!(
-                "server = \"http://{r}\"\n\n[host.\"http://{r}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
-                r = self.plane.registry_address()
-            ),
-        )?;
-        // docker.io is mirrored by the cluster's registry: the PostgreSQL
-        // stand-in (see [`Node::postgres`]) is pulled by the official
-        // image's name, by its own digest.
-        let docker = c.join("certs.d/docker.io");
-        std::fs::create_dir_all(&docker)?;
-        std::fs::write(
-            docker.join("hosts.toml"),
-            format!(
-                "server = \"https://registry-1.docker.io\"\n\n[host.\"http://{r}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
-                r = self.plane.registry_address()
-            ),
-        )?;
+        let registry = self.plane.registry_address();
+        // Pulls from the cluster's registry over plain HTTP; and docker.io
+        // mirrored by it: the PostgreSQL stand-in (see [`Node::postgres`]) is
+        // pulled by the official image's name, by its own digest.
+        for (host, server) in [
+            (registry.as_str(), format!("http://{registry}")),
+            ("docker.io", "https://registry-1.docker.io".to_owned()),
+        ] {
+            let folder = c.join("certs.d").join(host);
+            std::fs::create_dir_all(&folder)?;
+            std::fs::write(
+                folder.join("hosts.toml"),
+                format!(
+                    "server = \"{server}\"\n\n[host.\"http://{registry}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+                ),
+            )?;
+        }
         let cni = node.join("cni");
         std::fs::create_dir_all(cni.join("net.d"))?;
         std::fs::write(
@@ -704,17 +698,9 @@ fn crictl_command(crictl: &Path, cluster: &Path) -> Command {
 }
 
 fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
-    let output = command
-        .output()
-        .with_context(|| format!("{what}: cannot run it"))?;
-    if !output.status.success() {
-        bail!(
-            "{what} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
+    cloudshop_supply_chain::output(command)
+        .map(drop)
+        .with_context(|| format!("{what} failed"))
 }
 
 fn coredns_manifest(image: &str) -> String {
@@ -846,13 +832,7 @@ pub fn claim(cluster: &Path) -> anyhow::Result<()> {
 /// Makes the node's bridge with its address ([`ADDRESS`]/24) and brings it
 /// up; kept when it is there.
 pub fn bridge() -> anyhow::Result<()> {
-    let exists = Command::new("ip")
-        .args(["link", "show", BRIDGE])
-        .output()
-        .context("running `ip` (iproute2)")?
-        .status
-        .success();
-    if !exists {
+    if !bridge_exists()? {
         run(
             Command::new("ip").args(["link", "add", BRIDGE, "type", "bridge"]),
             &format!("making the bridge {BRIDGE}"),
@@ -893,8 +873,8 @@ pub fn down(
     let stop = |name: &str| -> anyhow::Result<()> {
         match daemons.stop(name, Duration::from_secs(20))? {
             Stopped::NotRunning => {}
-            Stopped::Terminated => say(&format!("stopped {name}")),
-            Stopped::Killed => say(&format!("killed {name} (it did not stop within 20 s)")),
+            Stopped::Terminated => super::say(format_args!("stopped {name}")),
+            Stopped::Killed => super::say(format_args!("killed {name} (it did not stop within 20 s)")),
         }
         Ok(())
     };
@@ -903,7 +883,7 @@ pub fn down(
     // processes, pods and mounts are undone.
     let other = other_running_node(cluster);
     if let Some(other) = &other {
-        say(&format!(
+        super::say(format_args!(
             "the machine's bridge, chains and cgroups are kept: the node of {} runs",
             other.display()
         ));
@@ -967,10 +947,6 @@ pub fn down(
     }
 }
 
-fn say(line: &str) {
-    cloudshop_host::progress::line(format_args!("{line}"));
-}
-
 fn remove_pods(cluster: &Path, crictl: &Path) -> anyhow::Result<()> {
     let output = crictl_command(crictl, cluster).args(["pods", "-q"]).output()?;
     anyhow::ensure!(
@@ -991,10 +967,11 @@ fn remove_pods(cluster: &Path, crictl: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Shims whose command line names this node's containerd socket (their
-/// parent is gone once containerd stops), each stopped by its pid.
-fn stop_shims(cluster: &Path) -> anyhow::Result<()> {
+/// The pids of the shims whose command line names this node's containerd
+/// socket.
+pub fn shim_pids(cluster: &Path) -> anyhow::Result<Vec<u32>> {
     let socket = containerd_socket(cluster).display().to_string();
+    let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc")?.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
@@ -1007,9 +984,18 @@ fn stop_shims(cluster: &Path) -> anyhow::Result<()> {
             .first()
             .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"));
         if is_shim && args.contains(&socket.as_bytes()) {
-            say(&format!("stopping leftover shim {pid}"));
-            cloudshop_host::signals::send(pid, cloudshop_host::signals::Signal::Kill);
+            pids.push(pid);
         }
+    }
+    Ok(pids)
+}
+
+/// Shims of this node left once containerd stops (their parent is gone),
+/// each stopped by its pid.
+fn stop_shims(cluster: &Path) -> anyhow::Result<()> {
+    for pid in shim_pids(cluster)? {
+        super::say(format_args!("stopping leftover shim {pid}"));
+        cloudshop_host::signals::send(pid, cloudshop_host::signals::Signal::Kill);
     }
     Ok(())
 }
@@ -1040,24 +1026,14 @@ fn unmount_under(folder: &Path) -> anyhow::Result<()> {
 /// and its shims are gone (containers whose shim was killed with the
 /// command that started the node): each killed by its pid.
 fn stop_pod_processes() -> anyhow::Result<()> {
-    fn pids(dir: &Path, found: &mut Vec<u32>) {
-        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-            found.extend(text.lines().filter_map(|line| line.trim().parse::<u32>().ok()));
-        }
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                pids(&entry.path(), found);
-            }
-        }
-    }
     let mut found = Vec::new();
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup")?.flatten() {
-        pids(&hierarchy.path().join("kubepods"), &mut found);
+        cgroup_pids(&hierarchy.path().join("kubepods"), &mut found);
     }
     found.sort_unstable();
     found.dedup();
     for pid in &found {
-        say(&format!("killing container process {pid} (its shim is gone)"));
+        super::say(format_args!("killing container process {pid} (its shim is gone)"));
         cloudshop_host::signals::send(*pid, cloudshop_host::signals::Signal::Kill);
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -1069,6 +1045,19 @@ fn stop_pod_processes() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
+}
+
+/// Adds the pids in the cgroup `dir` and every cgroup below it to `found`
+/// (none when `dir` is not there).
+pub fn cgroup_pids(dir: &Path, found: &mut Vec<u32>) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        found.extend(text.lines().filter_map(|line| line.trim().parse::<u32>().ok()));
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            cgroup_pids(&entry.path(), found);
+        }
+    }
 }
 
 /// The kubelet's `kubepods` cgroup trees (cgroupfs driver), once empty:
@@ -1091,13 +1080,17 @@ fn remove_pod_cgroups() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn delete_bridge() -> anyhow::Result<()> {
-    let exists = Command::new("ip")
+fn bridge_exists() -> anyhow::Result<bool> {
+    Ok(Command::new("ip")
         .args(["link", "show", BRIDGE])
-        .output()?
+        .output()
+        .context("running `ip` (iproute2)")?
         .status
-        .success();
-    if exists {
+        .success())
+}
+
+fn delete_bridge() -> anyhow::Result<()> {
+    if bridge_exists()? {
         run(
             Command::new("ip").args(["link", "delete", BRIDGE]),
             &format!("ip link delete {BRIDGE}"),

@@ -33,16 +33,9 @@ pub const KYVERNO_MODULE: &str = cloudshop_topology::versions::KYVERNO;
 
 impl Tools {
     pub fn find() -> anyhow::Result<Self> {
-        let go_bin = go_bin();
         let mod_cache = go_mod_cache();
         let mut missing = Vec::new();
-        let mut go_tool = |name: &str| {
-            let path = go_bin.join(name);
-            if !path.is_file() {
-                missing.push(path.display().to_string());
-            }
-            path
-        };
+        let mut go_tool = |name: &str| go_tool(name, &mut missing);
         let etcd = go_tool("etcd");
         let apiserver = go_tool("kube-apiserver");
         let controller_manager = go_tool("kube-controller-manager");
@@ -104,6 +97,16 @@ impl Tools {
     }
 }
 
+/// `name` in Go's bin folder; its path is added to `missing` when it is
+/// not there.
+fn go_tool(name: &str, missing: &mut Vec<String>) -> PathBuf {
+    let path = go_bin().join(name);
+    if !path.is_file() {
+        missing.push(path.display().to_string());
+    }
+    path
+}
+
 fn go_mod_cache() -> PathBuf {
     std::env::var_os("GOMODCACHE")
         .filter(|v| !v.is_empty())
@@ -126,15 +129,8 @@ pub struct NodeTools {
 
 impl NodeTools {
     pub fn find() -> anyhow::Result<Self> {
-        let go_bin = go_bin();
         let mut missing = Vec::new();
-        let mut go_tool = |name: &str| {
-            let path = go_bin.join(name);
-            if !path.is_file() {
-                missing.push(path.display().to_string());
-            }
-            path
-        };
+        let mut go_tool = |name: &str| go_tool(name, &mut missing);
         let tools = Self {
             containerd: go_tool("containerd"),
             containerd_shim: go_tool("containerd-shim-runc-v2"),
