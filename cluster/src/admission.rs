@@ -548,13 +548,21 @@ fn manifest(case: &Case, image: &str) -> Value {
 
 /// `answer` names the refusal `by` made: Pod Security's prefix, or Kyverno's
 /// policy name, and the message.
+///
+/// An image by tag is refused by two policies for the same reason: the
+/// digest policy, and Kyverno's image verification, which says the image
+/// "does not have a digest". The API server calls both webhooks at once and
+/// reports the first refusal, so either one names the digest refusal.
 pub fn names_refusal(answer: &str, by: &str, message: &str) -> bool {
     let who = if by == "PodSecurity" {
         answer.contains(POD_SECURITY)
     } else {
         answer.contains(by)
     };
-    who && answer.contains(message)
+    let by_verification = by == DIGEST.by
+        && answer.contains("verify-cloudshop-images")
+        && answer.contains("does not have a digest");
+    who && answer.contains(message) || by_verification
 }
 
 async fn run_case(kubectl: &Kubectl, case: &Case, image: &str) -> Outcome {
@@ -751,6 +759,12 @@ mod tests {
             "uses restricted volume type \"hostPath\""
         ));
         assert!(!names_refusal(pss, "PodSecurity", "privileged"));
+        // An image by tag: either policy's digest refusal, nothing else.
+        let verification = "admission webhook \"ivpol.validate.kyverno.svc-fail\" denied the request: Policy verify-cloudshop-images failed: image 127.0.0.1:5000/cloudshop/auth:0.1.0 does not have a digest";
+        assert!(names_refusal(verification, DIGEST.by, DIGEST.message));
+        assert!(!names_refusal(verification, REGISTRY.by, REGISTRY.message));
+        let unsigned = "admission webhook \"ivpol.validate.kyverno.svc-fail\" denied the request: Policy verify-cloudshop-images failed: no signature";
+        assert!(!names_refusal(unsigned, DIGEST.by, DIGEST.message));
     }
 
     #[test]
