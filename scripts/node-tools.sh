@@ -3,13 +3,14 @@
 # from the Go module proxy and skipped when `go version -m` already shows its
 # pinned version: containerd, its runc shim and runc (with seccomp, so cgo and
 # libseccomp-dev), crictl, CoreDNS (its image is built by `cloudshop cluster
-# up`) and kube-router (the NetworkPolicy enforcer, firewall only). kubelet and
+# up`), kube-router (the NetworkPolicy enforcer, firewall only) and Traefik
+# (the Ingress controller). kubelet and
 # kube-proxy come from tools/kubernetes, built by scripts/cluster-tools.sh.
 # runc is installed as cloudshop-runc: podman on this machine keeps Debian's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-source scripts/pinned.sh # CONTAINERD RUNC CRICTL COREDNS KUBE_ROUTER, $bin, have
+source scripts/pinned.sh # CONTAINERD RUNC CRICTL COREDNS KUBE_ROUTER TRAEFIK, $bin, have
 
 mkdir -p "$bin"
 # install BIN MODULE@VERSION PACKAGE [GO-BUILD-FLAGS...]: builds PACKAGE at
@@ -34,4 +35,13 @@ CGO_ENABLED=1 install cloudshop-runc "$RUNC" "${RUNC%@*}" -tags seccomp -ldflags
 CGO_ENABLED=0 install crictl "$CRICTL" "${CRICTL%@*}/cmd/crictl" -ldflags "-s -w"
 CGO_ENABLED=0 install coredns "$COREDNS" "${COREDNS%@*}" -ldflags "-s -w"
 CGO_ENABLED=0 install kube-router "$KUBE_ROUTER" "${KUBE_ROUTER%@*}/cmd/kube-router" -ldflags "-s -w"
+# Traefik (the Ingress controller) repeats its go.mod's replace lines in tools/traefik.
+if ! have traefik "$TRAEFIK"; then
+  t0=$SECONDS
+  echo "building traefik (${TRAEFIK#*@}, tools/traefik) ..."
+  (cd tools/traefik && CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=${TRAEFIK#*@}" \
+    -o "$bin/traefik" "${TRAEFIK%@*}/cmd/traefik")
+  echo "built traefik in $((SECONDS - t0)) s"
+fi
 echo "node tools ready in $bin"

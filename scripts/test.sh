@@ -228,7 +228,7 @@ locked pip-tools pip_tools
 prefetch=""
 if want k8s cluster; then
   prefetch_log="$(mktemp)"
-  setsid -w bash -c 'for dir in tools/kyverno tools/kubernetes tools/etcd; do
+  setsid -w bash -c 'for dir in tools/kyverno tools/kubernetes tools/etcd tools/traefik; do
       (cd "$dir" && go mod download) || exit 1
       echo "$dir: modules fetched"
     done' >"$prefetch_log" 2>&1 &

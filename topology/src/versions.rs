@@ -17,6 +17,9 @@ pub const KYVERNO: &str = pinned("KYVERNO");
 /// CoreDNS, as `MODULE@VERSION`: `cloudshop cluster up --node real` tags
 /// its image with the version.
 pub const COREDNS: &str = pinned("COREDNS");
+/// Traefik, as `MODULE@VERSION`: `cloudshop cluster up --node real` tags
+/// its image with the version.
+pub const TRAEFIK: &str = pinned("TRAEFIK");
 /// Prometheus (and its promtool), as `MODULE@VERSION`: `cloudshop up
 /// --observe` runs its `prometheus`.
 pub const PROMETHEUS: &str = pinned("PROMETHEUS");
@@ -327,8 +330,8 @@ mod tests {
                 }
             }
         }
-        // Kubernetes, etcd and Kyverno.
-        assert!(checked >= 3, "only {checked} go.mod requirements checked");
+        // Kubernetes, etcd, Kyverno and Traefik.
+        assert!(checked >= 4, "only {checked} go.mod requirements checked");
     }
 
     #[test]
