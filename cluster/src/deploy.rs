@@ -85,6 +85,11 @@ pub fn read_release(path: &Path) -> anyhow::Result<Release> {
     Release::read(path, "the cluster's release record")
 }
 
+/// The CA certificate of the shop's service certificates (public).
+pub fn ca_cert(cluster: &Path) -> PathBuf {
+    ShopFiles::new(cluster.join("app")).ca_cert()
+}
+
 /// The namespace, then every Secret and ConfigMap the pods mount: the TLS
 /// Secrets cert-manager would make (from a CA of the cluster's own, under
 /// `<cluster>/app/pki`) and the application secrets, generated once under

@@ -17,6 +17,7 @@
 mod admission;
 mod control_plane;
 mod deploy;
+pub mod ingress;
 mod kubectl;
 pub mod node;
 mod pki;
@@ -253,7 +254,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let node_steps = match (real, args.no_app) {
         (false, _) => 1,
         (true, true) => 5,
-        (true, false) => 6,
+        (true, false) => 7,
     };
     let mut progress = Progress {
         total: node_steps + if args.no_app { 7 } else { 10 },
@@ -354,6 +355,14 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
                 deploy::apply(&plane, &workspace, &release, postgres.as_deref()),
             )
             .await?;
+        if let Some(node) = &node {
+            progress
+                .step("Traefik (Ingress): shop.local and api.local", async {
+                    let image = node.traefik_image()?;
+                    node.ingress(&image, &deploy::ca_cert(&dir)).await
+                })
+                .await?;
+        }
     }
 
     let kubeconfig = dir.join("kubeconfig");
@@ -375,12 +384,22 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
             deploy::NAMESPACE,
             deploy::release_record(&dir).display()
         )?;
+        if real {
+            writeln!(
+                out,
+                "  storefront   {} and API {} (Traefik; both names at {}): {}",
+                ingress::address(ingress::SHOP_HOST),
+                ingress::address(ingress::API_HOST),
+                node::ADDRESS,
+                ingress::curl_hint()
+            )?;
+        }
     }
     if real {
         writeln!(
             out,
             "  real: API server, Pod Security and Kyverno admission, controllers, scheduling, \
-             node {} (containerd, kubelet, kube-proxy, kube-router, CoreDNS)",
+             node {} (containerd, kubelet, kube-proxy, kube-router, CoreDNS, Traefik)",
             node::NAME
         )?;
     } else {

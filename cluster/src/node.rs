@@ -181,21 +181,7 @@ impl Node<'_> {
             coredns: format!("{registry}/cloudshop/coredns:{version}"),
         };
         for (context, image) in [(&pause_dir, &images.pause), (&coredns_dir, &images.coredns)] {
-            run(
-                cloudshop_topology::tools::command("podman")
-                    .args(["build", "--quiet", "--tag", image])
-                    .arg(context),
-                &format!("building {image}"),
-            )?;
-            run(
-                cloudshop_topology::tools::command("podman").args([
-                    "push",
-                    "--quiet",
-                    "--tls-verify=false",
-                    image,
-                ]),
-                &format!("pushing {image}"),
-            )?;
+            build_and_push(context, image)?;
         }
         Ok(images)
     }
@@ -604,21 +590,9 @@ subjects:
                 .arg(local),
             "building the PostgreSQL stand-in image",
         )?;
-        let digest_file = self.dir().join("images/postgres.digest");
         std::fs::create_dir_all(self.dir().join("images"))?;
         let pushed = format!("{}/library/postgres:stand-in", self.plane.registry_address());
-        run(
-            cloudshop_topology::tools::command("podman")
-                .args(["push", "--quiet", "--tls-verify=false", "--digestfile"])
-                .arg(&digest_file)
-                .args([local, &pushed]),
-            &format!("pushing {pushed}"),
-        )?;
-        let digest = std::fs::read_to_string(&digest_file)?.trim().to_owned();
-        anyhow::ensure!(
-            digest.starts_with("sha256:") && digest.len() == 71,
-            "podman push wrote no digest: {digest:?}"
-        );
+        let digest = push(local, &pushed, &self.dir().join("images/postgres.digest"))?;
 
         let data = self.dir().join("volumes/postgres-data");
         std::fs::create_dir_all(&data)?;
@@ -695,6 +669,36 @@ fn crictl_command(crictl: &Path, cluster: &Path) -> Command {
         .arg(format!("unix://{}", containerd_socket(cluster).display()))
         .args(["--timeout", "20s"]);
     command
+}
+
+/// Builds the image in `context` (its Containerfile) as `tag`, pushes it to
+/// the cluster's registry and returns its digest there.
+pub fn build_and_push(context: &Path, tag: &str) -> anyhow::Result<String> {
+    run(
+        cloudshop_topology::tools::command("podman")
+            .args(["build", "--quiet", "--tag", tag])
+            .arg(context),
+        &format!("building {tag}"),
+    )?;
+    push(tag, tag, &context.join("pushed.digest"))
+}
+
+/// Pushes the local image `image` to `to` in the cluster's registry and
+/// returns its digest there (podman writes it to `digest_file`).
+fn push(image: &str, to: &str, digest_file: &Path) -> anyhow::Result<String> {
+    run(
+        cloudshop_topology::tools::command("podman")
+            .args(["push", "--quiet", "--tls-verify=false", "--digestfile"])
+            .arg(digest_file)
+            .args([image, to]),
+        &format!("pushing {to}"),
+    )?;
+    let digest = std::fs::read_to_string(digest_file)?.trim().to_owned();
+    anyhow::ensure!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "podman push wrote no digest for {to}: {digest:?}"
+    );
+    Ok(digest)
 }
 
 fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {

@@ -125,6 +125,7 @@ pub struct NodeTools {
     pub kube_proxy: PathBuf,
     pub kube_router: PathBuf,
     pub coredns: PathBuf,
+    pub traefik: PathBuf,
 }
 
 impl NodeTools {
@@ -140,6 +141,7 @@ impl NodeTools {
             kube_proxy: go_tool("kube-proxy"),
             kube_router: go_tool("kube-router"),
             coredns: go_tool("coredns"),
+            traefik: go_tool("traefik"),
         };
         if !missing.is_empty() {
             bail!(
