@@ -1,14 +1,21 @@
 //! The policed cluster, live: `cloudshop cluster up` in a fresh folder (a
 //! real etcd, kube-apiserver, controller-manager, scheduler, Kyverno and the
-//! local registry; kwok's simulated nodes), the current tree released into it
-//! and deployed by digest, then every admission case of `cloudshop cluster
-//! check`, then fail closed with Kyverno stopped, then `cluster down`.
+//! local registry; this machine as one real node), the current tree released
+//! into it and deployed by digest; every shop container read from the
+//! runtime; the shopper's journey through Traefik, the NetworkPolicies, a
+//! storefront pod and PostgreSQL's deleted ([`shop`]); every admission case
+//! of `cloudshop cluster check`, fail closed with Kyverno stopped, then
+//! `cluster down`. A second test runs the node's own checks (probes,
+//! Services, DNS, NetworkPolicy with busybox pods, and what `down` leaves).
 //!
 //! Needs the cluster's programs (`scripts/cluster-tools.sh`, which the test
 //! command runs), podman, and the release tools (as the release test).
 //! Every process the cluster starts is stopped by its pid when the test ends,
 //! also when it fails: by the guard's `Drop`, and by a watchdog that runs
 //! `cluster down` when this test binary exits in any way.
+
+#[path = "cluster/shop.rs"]
+mod shop;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -230,6 +237,7 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
         "registry     127.0.0.1:",
         "node cloudshop-node (containerd",
         "CloudShop    namespace cloudshop-prod",
+        "storefront   http://shop.local:30080 and API http://api.local:30080",
     ] {
         assert!(printed.contains(line), "`{line}` missing from:\n{printed}");
     }
@@ -416,6 +424,22 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     }
 
     print_memory(&cluster);
+
+    // Served from the cluster: the shopper's journey through Traefik; the
+    // NetworkPolicies acting; a storefront pod and PostgreSQL's deleted.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    cloudshop_platform::install_crypto_provider();
+    let journey = shop::journey(&runtime);
+    let server = cluster.kubectl_ok(&["config", "view", "-o", "jsonpath={.clusters[0].cluster.server}"]);
+    let apiserver_port = server
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("the API server's port in {server}"));
+    shop::network_policies(&cluster, apiserver_port);
+    shop::storefront_pod_deleted(&cluster, &runtime, storefront.trim());
+    shop::postgres_pod_deleted(&cluster, &runtime, &journey);
 
     // Every admission case, each refusal by its policy's own message.
     let output = cloudshop(&[
