@@ -431,9 +431,11 @@ serverTLSBootstrap: false
     pub async fn network(&self) -> anyhow::Result<()> {
         let cluster = &self.plane.dir;
         let config = self.dir().join("kube-proxy.yaml");
-        std::fs::write(
+        // kube-proxy watches its file and exits when it is written, so a
+        // second `up` leaves an unchanged file alone.
+        write_if_changed(
             &config,
-            format!(
+            &format!(
                 "apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection:
@@ -699,6 +701,14 @@ fn push(image: &str, to: &str, digest_file: &Path) -> anyhow::Result<String> {
         "podman push wrote no digest for {to}: {digest:?}"
     );
     Ok(digest)
+}
+
+/// Writes `text` to `path` unless the file already holds it.
+fn write_if_changed(path: &Path, text: &str) -> anyhow::Result<()> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
