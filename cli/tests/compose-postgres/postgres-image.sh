@@ -54,6 +54,10 @@ COPY rootfs/ /
 COPY --chown=70:70 data/ /var/lib/postgresql/data/
 ENV PATH=$bin:/usr/local/bin:/usr/bin:/bin TZ=UTC PGDATA=/var/lib/postgresql/data
 USER 70:70
+# As the official image: SIGINT is PostgreSQL's fast shutdown (SIGTERM's
+# smart shutdown waits for every client to leave, so a deleted pod would
+# take its whole grace period).
+STOPSIGNAL SIGINT
 ENTRYPOINT ["docker-entrypoint.sh"]
 CMD ["postgres"]
 EOF
