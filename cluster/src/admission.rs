@@ -552,7 +552,9 @@ fn manifest(case: &Case, image: &str) -> Value {
 /// An image by tag is refused by two policies for the same reason: the
 /// digest policy, and Kyverno's image verification, which says the image
 /// "does not have a digest". The API server calls both webhooks at once and
-/// reports the first refusal, so either one names the digest refusal.
+/// reports the first refusal, so either one names the digest refusal. (The
+/// digest policy alone is tested by the Kyverno CLI:
+/// `kyverno/tests/require-cloudshop-image-digests`.)
 pub fn names_refusal(answer: &str, by: &str, message: &str) -> bool {
     let who = if by == "PodSecurity" {
         answer.contains(POD_SECURITY)
@@ -562,7 +564,7 @@ pub fn names_refusal(answer: &str, by: &str, message: &str) -> bool {
     let by_verification = by == DIGEST.by
         && answer.contains("verify-cloudshop-images")
         && answer.contains("does not have a digest");
-    who && answer.contains(message) || by_verification
+    (who && answer.contains(message)) || by_verification
 }
 
 async fn run_case(kubectl: &Kubectl, case: &Case, image: &str) -> Outcome {

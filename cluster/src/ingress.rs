@@ -98,10 +98,15 @@ impl Node<'_> {
     }
 }
 
-/// Traefik's objects. Its rights: reading IngressClasses and Nodes (its
-/// provider watches them) cluster-wide; Services,
-/// EndpointSlices, Secrets (TLS for Ingresses) and Ingresses in
-/// `cloudshop-prod` only, where it watches. The CA of the shop's
+/// Traefik's objects. Its rights, all read-only: IngressClasses and Nodes
+/// cluster-wide (its provider watches both whatever it is configured to
+/// do); Services, EndpointSlices, Ingresses and Secrets in `cloudshop-prod`
+/// only, where it watches. The Secrets are the one right it is given
+/// without using it (the shop's Ingresses have no `tls:`): Traefik v3's
+/// Ingress provider always starts a Secret watch and does not sync without
+/// it. That puts the shop's Secrets in the memory of its internet-facing
+/// proxy, as with any Ingress controller watching the namespace; a
+/// controller configured from files instead would need no rights at all. The CA of the shop's
 /// certificates (public part) lets it verify the gateway's.
 fn manifest(image: &str, ca: &str) -> anyhow::Result<String> {
     let shop = crate::deploy::NAMESPACE;
@@ -163,9 +168,6 @@ rules:
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, list, watch]
-- apiGroups: [networking.k8s.io]
-  resources: [ingresses/status]
-  verbs: [update]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
