@@ -16,6 +16,8 @@
 
 #[path = "cluster/shop.rs"]
 mod shop;
+#[path = "common/shopper.rs"]
+mod shopper;
 
 use std::collections::BTreeSet;
 use std::io::Write;

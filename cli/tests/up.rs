@@ -5,6 +5,8 @@
 
 #[path = "up/observe.rs"]
 mod observe;
+#[path = "common/shopper.rs"]
+mod shopper;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -17,10 +19,10 @@ use cloudshop_api::auth::{Credentials, Password, Registration};
 use cloudshop_api::client::{Caller, Client};
 use cloudshop_api::orders::{Line, OrderRequest};
 use cloudshop_api::paths;
-use cloudshop_api::products::{Product, ProductQuery};
 use cloudshop_host::bounded::run_bounded;
 use cloudshop_host::signals::{self, Signal};
 use serde_json::Value;
+use shopper::shopper;
 
 struct Shop {
     child: Option<Child>,
@@ -144,40 +146,6 @@ fn stop(mut shop: Shop) {
     );
     let status = child.wait().expect("exit");
     assert!(status.success(), "cloudshop up exited with {status}");
-}
-
-/// Registers `email` and logs in: the shopper's token, and a product of
-/// the seeded catalogue with stock to spare.
-async fn shopper(client: &Client, email: &str) -> (String, Product) {
-    let password = Password::new("tJ8#qv2!Lm9zRw-bright");
-    let registration = Registration {
-        email: email.to_owned(),
-        password: password.clone(),
-    };
-    client
-        .register(Caller::anonymous(), &registration)
-        .await
-        .expect("register");
-    let login = Credentials {
-        email: email.to_owned(),
-        password,
-        device_token: None,
-    };
-    let token = client
-        .login(Caller::anonymous(), &login)
-        .await
-        .expect("login")
-        .access_token;
-    let products = client
-        .products(Caller::anonymous(), &ProductQuery::default())
-        .await
-        .expect("products");
-    let product = products
-        .items
-        .into_iter()
-        .find(|p| p.stock > 10)
-        .expect("a product in stock");
-    (token, product)
 }
 
 /// Three ports reserved for this test (storefront, gateway, PostgreSQL):

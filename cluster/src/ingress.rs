@@ -38,18 +38,10 @@ impl Node<'_> {
     /// returns the reference pods use, pinned by digest.
     pub fn traefik_image(&self) -> anyhow::Result<String> {
         let registry = self.plane.registry_address();
-        let build = self.plane.dir.join("node/images/traefik");
-        std::fs::create_dir_all(&build)?;
-        std::fs::copy(&self.tools.traefik, build.join("traefik")).context("copying traefik")?;
-        std::fs::write(
-            build.join("Containerfile"),
-            "FROM scratch\nCOPY traefik /traefik\nUSER 65532:65532\nENTRYPOINT [\"/traefik\"]\n",
-        )?;
-        let version = cloudshop_topology::versions::TRAEFIK
-            .rsplit_once('@')
-            .map_or("local", |(_, v)| v);
+        let folder = crate::node::dir(&self.plane.dir).join("images/traefik");
+        let version = cloudshop_topology::versions::version(cloudshop_topology::versions::TRAEFIK);
         let tag = format!("{registry}/ingress/traefik:{version}");
-        let digest = crate::node::build_and_push(&build, &tag)?;
+        let digest = crate::node::scratch_image(&folder, "traefik", &self.tools.traefik, 65532, &tag)?;
         Ok(format!("{registry}/ingress/traefik@{digest}"))
     }
 

@@ -152,37 +152,23 @@ impl Node<'_> {
         let coredns = &self.tools.coredns;
         let registry = self.plane.registry_address();
         let build = self.dir().join("images");
-        let pause_dir = build.join("pause");
-        std::fs::create_dir_all(&pause_dir)?;
+        std::fs::create_dir_all(&build)?;
+        let pause = build.join("pause.out");
         let source = workspace.join("cluster/node/pause.c");
         run(
             Command::new("musl-gcc")
                 .args(["-static", "-Os", "-Wall", "-Wextra", "-Werror", "-o"])
-                .arg(pause_dir.join("pause"))
+                .arg(&pause)
                 .arg(&source),
             "compiling the pause container (musl-gcc)",
         )?;
-        std::fs::write(
-            pause_dir.join("Containerfile"),
-            "FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT [\"/pause\"]\n",
-        )?;
-        let coredns_dir = build.join("coredns");
-        std::fs::create_dir_all(&coredns_dir)?;
-        std::fs::copy(coredns, coredns_dir.join("coredns")).context("copying coredns")?;
-        std::fs::write(
-            coredns_dir.join("Containerfile"),
-            "FROM scratch\nCOPY coredns /coredns\nUSER 65532:65532\nENTRYPOINT [\"/coredns\"]\n",
-        )?;
-        let version = cloudshop_topology::versions::COREDNS
-            .rsplit_once('@')
-            .map_or("local", |(_, v)| v);
+        let version = cloudshop_topology::versions::version(cloudshop_topology::versions::COREDNS);
         let images = Images {
             pause: format!("{registry}/cloudshop/pause:local"),
             coredns: format!("{registry}/cloudshop/coredns:{version}"),
         };
-        for (context, image) in [(&pause_dir, &images.pause), (&coredns_dir, &images.coredns)] {
-            build_and_push(context, image)?;
-        }
+        scratch_image(&build.join("pause"), "pause", &pause, 65535, &images.pause)?;
+        scratch_image(&build.join("coredns"), "coredns", coredns, 65532, &images.coredns)?;
         Ok(images)
     }
 
@@ -673,16 +659,29 @@ fn crictl_command(crictl: &Path, cluster: &Path) -> Command {
     command
 }
 
-/// Builds the image in `context` (its Containerfile) as `tag`, pushes it to
-/// the cluster's registry and returns its digest there.
-pub fn build_and_push(context: &Path, tag: &str) -> anyhow::Result<String> {
+/// A `FROM scratch` image holding one static `binary` as `/NAME`, its
+/// entrypoint, run as `uid`: its build folder is `folder`; built as `tag`,
+/// pushed to the cluster's registry. Returns its digest there.
+pub fn scratch_image(
+    folder: &Path,
+    name: &str,
+    binary: &Path,
+    uid: u32,
+    tag: &str,
+) -> anyhow::Result<String> {
+    std::fs::create_dir_all(folder)?;
+    std::fs::copy(binary, folder.join(name)).with_context(|| format!("copying {}", binary.display()))?;
+    std::fs::write(
+        folder.join("Containerfile"),
+        format!("FROM scratch\nCOPY {name} /{name}\nUSER {uid}:{uid}\nENTRYPOINT [\"/{name}\"]\n"),
+    )?;
     run(
         cloudshop_topology::tools::command("podman")
             .args(["build", "--quiet", "--tag", tag])
-            .arg(context),
+            .arg(folder),
         &format!("building {tag}"),
     )?;
-    push(tag, tag, &context.join("pushed.digest"))
+    push(tag, tag, &folder.join("pushed.digest"))
 }
 
 /// Pushes the local image `image` to `to` in the cluster's registry and

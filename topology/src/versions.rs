@@ -88,6 +88,11 @@ const fn bare_version(module: &'static str) -> &'static str {
     }
 }
 
+/// The version part of a pin: after `@` for a Go module, else all of it.
+pub fn version(value: &str) -> &str {
+    value.split_once('@').map_or(value, |(_, v)| v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,11 +100,6 @@ mod tests {
 
     fn root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-    }
-
-    /// The version part of a value: after `@` for a Go module, else all of it.
-    fn version(value: &str) -> &str {
-        value.split_once('@').map_or(value, |(_, v)| v)
     }
 
     /// The pin in `tools/versions.env` for one `go install`, `cargo install`

@@ -7,13 +7,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use cloudshop_api::auth::{Credentials, Password, Registration};
 use cloudshop_api::client::{Caller, Client};
 use cloudshop_api::orders::{Line, Order, OrderQuery, OrderRequest};
-use cloudshop_api::products::ProductQuery;
 use cloudshop_cluster::ingress;
 use cloudshop_cluster::node::ADDRESS;
 
+use super::shopper::shopper;
 use super::*;
 
 const SHOP: &str = "cloudshop-prod";
@@ -61,36 +60,7 @@ pub fn journey(runtime: &tokio::runtime::Runtime) -> Journey {
 
         let api = Client::new(http.clone(), &ingress::address(ingress::API_HOST));
         let email = format!("ingress-{}@example.com", std::process::id());
-        let password = Password::new("tJ8#qv2!Lm9zRw-bright");
-        api.register(
-            Caller::anonymous(),
-            &Registration {
-                email: email.clone(),
-                password: password.clone(),
-            },
-        )
-        .await
-        .expect("register on api.local");
-        let token = api
-            .login(
-                Caller::anonymous(),
-                &Credentials {
-                    email,
-                    password,
-                    device_token: None,
-                },
-            )
-            .await
-            .expect("log in on api.local")
-            .access_token;
-        let product = api
-            .products(Caller::anonymous(), &ProductQuery::default())
-            .await
-            .expect("the catalogue on api.local")
-            .items
-            .into_iter()
-            .find(|p| p.stock > 10)
-            .expect("a product in stock");
+        let (token, product) = shopper(&api, &email).await;
         let order = api
             .place_order(
                 Caller::with_token(&token),
@@ -365,20 +335,8 @@ pub fn storefront_pod_deleted(cluster: &Cluster, runtime: &tokio::runtime::Runti
         Arc::clone(&stop),
     );
     std::thread::sleep(Duration::from_secs(2));
-    let victim = cluster.kubectl_ok(&[
-        "-n",
-        SHOP,
-        "get",
-        "pods",
-        "-l",
-        "app.kubernetes.io/name=storefront",
-        "-o",
-        "jsonpath={.items[0].metadata.name}",
-    ]);
-    let victim = victim.trim().to_owned();
-    cluster.kubectl_ok(&["-n", SHOP, "delete", "pod", &victim, "--wait=false"]);
-    let replaced = eventually(90, "the storefront back to two ready pods", || {
-        let pods = cluster.kubectl_ok(&[
+    let storefront_pods = |jsonpath: &str| {
+        cluster.kubectl_ok(&[
             "-n",
             SHOP,
             "get",
@@ -386,8 +344,16 @@ pub fn storefront_pod_deleted(cluster: &Cluster, runtime: &tokio::runtime::Runti
             "-l",
             "app.kubernetes.io/name=storefront",
             "-o",
+            jsonpath,
+        ])
+    };
+    let victim = storefront_pods("jsonpath={.items[0].metadata.name}");
+    let victim = victim.trim().to_owned();
+    cluster.kubectl_ok(&["-n", SHOP, "delete", "pod", &victim, "--wait=false"]);
+    let replaced = eventually(90, "the storefront back to two ready pods", || {
+        let pods = storefront_pods(
             "jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
-        ]);
+        );
         let ready: Vec<&str> = pods
             .lines()
             .filter(|l| l.ends_with(" true") && !l.starts_with(&victim))
