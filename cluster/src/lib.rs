@@ -201,16 +201,20 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let workspace = absolute(&args.workspace)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let tools = tools::Tools::find()?;
+    let existing = read_state(&dir)?;
     let kind = args
         .node
-        .or(read_state(&dir)?.map(|state| state.node))
+        .or(existing.as_ref().map(|state| state.node))
         .unwrap_or(NodeKind::Real);
     // Before anything is made: a folder keeps the kind it was made with.
     anyhow::ensure!(
         kind == NodeKind::Kwok || rustix::process::geteuid().is_root(),
         "a real node needs root (containerd, kubelet, iptables); run as root, or use --node kwok"
     );
-    let mut state = load_or_create_state(&dir, kind)?;
+    let mut state = match existing {
+        Some(state) => state,
+        None => create_state(&dir, kind)?,
+    };
     if let Some(asked) = args.node
         && asked != state.node
     {
@@ -482,10 +486,8 @@ fn read_state(dir: &Path) -> anyhow::Result<Option<State>> {
     }
 }
 
-fn load_or_create_state(dir: &Path, node: NodeKind) -> anyhow::Result<State> {
-    if let Some(state) = read_state(dir)? {
-        return Ok(state);
-    }
+/// A new cluster's state, written: its ports reserved, its kind of node.
+fn create_state(dir: &Path, node: NodeKind) -> anyhow::Result<State> {
     let state = State {
         ports: Ports::reserve()?,
         node_ports: None,
