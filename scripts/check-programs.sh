@@ -7,7 +7,7 @@
 #   check-programs.sh --apt-missing    the Debian packages of missing programs
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PATH="$HOME/go/bin:$HOME/.cache/cloudshop-tools/bin:$PATH"
+PATH="$HOME/go/bin:$HOME/.cache/cloudshop-tools/bin:$HOME/.cache/cloudshop-tools/chaostoolkit/bin:$PATH"
 
 present() { # a name on PATH, or an absolute path (glob expanded by the caller); a C header is a file
   if [[ $1 == /*.h ]]; then [ -f "$1" ]; elif [[ $1 == /* ]]; then [ -x "$1" ]; else command -v "$1" >/dev/null; fi

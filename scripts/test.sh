@@ -45,7 +45,8 @@ areas (the default is all of them, in this order; CI runs the default):
   up        cloudshop up, its crash recovery, schemathesis, the alerts
   compose   the compose stack with podman
   bench     cloudshop bench, briefly
-  cluster   the local policed cluster and every admission case
+  cluster   the local policed cluster, every admission case, the chaos
+            experiments (chaos/chaostoolkit)
   release   the release pipeline end to end (supply-chain/tests/release.rs)
 EOF
 }
@@ -184,7 +185,7 @@ cargo_tools() {
 }
 locked cargo-tools cargo_tools
 
-step 30 "tools (cosign, actionlint, syft, hadolint, podman-compose, schemathesis, zig, cargo-zigbuild)"
+step 30 "tools (cosign, actionlint, syft, hadolint, podman-compose, schemathesis, zig, cargo-zigbuild, chaostoolkit)"
 go_tools() {
   if ! cosign version 2>/dev/null | grep -qF "${COSIGN#*@}"; then
     go install "${COSIGN%@*}/cmd/cosign@${COSIGN#*@}"
@@ -221,6 +222,17 @@ pip_tools() {
   fi
 }
 locked pip-tools pip_tools
+chaos_tools() {
+  local venv="$tools/chaostoolkit"
+  if ! "$venv/bin/chaos" --version 2>/dev/null | grep -qF "version $CHAOSTOOLKIT" ||
+    ! "$venv/bin/pip" show chaostoolkit-kubernetes 2>/dev/null | grep -qx "Version: $CHAOSTOOLKIT_KUBERNETES"; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q "chaostoolkit==$CHAOSTOOLKIT" "chaostoolkit-kubernetes==$CHAOSTOOLKIT_KUBERNETES"
+  fi
+}
+if want cluster; then
+  locked chaos-tools chaos_tools
+fi
 
 # The Go modules of the cluster's programs and the Kyverno CLI, fetched in the
 # background while clippy compiles (network, not CPU); waited for before the

@@ -224,6 +224,37 @@ fn compliant_pod(image: &str, privileged: bool) -> Value {
     })
 }
 
+/// `cluster chaos` without a cluster, or with an experiment that does not
+/// exist: a clear error, nothing run.
+#[test]
+fn cluster_chaos_names_what_is_missing() {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let dir = scratch.path().join("cluster");
+    let dir = dir.display().to_string();
+    let output = cloudshop(&["cluster", "chaos", "pod-delete", "--dir", &dir])
+        .output()
+        .expect("cloudshop runs");
+    assert!(!output.status.success());
+    let printed = text(&output);
+    assert!(
+        printed.contains(&format!("no cluster in {dir} (run `cloudshop cluster up` first)")),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("running the Chaos Toolkit experiment"),
+        "{printed}"
+    );
+    let output = cloudshop(&["cluster", "chaos", "network-loss", "--dir", &dir])
+        .output()
+        .expect("cloudshop runs");
+    assert!(!output.status.success());
+    let printed = text(&output);
+    assert!(
+        printed.contains("invalid value 'network-loss'") && printed.contains("pod-delete, orders-pod-delete"),
+        "{printed}"
+    );
+}
+
 #[test]
 fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     let _one = one_cluster();
@@ -428,7 +459,8 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     print_memory(&cluster);
 
     // Served from the cluster: the shopper's journey through Traefik; the
-    // NetworkPolicies acting; a storefront pod and PostgreSQL's deleted.
+    // NetworkPolicies acting; the chaos experiments; PostgreSQL's pod
+    // deleted.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     cloudshop_platform::install_crypto_provider();
     let journey = shop::journey(&runtime);
@@ -440,7 +472,8 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
         .and_then(|port| port.parse().ok())
         .unwrap_or_else(|| panic!("the API server's port in {server}"));
     shop::network_policies(&cluster, apiserver_port);
-    shop::storefront_pod_deleted(&cluster, &runtime, storefront.trim());
+    shop::pod_delete_experiment(&cluster);
+    shop::orders_pod_delete_experiment(&cluster);
     shop::postgres_pod_deleted(&cluster, &runtime, &journey);
 
     // Every admission case, each refusal by its policy's own message.

@@ -15,6 +15,7 @@
 //! every process by its pid, clients before etcd.
 
 mod admission;
+pub mod chaos;
 mod control_plane;
 mod deploy;
 pub mod ingress;
@@ -28,7 +29,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use cloudshop_host::daemon::{Daemons, Stopped};
 use cloudshop_host::files::absolute;
 use serde::{Deserialize, Serialize};
@@ -52,6 +53,22 @@ enum ClusterCommand {
     /// one, or any cluster given by --kubeconfig, e.g. Kind): each bad pod or
     /// Deployment must be refused by its policy's own message.
     Check(CheckArgs),
+    /// Run one of the Chaos Toolkit experiments of `chaos/chaostoolkit/`
+    /// against the real node's shop; its journal is kept in the cluster's
+    /// folder (`chaos/EXPERIMENT.journal.json`).
+    Chaos(ChaosArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ChaosArgs {
+    #[command(flatten)]
+    dir: DirArgs,
+    /// The experiment.
+    #[arg(value_enum)]
+    experiment: chaos::Experiment,
+    /// The CloudShop checkout (its experiment files).
+    #[arg(long, default_value = ".")]
+    workspace: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,6 +142,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
         ClusterCommand::Up(args) => up(&args).await,
         ClusterCommand::Down(args) => down(&args.dir),
         ClusterCommand::Check(args) => check(&args).await,
+        ClusterCommand::Chaos(args) => run_chaos(&args),
     }
 }
 
@@ -447,6 +465,41 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
         }
     };
     admission::check(&target, args.json).await.map(drop)
+}
+
+fn run_chaos(args: &ChaosArgs) -> anyhow::Result<()> {
+    let dir = absolute(&args.dir.dir)?;
+    let state = read_state(&dir)?.with_context(|| {
+        format!(
+            "no cluster in {} (run `cloudshop cluster up` first)",
+            dir.display()
+        )
+    })?;
+    anyhow::ensure!(
+        state.node == NodeKind::Real,
+        "the cluster in {} has simulated nodes (kwok): no pod runs there to delete",
+        dir.display()
+    );
+    let tools = tools::Tools::find()?;
+    let kubeconfig = dir.join("kubeconfig");
+    let kubectl = kubectl::Kubectl::new(&tools.kubectl, &kubeconfig);
+    let name = args.experiment.name();
+    let journal = dir.join("chaos").join(format!("{name}.journal.json"));
+    let journal_value = chaos::run(
+        args.experiment,
+        &absolute(&args.workspace)?,
+        &dir,
+        &kubectl,
+        &kubeconfig,
+        &journal,
+    )?;
+    let outcome = chaos::outcome(&journal_value);
+    let (Ok(summary) | Err(summary)) = &outcome;
+    std::io::stdout().lock().write_all(summary.as_bytes())?;
+    if outcome.is_err() {
+        bail!("the experiment {name} failed (journal: {})", journal.display());
+    }
+    Ok(())
 }
 
 fn down(dir: &Path) -> anyhow::Result<()> {

@@ -1,11 +1,11 @@
 //! The shop as the real node runs it: a shopper's journey through Traefik
 //! (`shop.local`, `api.local`), the NetworkPolicies of `cloudshop-prod`
-//! acting (and shown to be what refuses), a storefront pod deleted under
-//! load, and PostgreSQL's pod deleted and back on its volume.
+//! acting (and shown to be what refuses), the Chaos Toolkit experiments of
+//! `chaos/chaostoolkit/` (edge pods deleted under load, an orders pod
+//! deleted while orders are placed), and PostgreSQL's pod deleted and back
+//! on its volume.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use cloudshop_api::client::{Caller, Client};
 use cloudshop_api::orders::{Line, Order, OrderQuery, OrderRequest};
@@ -249,144 +249,126 @@ pub fn network_policies(cluster: &Cluster, apiserver_port: u16) {
     cluster.kubectl_ok(&["-n", SHOP, "delete", "pod", "intruder", "--wait=false"]);
 }
 
-/// What a steady client saw: requests sent, answered with 200, and the
-/// longest time between the sending of two answered requests.
-struct Load {
-    asked: usize,
-    answered: usize,
-    longest_gap: Duration,
-}
-
-impl std::fmt::Display for Load {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        #[allow(clippy::cast_precision_loss)] // counts of a few thousand
-        let percent = self.answered as f64 * 100.0 / self.asked.max(1) as f64;
-        write!(
-            f,
-            "{}/{} answered ({percent:.1} %), longest gap {} ms",
-            self.answered,
-            self.asked,
-            self.longest_gap.as_millis()
-        )
-    }
-}
-
-/// Sends a GET to `url` every 50 ms until `stop` (at most 90 s), each
-/// request on its own (a request that hangs does not delay the next), each
-/// with a 2 s timeout.
-fn steady_load(
-    runtime: &tokio::runtime::Runtime,
-    client: reqwest::Client,
-    url: String,
-    stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<Load> {
-    runtime.spawn(async move {
-        let started = tokio::time::Instant::now();
-        let mut ticks = tokio::time::interval(Duration::from_millis(50));
-        let mut sent = Vec::new();
-        while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(90) {
-            ticks.tick().await;
-            let (client, url) = (client.clone(), url.clone());
-            let at = started.elapsed();
-            sent.push(tokio::spawn(async move {
-                let answered = client
-                    .get(&url)
-                    .timeout(Duration::from_secs(2))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200);
-                (at, answered)
-            }));
-        }
-        let ended = started.elapsed();
-        let mut answered_at = Vec::new();
-        let asked = sent.len();
-        for request in sent {
-            if let Ok((at, true)) = request.await {
-                answered_at.push(at);
-            }
-        }
-        let mut longest_gap = Duration::ZERO;
-        let mut previous = Duration::ZERO;
-        for at in answered_at.iter().copied().chain([ended]) {
-            longest_gap = longest_gap.max(at.saturating_sub(previous));
-            previous = at;
-        }
-        Load {
-            asked,
-            answered: answered_at.len(),
-            longest_gap,
-        }
-    })
-}
-
-/// One storefront pod deleted while clients ask for the home page 20 times
-/// a second through the storefront's Service and 20 times a second through
-/// Traefik (`shop.local`): the Deployment replaces it, and the page keeps
-/// answering on both. Prints each client's success ratio and longest gap.
-pub fn storefront_pod_deleted(cluster: &Cluster, runtime: &tokio::runtime::Runtime, service: &str) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let plain = reqwest::Client::builder().build().expect("a client");
-    let by_service = steady_load(runtime, plain, format!("http://{service}/"), Arc::clone(&stop));
-    let by_ingress = steady_load(
-        runtime,
-        through_ingress(),
-        format!("{}/", ingress::address(ingress::SHOP_HOST)),
-        Arc::clone(&stop),
+/// `cloudshop cluster chaos EXPERIMENT`: passed, its journal read back.
+fn chaos(cluster: &Cluster, experiment: &str) -> Value {
+    let output = cloudshop(&[
+        "cluster",
+        "chaos",
+        experiment,
+        "--dir",
+        &cluster.dir.display().to_string(),
+        "--workspace",
+        &root().display().to_string(),
+    ])
+    .output()
+    .expect("cluster chaos runs");
+    let printed = text(&output);
+    eprintln!("{printed}");
+    assert!(
+        output.status.success(),
+        "cluster chaos {experiment} failed:\n{printed}"
     );
-    std::thread::sleep(Duration::from_secs(2));
-    let storefront_pods = |jsonpath: &str| {
-        cluster.kubectl_ok(&[
-            "-n",
-            SHOP,
-            "get",
-            "pods",
-            "-l",
-            "app.kubernetes.io/name=storefront",
-            "-o",
-            jsonpath,
-        ])
+    let journal = cluster.dir.join(format!("chaos/{experiment}.journal.json"));
+    let journal: Value = serde_json::from_str(
+        &std::fs::read_to_string(&journal).unwrap_or_else(|e| panic!("{}: {e}", journal.display())),
+    )
+    .expect("the journal is JSON");
+    assert_eq!(journal["status"], "completed", "{journal:#}");
+    assert_eq!(journal["deviated"], false, "{journal:#}");
+    for (when, hypothesis) in [("before", "steady_states"), ("after", "steady_states")] {
+        assert_eq!(
+            journal[hypothesis][when]["steady_state_met"], true,
+            "the steady state {when}: {journal:#}"
+        );
+    }
+    journal
+}
+
+/// The method's activity `name` in a journal: succeeded, its output.
+fn activity<'a>(journal: &'a Value, name: &str) -> &'a Value {
+    let run = journal["run"]
+        .as_array()
+        .and_then(|runs| runs.iter().find(|r| r["activity"]["name"] == name))
+        .unwrap_or_else(|| panic!("no activity {name} in the journal"));
+    assert_eq!(run["status"], "succeeded", "{name}: {run:#}");
+    &run["output"]
+}
+
+/// The Chaos Toolkit form of `chaos/pod-delete.yaml`: half of the
+/// storefront's and of the gateway's pods deleted every 15 s for 60 s
+/// (four rounds) while the home page is asked through the storefront's
+/// Service and through Traefik, and the gateway's /health through its
+/// Service, four times a second each; every address answers at least 97 %
+/// (the experiment's floor, asserted again here) and the Deployments are
+/// whole again after.
+pub fn pod_delete_experiment(cluster: &Cluster) {
+    let pods = |app: &str| -> BTreeSet<String> {
+        cluster
+            .kubectl_ok(&[
+                "-n",
+                SHOP,
+                "get",
+                "pods",
+                "-l",
+                &format!("app.kubernetes.io/name={app}"),
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ])
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
     };
-    let victim = storefront_pods("jsonpath={.items[0].metadata.name}");
-    let victim = victim.trim().to_owned();
-    cluster.kubectl_ok(&["-n", SHOP, "delete", "pod", &victim, "--wait=false"]);
-    let replaced = eventually(90, "the storefront back to two ready pods", || {
-        let pods = storefront_pods(
-            "jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].ready}{\"\\n\"}{end}",
-        );
-        let ready: Vec<&str> = pods
-            .lines()
-            .filter(|l| l.ends_with(" true") && !l.starts_with(&victim))
-            .collect();
-        if ready.len() == 2 && !pods.contains(&victim) {
-            Ok(())
-        } else {
-            Err(pods)
+    let before = [pods("storefront"), pods("api-gateway")];
+    let journal = chaos(cluster, "pod-delete");
+    let mut deleted = BTreeSet::new();
+    for app in ["storefront", "api-gateway"] {
+        for round in 1..=4 {
+            let names = activity(&journal, &format!("delete-half-of-{app}-round-{round}"));
+            let names = names.as_array().expect("the deleted pods");
+            assert_eq!(names.len(), 1, "half of two pods is one: {names:?}");
+            deleted.extend(names.iter().filter_map(Value::as_str).map(str::to_owned));
         }
-    });
-    std::thread::sleep(Duration::from_secs(3));
-    stop.store(true, Ordering::Relaxed);
-    let by_service = runtime.block_on(by_service).expect("the Service's client");
-    let by_ingress = runtime.block_on(by_ingress).expect("shop.local's client");
-    eprintln!(
-        "storefront pod {victim} deleted: replaced and ready after {:.1} s; the home page through \
-         its Service: {by_service}; through shop.local: {by_ingress}",
-        replaced.as_secs_f64(),
-    );
-    // A replica stops accepting at SIGTERM; kube-proxy and Traefik each
-    // learn of the endpoint's end on their own, Traefik a little later (one
-    // request of 175 refused in a measured run): 97 % is the floor.
-    for (path, load) in [("its Service", &by_service), ("shop.local", &by_ingress)] {
-        assert!(load.asked >= 60, "only {} requests through {path}", load.asked);
-        assert!(
-            load.answered * 100 >= load.asked * 97,
-            "the home page through {path} while a pod was replaced: {load}"
-        );
-        assert!(
-            load.longest_gap < Duration::from_secs(2),
-            "the home page through {path} while a pod was replaced: {load}"
-        );
     }
+    assert_eq!(deleted.len(), 8, "a pod deleted twice: {deleted:?}");
+    for probe in [
+        "storefront-home-page-while-pods-are-deleted",
+        "gateway-health-while-pods-are-deleted",
+        "shop-home-page-through-the-ingress-while-pods-are-deleted",
+    ] {
+        let load = activity(&journal, probe);
+        let asked = load["asked"].as_u64().expect("asked");
+        let percent = load["percent"].as_f64().expect("percent");
+        assert!(asked >= 200, "{probe}: only {asked} requests: {load}");
+        assert!(percent >= 97.0, "{probe}: {load}");
+    }
+    let now = [pods("storefront"), pods("api-gateway")];
+    for (before, now) in before.iter().zip(&now) {
+        assert_eq!(now.len(), 2, "{now:?}");
+        assert_ne!(now, before, "no pod replaced");
+    }
+}
+
+/// An orders pod killed (grace period 0) while a shopper places an order every 0.5 s for
+/// 30 s through api.local: every acknowledged order is in the history, none
+/// stays PENDING, and the product's stock fell by exactly the units
+/// confirmed.
+pub fn orders_pod_delete_experiment(cluster: &Cluster) {
+    let journal = chaos(cluster, "orders-pod-delete");
+    let deleted = activity(&journal, "kill-one-orders-pod");
+    assert_eq!(deleted.as_array().map(Vec::len), Some(1), "{deleted}");
+    let orders = activity(&journal, "orders-placed-while-orders-pods-are-deleted");
+    let acknowledged = orders["acknowledged"].as_u64().expect("acknowledged");
+    assert!(acknowledged >= 40, "only {acknowledged} orders: {orders}");
+    assert_eq!(orders["lost"], json!([]), "{orders}");
+    assert_eq!(orders["pending"], json!([]), "{orders}");
+    assert_eq!(orders["in_history"], orders["acknowledged"], "{orders}");
+    let (before, after, confirmed) = (
+        orders["stock_before"].as_i64().expect("stock"),
+        orders["stock_after"].as_i64().expect("stock"),
+        orders["units_confirmed"].as_i64().expect("units"),
+    );
+    assert_eq!(before - after, confirmed, "{orders}");
+    assert!(confirmed > 0, "{orders}");
 }
 
 /// PostgreSQL's pod deleted: the StatefulSet brings it back on the same
