@@ -398,8 +398,8 @@ fi
 # another, for linux/amd64 and then linux/arm64) for the release, compose,
 # bench and cluster tests, built once into cargo's cache in target/, where
 # those tests find them; their own `cloudshop release build` then only copies. They
-# build in the background while the fuzz targets build and run. A failure
-# here fails the run.
+# build in the background while the fuzz targets build and run and the areas
+# that do not need them are tested. A failure here fails the run.
 dist_build=""
 if want release compose bench cluster; then
   if ! want docs up compose bench cluster; then
@@ -419,21 +419,6 @@ if want fuzz; then
   fi
 fi
 
-if [ -n "$dist_build" ]; then
-  step 120 "the shipped binaries (cloudshop release build, in the background since the test binaries)"
-  if ! wait "$dist_build"; then
-    tail -n 80 "$dist_log"
-    echo "cloudshop release build failed (the log's end is above)" >&2
-    exit 1
-  fi
-  grep -E '^(==>|    )' "$dist_log" || true # its steps and each binary's size
-  # The committed SBOMs against these binaries, before any test runs
-  # `cloudshop release`, which rewrites sbom/ in the working tree.
-  step 20 "sbom/ matches the shipped binaries (cloudshop release sbom --check)"
-  "${CARGO_TARGET_DIR:-target}/debug/cloudshop" release sbom --check --workspace . --dist "$dist_dir/dist"
-  rm -rf "$dist_dir"
-fi
-
 if want release; then
   # The reproducibility rebuild: by default one service per platform,
   # rotating over the runs on this machine; --full (and the release
@@ -449,18 +434,43 @@ if want release; then
 fi
 
 # Each area's tests in a step of its own; a failing area does not stop the
-# others (as cargo's --no-fail-fast), and fails the run at the end.
-declare -A area_share=([services]=420 [browser]=150 [docs]=30 [up]=180 [compose]=150 [bench]=60 [cluster]=300 [release]=480)
+# others (as cargo's --no-fail-fast), and fails the run at the end. The areas
+# that do not use the shipped binaries run first, while those still build.
+declare -A area_share=([services]=420 [browser]=150 [docs]=30 [up]=180 [compose]=150 [bench]=60 [cluster]=400 [release]=480)
 failed_areas=()
-for area in "${test_areas[@]}"; do
-  name="tests: $area"
+run_area() {
+  local area=$1 name="tests: $1"
   [ "$area" != release ] || name="$name (reproducibility rebuild: ${repro//,/ })"
+  [ "$area" = release ] || [ -z "$dist_build" ] || ! kill -0 "$dist_build" 2>/dev/null ||
+    name="$name, the shipped binaries building meanwhile"
   step "${area_share[$area]}" "$name"
   if ! area_tests "$area" --no-fail-fast 2>&1 | tee -a "$log"; then
     failed_areas+=("$area")
     record 1
     current=""
   fi
+}
+for area in "${test_areas[@]}"; do
+  case "$area" in services | browser | docs | up) run_area "$area" ;; esac
+done
+
+if [ -n "$dist_build" ]; then
+  step 120 "the shipped binaries (cloudshop release build, in the background since the test binaries)"
+  if ! wait "$dist_build"; then
+    tail -n 80 "$dist_log"
+    echo "cloudshop release build failed (the log's end is above)" >&2
+    exit 1
+  fi
+  grep -E '^(==>|    )' "$dist_log" || true # its steps and each binary's size
+  # The committed SBOMs against these binaries, before any test runs
+  # `cloudshop release`, which rewrites sbom/ in the working tree.
+  step 20 "sbom/ matches the shipped binaries (cloudshop release sbom --check)"
+  "${CARGO_TARGET_DIR:-target}/debug/cloudshop" release sbom --check --workspace . --dist "$dist_dir/dist"
+  rm -rf "$dist_dir"
+fi
+
+for area in "${test_areas[@]}"; do
+  case "$area" in services | browser | docs | up) ;; *) run_area "$area" ;; esac
 done
 if [ ${#failed_areas[@]} -gt 0 ]; then
   # The last area's line is written now, as it ended: the exit below is the
