@@ -4,13 +4,14 @@
 # pinned version: containerd, its runc shim and runc (with seccomp, so cgo and
 # libseccomp-dev), crictl, CoreDNS (its image is built by `cloudshop cluster
 # up`), kube-router (the NetworkPolicy enforcer, firewall only) and Traefik
-# (the Ingress controller). kubelet and
+# (the Ingress controller), Prometheus with Kubernetes discovery and
+# kube-state-metrics (the cluster's monitoring). kubelet and
 # kube-proxy come from tools/kubernetes, built by scripts/cluster-tools.sh.
 # runc is installed as cloudshop-runc: podman on this machine keeps Debian's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-source scripts/pinned.sh # CONTAINERD RUNC CRICTL COREDNS KUBE_ROUTER TRAEFIK, $bin, have
+source scripts/pinned.sh # CONTAINERD RUNC CRICTL COREDNS KUBE_ROUTER TRAEFIK PROMETHEUS PROMETHEUS_OPERATOR KUBE_STATE_METRICS, $bin, have
 
 mkdir -p "$bin"
 # install BIN MODULE@VERSION PACKAGE [GO-BUILD-FLAGS...]: builds PACKAGE at
@@ -22,7 +23,10 @@ install() {
   echo "building $name (${pin#*@}) ..."
   work="$(mktemp -d)"
   GOBIN="$work" go install -trimpath "$@" "$package@${pin#*@}"
-  mv "$work/$(basename "$package")" "$bin/$name"
+  local built; built="$(basename "$package")"
+  # go names a major-version path's binary after the element before it
+  [[ ! $built =~ ^v[0-9]+$ ]] || built="$(basename "$(dirname "$package")")"
+  mv "$work/$built" "$bin/$name"
   rmdir "$work"
   echo "built $name in $((SECONDS - t0)) s"
 }
@@ -44,4 +48,12 @@ if ! have traefik "$TRAEFIK"; then
     -o "$bin/traefik" "${TRAEFIK%@*}/cmd/traefik")
   echo "built traefik in $((SECONDS - t0)) s"
 fi
+# Prometheus with Kubernetes discovery and no other (the cluster's
+# monitoring); scripts/test-k8s.sh's `prometheus` is built without any.
+CGO_ENABLED=0 install prometheus-kubernetes "$PROMETHEUS" "${PROMETHEUS%@*}/cmd/prometheus" \
+  -tags "remove_all_sd enable_kubernetes_sd" -ldflags "-s -w"
+CGO_ENABLED=0 install kube-state-metrics "$KUBE_STATE_METRICS" "${KUBE_STATE_METRICS%@*}" -ldflags "-s -w"
+# The ServiceMonitor and PrometheusRule CRDs come from prometheus-operator's
+# module; nothing of it is built.
+go mod download "$PROMETHEUS_OPERATOR"
 echo "node tools ready in $bin"

@@ -271,6 +271,7 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
         "node cloudshop-node (containerd",
         "CloudShop    namespace cloudshop-prod",
         "storefront   http://shop.local:30080 and API http://api.local:30080",
+        "Prometheus   http://10.244.0.1:30090",
     ] {
         assert!(printed.contains(line), "`{line}` missing from:\n{printed}");
     }
@@ -472,8 +473,10 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
         .and_then(|port| port.parse().ok())
         .unwrap_or_else(|| panic!("the API server's port in {server}"));
     shop::network_policies(&cluster, apiserver_port);
+    let unhealthy_pods = shop::monitoring(&cluster, &runtime);
     shop::pod_delete_experiment(&cluster);
     shop::orders_pod_delete_experiment(&cluster);
+    shop::pod_alerts(&cluster, &runtime, unhealthy_pods);
     shop::postgres_pod_deleted(&cluster, &runtime, &journey);
 
     // Every admission case, each refusal by its policy's own message.

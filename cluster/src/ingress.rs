@@ -37,12 +37,8 @@ impl Node<'_> {
     /// Builds Traefik's image from the installed binary and pushes it;
     /// returns the reference pods use, pinned by digest.
     pub fn traefik_image(&self) -> anyhow::Result<String> {
-        let registry = self.plane.registry_address();
-        let folder = crate::node::dir(&self.plane.dir).join("images/traefik");
-        let version = cloudshop_topology::versions::version(cloudshop_topology::versions::TRAEFIK);
-        let tag = format!("{registry}/ingress/traefik:{version}");
-        let digest = crate::node::scratch_image(&folder, "traefik", &self.tools.traefik, 65532, &tag)?;
-        Ok(format!("{registry}/ingress/traefik@{digest}"))
+        let pin = cloudshop_topology::versions::TRAEFIK;
+        self.addon_image(NAMESPACE, "traefik", &self.tools.traefik, pin, 65532)
     }
 
     /// Traefik in the namespace `ingress`, ready when it routes `shop.local`
@@ -117,18 +113,7 @@ fn manifest(image: &str, ca: &str) -> anyhow::Result<String> {
         "data": {"dynamic.yaml": dynamic, "ca.crt": ca},
     });
     Ok(format!(
-        r#"apiVersion: v1
-kind: Namespace
-metadata:
-  name: {NAMESPACE}
-  labels:
-    pod-security.kubernetes.io/enforce: restricted
-    pod-security.kubernetes.io/enforce-version: latest
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: traefik, namespace: {NAMESPACE}}}
----
+        r#"{namespace}---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata: {{name: "cloudshop:traefik"}}
@@ -147,27 +132,7 @@ roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "clouds
 subjects:
 - {{kind: ServiceAccount, name: traefik, namespace: {NAMESPACE}}}
 ---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: traefik, namespace: {shop}}}
-rules:
-- apiGroups: [""]
-  resources: [services, secrets]
-  verbs: [get, list, watch]
-- apiGroups: [discovery.k8s.io]
-  resources: [endpointslices]
-  verbs: [get, list, watch]
-- apiGroups: [networking.k8s.io]
-  resources: [ingresses]
-  verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: traefik, namespace: {shop}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: traefik}}
-subjects:
-- {{kind: ServiceAccount, name: traefik, namespace: {NAMESPACE}}}
----
+{rights}---
 apiVersion: networking.k8s.io/v1
 kind: IngressClass
 metadata: {{name: traefik}}
@@ -237,6 +202,22 @@ spec:
   - {{name: web, port: 80, targetPort: web, nodePort: {PORT}}}
 "#,
         config = serde_json::to_string(&config)?,
+        namespace = crate::kubectl::restricted_namespace(NAMESPACE, &["traefik"]),
+        rights = crate::kubectl::role_for_account(
+            "traefik",
+            shop,
+            NAMESPACE,
+            r#"- apiGroups: [""]
+  resources: [services, secrets]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, list, watch]
+"#
+        ),
     ))
 }
 

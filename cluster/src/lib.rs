@@ -20,6 +20,7 @@ mod control_plane;
 mod deploy;
 pub mod ingress;
 mod kubectl;
+mod monitoring;
 pub mod node;
 mod pki;
 mod policies;
@@ -276,7 +277,7 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     let node_steps = match (real, args.no_app) {
         (false, _) => 1,
         (true, true) => 5,
-        (true, false) => 7,
+        (true, false) => 8,
     };
     let mut progress = Progress {
         total: node_steps + if args.no_app { 7 } else { 10 },
@@ -384,6 +385,23 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
                     node.ingress(&image, &deploy::ca_cert(&dir)).await
                 })
                 .await?;
+            let targets = progress
+                .step(
+                    "Prometheus and kube-state-metrics (monitoring/): every ServiceMonitor's targets up",
+                    async {
+                        let images = monitoring::Images {
+                            prometheus: node.prometheus_image()?,
+                            kube_state_metrics: node.kube_state_metrics_image()?,
+                        };
+                        node.monitoring(&images, &workspace, &node.tools.monitoring_crds)
+                            .await
+                    },
+                )
+                .await?;
+            say(format_args!(
+                "Prometheus scrapes {targets} targets: {}",
+                monitoring::address()
+            ));
         }
     }
 
@@ -414,6 +432,11 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
                 ingress::address(ingress::API_HOST),
                 node::ADDRESS,
                 ingress::curl_hint()
+            )?;
+            writeln!(
+                out,
+                "  Prometheus   {} (the shop's ServiceMonitors and rules)",
+                monitoring::address()
             )?;
         }
     }

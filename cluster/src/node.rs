@@ -659,6 +659,28 @@ fn crictl_command(crictl: &Path, cluster: &Path) -> Command {
     command
 }
 
+impl Node<'_> {
+    /// An add-on's image (Traefik, Prometheus, kube-state-metrics): its
+    /// installed `binary` in a [`scratch_image`] run as `uid`, tagged with
+    /// the version of its pin (`MODULE@VERSION`) as `GROUP/NAME` in the
+    /// cluster's registry. Returns the reference pods use, pinned by digest.
+    pub fn addon_image(
+        &self,
+        group: &str,
+        name: &str,
+        binary: &Path,
+        pin: &str,
+        uid: u32,
+    ) -> anyhow::Result<String> {
+        let registry = self.plane.registry_address();
+        let folder = dir(&self.plane.dir).join("images").join(name);
+        let version = cloudshop_topology::versions::version(pin);
+        let tag = format!("{registry}/{group}/{name}:{version}");
+        let digest = scratch_image(&folder, name, binary, uid, &tag)?;
+        Ok(format!("{registry}/{group}/{name}@{digest}"))
+    }
+}
+
 /// A `FROM scratch` image holding one static `binary` as `/NAME`, its
 /// entrypoint, run as `uid`: its build folder is `folder`; built as `tag`,
 /// pushed to the cluster's registry. Returns its digest there.

@@ -30,6 +30,7 @@ pub struct Tools {
 /// The versions `scripts/cluster-tools.sh` installs (tools/versions.env).
 pub const KWOK_MODULE: &str = cloudshop_topology::versions::KWOK;
 pub const KYVERNO_MODULE: &str = cloudshop_topology::versions::KYVERNO;
+pub const PROMETHEUS_OPERATOR_MODULE: &str = cloudshop_topology::versions::PROMETHEUS_OPERATOR;
 
 impl Tools {
     pub fn find() -> anyhow::Result<Self> {
@@ -126,6 +127,13 @@ pub struct NodeTools {
     pub kube_router: PathBuf,
     pub coredns: PathBuf,
     pub traefik: PathBuf,
+    /// Prometheus built with its Kubernetes discovery (`prometheus`, built
+    /// for `cloudshop up --observe`, has none).
+    pub prometheus: PathBuf,
+    pub kube_state_metrics: PathBuf,
+    /// prometheus-operator's module: the ServiceMonitor and PrometheusRule
+    /// CRDs (`example/prometheus-operator-crd`).
+    pub monitoring_crds: PathBuf,
 }
 
 impl NodeTools {
@@ -142,7 +150,15 @@ impl NodeTools {
             kube_router: go_tool("kube-router"),
             coredns: go_tool("coredns"),
             traefik: go_tool("traefik"),
+            prometheus: go_tool("prometheus-kubernetes"),
+            kube_state_metrics: go_tool("kube-state-metrics"),
+            monitoring_crds: go_mod_cache()
+                .join(PROMETHEUS_OPERATOR_MODULE)
+                .join("example/prometheus-operator-crd"),
         };
+        if !tools.monitoring_crds.is_dir() {
+            missing.push(tools.monitoring_crds.display().to_string());
+        }
         if !missing.is_empty() {
             bail!(
                 "the real node's programs are missing: {}; scripts/cluster-tools.sh installs them",

@@ -23,6 +23,12 @@ pub const TRAEFIK: &str = pinned("TRAEFIK");
 /// Prometheus (and its promtool), as `MODULE@VERSION`: `cloudshop up
 /// --observe` runs its `prometheus`.
 pub const PROMETHEUS: &str = pinned("PROMETHEUS");
+/// prometheus-operator, as `MODULE@VERSION`: `cloudshop cluster up` applies
+/// the ServiceMonitor and PrometheusRule CRDs from its module.
+pub const PROMETHEUS_OPERATOR: &str = pinned("PROMETHEUS_OPERATOR");
+/// kube-state-metrics, as `MODULE@VERSION`: `cloudshop cluster up` tags
+/// its image with the version.
+pub const KUBE_STATE_METRICS: &str = pinned("KUBE_STATE_METRICS");
 /// trivy, as `MODULE@VERSION`.
 pub const TRIVY: &str = pinned("TRIVY");
 /// trivy's version as it prints it (`Version: 0.…`, no `v`).

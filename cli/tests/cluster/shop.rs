@@ -5,6 +5,7 @@
 //! deleted while orders are placed), and PostgreSQL's pod deleted and back
 //! on its volume.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use cloudshop_api::client::{Caller, Client};
@@ -247,6 +248,190 @@ pub fn network_policies(cluster: &Cluster, apiserver_port: u16) {
     let closed = eventually(20, "the NetworkPolicies back", || check(true));
     eprintln!("the NetworkPolicies back: refused again after {closed:?}");
     cluster.kubectl_ok(&["-n", SHOP, "delete", "pod", "intruder", "--wait=false"]);
+}
+
+/// Prometheus in `monitoring`, configured from the committed ServiceMonitors
+/// and PrometheusRule: both replicas of each of the five services scraped
+/// and up, by their admin ports (the NetworkPolicies admit the namespace
+/// `monitoring` only), and every committed rule loaded and evaluated
+/// without error.
+/// Prometheus' answer to `GET path`, as JSON.
+fn prometheus(runtime: &tokio::runtime::Runtime, path: &str) -> Value {
+    let prometheus = "http://10.244.0.1:30090";
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{prometheus}{path}"))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("Prometheus at {prometheus}: {e}"))
+            .json()
+            .await
+            .expect("Prometheus answers JSON")
+    })
+}
+
+/// Returns when the two unhealthy pods were made ([`pod_alerts`] checks
+/// their alerts later: the kubelet reports CrashLoopBackOff only once the
+/// back-off has grown, minutes in, so the chaos experiments run meanwhile).
+pub fn monitoring(cluster: &Cluster, runtime: &tokio::runtime::Runtime) -> Instant {
+    let get = |path: &str| prometheus(runtime, path);
+    let targets = get("/api/v1/targets?state=active");
+    let mut up = BTreeMap::new();
+    for target in targets["data"]["activeTargets"].as_array().into_iter().flatten() {
+        assert_eq!(target["health"], "up", "{target:#}");
+        if target["labels"]["job"] != "kube-state-metrics" {
+            assert_eq!(target["labels"]["namespace"], SHOP, "{target:#}");
+        }
+        assert!(
+            target["scrapeUrl"]
+                .as_str()
+                .is_some_and(|u| u.ends_with("/metrics")),
+            "{target:#}"
+        );
+        *up.entry(target["labels"]["job"].as_str().unwrap_or_default().to_owned())
+            .or_insert(0) += 1;
+    }
+    let mut expected: BTreeMap<String, i32> = ["api-gateway", "auth", "orders", "products", "storefront"]
+        .iter()
+        .map(|job| ((*job).to_owned(), 2))
+        .collect();
+    expected.insert("kube-state-metrics".into(), 1);
+    assert_eq!(up, expected, "targets up by job");
+
+    let committed = std::fs::read_to_string(root().join("monitoring/rules.yml")).expect("rules.yml");
+    let wanted: BTreeSet<String> = committed
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("- alert: ")
+                .or_else(|| l.strip_prefix("- record: "))
+        })
+        .map(|name| name.trim().to_owned())
+        .collect();
+    assert!(wanted.len() > 5, "{wanted:?}");
+    eventually(90, "every committed rule evaluated without error", || {
+        let rules = get("/api/v1/rules");
+        let mut pending = wanted.clone();
+        for group in rules["data"]["groups"].as_array().into_iter().flatten() {
+            for rule in group["rules"].as_array().into_iter().flatten() {
+                let name = rule["name"].as_str().unwrap_or_default();
+                if rule["health"] == "ok" {
+                    pending.remove(name);
+                } else if rule["health"] == "err" {
+                    panic!("the rule {name} fails: {rule:#}");
+                }
+            }
+        }
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("not evaluated yet: {pending:?}"))
+        }
+    });
+    eprintln!(
+        "Prometheus: 10 targets up (5 jobs × 2) and kube-state-metrics, every committed rule evaluated"
+    );
+
+    // A pod that crash-loops (the signed auth image without its settings)
+    // and one that runs but never passes its readiness probe (a storefront
+    // replica's spec, probed on a path that answers 404): kube-state-metrics
+    // reports both, and the committed alerts become pending for them (their
+    // `for:` of 5 and 10 minutes is promtool's to check:
+    // monitoring/tests/).
+    let mut crash_looper = compliant_pod(&signed_auth_image(cluster), false);
+    crash_looper["metadata"]["name"] = json!("crash-looper");
+    crash_looper["metadata"]["labels"] = json!({"app.kubernetes.io/name": "crash-looper"});
+    cluster.apply(&crash_looper);
+    let storefront: Value = serde_json::from_str(&cluster.kubectl_ok(&[
+        "-n",
+        SHOP,
+        "get",
+        "pods",
+        "-l",
+        "app.kubernetes.io/name=storefront",
+        "-o",
+        "json",
+    ]))
+    .expect("pods as JSON");
+    let mut spec = storefront["items"][0]["spec"].clone();
+    if let Some(spec) = spec.as_object_mut() {
+        spec.remove("nodeName");
+    }
+    spec["containers"][0]["readinessProbe"]["httpGet"]["path"] = json!("/never-ready");
+    let never_ready = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "never-ready", "namespace": SHOP,
+                     "labels": {"app.kubernetes.io/name": "never-ready"}},
+        "spec": spec,
+    });
+    cluster.apply(&never_ready);
+    Instant::now()
+}
+
+/// The alerts for the pods [`monitoring`] made at `started`: pending (or
+/// firing) for exactly those pods; then the pods are deleted.
+pub fn pod_alerts(cluster: &Cluster, runtime: &tokio::runtime::Runtime, started: Instant) {
+    let get = |path: &str| prometheus(runtime, path);
+    eventually(
+        240,
+        "CloudShopPodCrashLooping and CloudShopPodNotReady for the two pods",
+        || {
+            let alerts = get("/api/v1/alerts");
+            let active: BTreeSet<(String, String)> = alerts["data"]["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["state"] == "pending" || a["state"] == "firing")
+                .map(|a| {
+                    (
+                        a["labels"]["alertname"].as_str().unwrap_or_default().to_owned(),
+                        a["labels"]["pod"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let wanted = [
+                ("CloudShopPodCrashLooping", "crash-looper"),
+                ("CloudShopPodNotReady", "never-ready"),
+            ];
+            if wanted
+                .iter()
+                .all(|(alert, pod)| active.contains(&((*alert).to_owned(), (*pod).to_owned())))
+            {
+                Ok(())
+            } else {
+                Err(format!("active alerts: {active:?}"))
+            }
+        },
+    );
+    eprintln!(
+        "CloudShopPodCrashLooping and CloudShopPodNotReady pending {:.0} s after the pods were made",
+        started.elapsed().as_secs_f64()
+    );
+    let phase = cluster.kubectl_ok(&[
+        "-n",
+        SHOP,
+        "get",
+        "pod",
+        "never-ready",
+        "-o",
+        "jsonpath={.status.phase}",
+    ]);
+    assert_eq!(
+        phase.trim(),
+        "Running",
+        "never-ready runs, only its readiness fails"
+    );
+    cluster.kubectl_ok(&[
+        "-n",
+        SHOP,
+        "delete",
+        "pod",
+        "crash-looper",
+        "never-ready",
+        "--wait=false",
+    ]);
 }
 
 /// `cloudshop cluster chaos EXPERIMENT`: passed, its journal read back.
