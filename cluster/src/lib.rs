@@ -20,7 +20,7 @@ mod control_plane;
 mod deploy;
 pub mod ingress;
 mod kubectl;
-mod monitoring;
+pub mod monitoring;
 pub mod node;
 mod pki;
 mod policies;
@@ -477,12 +477,7 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
         },
         _ => {
             let dir = absolute(&args.dir.dir)?;
-            let state = read_state(&dir)?.with_context(|| {
-                format!(
-                    "no cluster in {} (run `cloudshop cluster up` first)",
-                    dir.display()
-                )
-            })?;
+            let state = existing_state(&dir)?;
             let tools = tools::Tools::find()?;
             admission::local_target(&dir, &tools.kubectl, &state.ports.registry_address())
         }
@@ -492,12 +487,7 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
 
 fn run_chaos(args: &ChaosArgs) -> anyhow::Result<()> {
     let dir = absolute(&args.dir.dir)?;
-    let state = read_state(&dir)?.with_context(|| {
-        format!(
-            "no cluster in {} (run `cloudshop cluster up` first)",
-            dir.display()
-        )
-    })?;
+    let state = existing_state(&dir)?;
     anyhow::ensure!(
         state.node == NodeKind::Real,
         "the cluster in {} has simulated nodes (kwok): no pod runs there to delete",
@@ -560,6 +550,17 @@ fn read_state(dir: &Path) -> anyhow::Result<Option<State>> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// The folder's recorded state; an error naming `cluster up` when no
+/// cluster was made there.
+fn existing_state(dir: &Path) -> anyhow::Result<State> {
+    read_state(dir)?.with_context(|| {
+        format!(
+            "no cluster in {} (run `cloudshop cluster up` first)",
+            dir.display()
+        )
+    })
 }
 
 /// A new cluster's state, written: its ports reserved, its kind of node.

@@ -83,10 +83,7 @@ pub fn scrape_configs(monitors: &[Value]) -> anyhow::Result<Vec<Value>> {
                 [unknown, unknown_selector, unknown_namespaces].concat()
             );
         }
-        let namespaces: Vec<&str> = match spec["namespaceSelector"]["matchNames"].as_array() {
-            Some(names) => names.iter().filter_map(Value::as_str).collect(),
-            None => vec![namespace],
-        };
+        let namespaces = monitored_namespaces(monitor);
         let mut keep = Vec::new();
         for (label, value) in spec["selector"]["matchLabels"].as_object().into_iter().flatten() {
             let value = value
@@ -139,6 +136,15 @@ pub fn scrape_configs(monitors: &[Value]) -> anyhow::Result<Vec<Value>> {
         }
     }
     Ok(configs)
+}
+
+/// The namespaces a ServiceMonitor selects: its `namespaceSelector`'s
+/// names, else its own namespace.
+fn monitored_namespaces(monitor: &Value) -> Vec<&str> {
+    match monitor["spec"]["namespaceSelector"]["matchNames"].as_array() {
+        Some(names) => names.iter().filter_map(Value::as_str).collect(),
+        None => vec![monitor["metadata"]["namespace"].as_str().unwrap_or("default")],
+    }
 }
 
 /// `value` as a regular expression that matches only itself.
@@ -241,17 +247,10 @@ impl Node<'_> {
         let monitors = items("servicemonitors.monitoring.coreos.com")?;
         let rules = items("prometheusrules.monitoring.coreos.com")?;
         let config = prometheus_config(&monitors)?;
-        let namespaces: std::collections::BTreeSet<String> = config["scrape_configs"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|c| {
-                c["kubernetes_sd_configs"][0]["namespaces"]["names"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter_map(|n| n.as_str().map(str::to_owned))
+        let namespaces: std::collections::BTreeSet<String> = monitors
+            .iter()
+            .flat_map(monitored_namespaces)
+            .map(str::to_owned)
             .collect();
         kubectl
             .apply(&manifest(images, &config, &rule_file(&rules), &namespaces)?)
@@ -306,7 +305,8 @@ impl Node<'_> {
         Ok(expected.values().sum())
     }
 
-    /// For each monitor's `job`: the Running pods its selector matches.
+    /// For each monitor's `job`: the Running pods its selector matches in
+    /// the namespaces it selects, times its endpoints.
     fn expected_targets(
         &self,
         monitors: &[Value],
@@ -314,7 +314,6 @@ impl Node<'_> {
         let kubectl = self.plane.kubectl();
         let mut expected = std::collections::BTreeMap::new();
         for monitor in monitors {
-            let namespace = monitor["metadata"]["namespace"].as_str().unwrap_or("default");
             let selector: Vec<String> = monitor["spec"]["selector"]["matchLabels"]
                 .as_object()
                 .into_iter()
@@ -327,19 +326,21 @@ impl Node<'_> {
                 .or_else(|| monitor["metadata"]["name"].as_str())
                 .unwrap_or_default()
                 .to_owned();
-            let pods = kubectl.run(&[
-                "-n",
-                namespace,
-                "get",
-                "pods",
-                "-l",
-                &selector.join(","),
-                "--field-selector=status.phase=Running",
-                "-o",
-                "name",
-            ])?;
             let endpoints = monitor["spec"]["endpoints"].as_array().map_or(0, Vec::len);
-            *expected.entry(job).or_default() += pods.lines().count() * endpoints;
+            for namespace in monitored_namespaces(monitor) {
+                let pods = kubectl.run(&[
+                    "-n",
+                    namespace,
+                    "get",
+                    "pods",
+                    "-l",
+                    &selector.join(","),
+                    "--field-selector=status.phase=Running",
+                    "-o",
+                    "name",
+                ])?;
+                *expected.entry(job.clone()).or_default() += pods.lines().count() * endpoints;
+            }
         }
         Ok(expected)
     }
@@ -386,6 +387,7 @@ fn manifest(
             "rules.json": serde_json::to_string_pretty(rules)?,
         },
     });
+    let config_map = serde_json::to_string(&config_map)?;
     let mut rights = String::new();
     for namespace in namespaces {
         let prometheus = r#"- apiGroups: [""]
@@ -520,8 +522,7 @@ spec:
   ports:
   - {{name: http-metrics, port: 8080, targetPort: http-metrics}}
 "#,
-        config_map = serde_json::to_string(&config_map)?,
-        hash = cloudshop_supply_chain::sha256_digest(serde_json::to_string(&config_map)?.as_bytes()),
+        hash = cloudshop_supply_chain::sha256_digest(config_map.as_bytes()),
     ))
 }
 

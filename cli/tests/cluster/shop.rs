@@ -131,19 +131,25 @@ fn connects(pid: u32, address: &str, port: u16) -> bool {
         .success()
 }
 
+/// `kubectl get pods ARGS` for the pods of `app` in the shop's namespace.
+fn app_pods(cluster: &Cluster, app: &str, args: &[&str]) -> String {
+    let selector = format!("app.kubernetes.io/name={app}");
+    let mut all = vec!["-n", SHOP, "get", "pods", "-l", &selector];
+    all.extend_from_slice(args);
+    cluster.kubectl_ok(&all)
+}
+
 fn pod_ip(cluster: &Cluster, app: &str) -> String {
-    let ip = cluster.kubectl_ok(&[
-        "-n",
-        SHOP,
-        "get",
-        "pods",
-        "-l",
-        &format!("app.kubernetes.io/name={app}"),
-        "--field-selector",
-        "status.phase=Running",
-        "-o",
-        "jsonpath={.items[0].status.podIP}",
-    ]);
+    let ip = app_pods(
+        cluster,
+        app,
+        &[
+            "--field-selector",
+            "status.phase=Running",
+            "-o",
+            "jsonpath={.items[0].status.podIP}",
+        ],
+    );
     assert!(!ip.trim().is_empty(), "no pod IP for {app}");
     ip.trim().to_owned()
 }
@@ -257,7 +263,7 @@ pub fn network_policies(cluster: &Cluster, apiserver_port: u16) {
 /// without error.
 /// Prometheus' answer to `GET path`, as JSON.
 fn prometheus(runtime: &tokio::runtime::Runtime, path: &str) -> Value {
-    let prometheus = "http://10.244.0.1:30090";
+    let prometheus = cloudshop_cluster::monitoring::address();
     runtime.block_on(async {
         reqwest::Client::new()
             .get(format!("{prometheus}{path}"))
@@ -343,17 +349,8 @@ pub fn monitoring(cluster: &Cluster, runtime: &tokio::runtime::Runtime) -> Insta
     crash_looper["metadata"]["name"] = json!("crash-looper");
     crash_looper["metadata"]["labels"] = json!({"app.kubernetes.io/name": "crash-looper"});
     cluster.apply(&crash_looper);
-    let storefront: Value = serde_json::from_str(&cluster.kubectl_ok(&[
-        "-n",
-        SHOP,
-        "get",
-        "pods",
-        "-l",
-        "app.kubernetes.io/name=storefront",
-        "-o",
-        "json",
-    ]))
-    .expect("pods as JSON");
+    let storefront: Value =
+        serde_json::from_str(&app_pods(cluster, "storefront", &["-o", "json"])).expect("pods as JSON");
     let mut spec = storefront["items"][0]["spec"].clone();
     if let Some(spec) = spec.as_object_mut() {
         spec.remove("nodeName");
@@ -488,17 +485,7 @@ fn activity<'a>(journal: &'a Value, name: &str) -> &'a Value {
 /// whole again after.
 pub fn pod_delete_experiment(cluster: &Cluster) {
     let pods = |app: &str| -> BTreeSet<String> {
-        cluster
-            .kubectl_ok(&[
-                "-n",
-                SHOP,
-                "get",
-                "pods",
-                "-l",
-                &format!("app.kubernetes.io/name={app}"),
-                "-o",
-                "jsonpath={.items[*].metadata.name}",
-            ])
+        app_pods(cluster, app, &["-o", "jsonpath={.items[*].metadata.name}"])
             .split_whitespace()
             .map(str::to_owned)
             .collect()
