@@ -5,13 +5,14 @@
 # libseccomp-dev), crictl, CoreDNS (its image is built by `cloudshop cluster
 # up`), kube-router (the NetworkPolicy enforcer, firewall only) and Traefik
 # (the Ingress controller), Prometheus with Kubernetes discovery and
-# kube-state-metrics (the cluster's monitoring). kubelet and
+# kube-state-metrics and Alertmanager (the cluster's monitoring), Argo CD and kustomize
+# (`cloudshop cluster gitops`). kubelet and
 # kube-proxy come from tools/kubernetes, built by scripts/cluster-tools.sh.
 # runc is installed as cloudshop-runc: podman on this machine keeps Debian's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-source scripts/pinned.sh # CONTAINERD RUNC CRICTL COREDNS KUBE_ROUTER TRAEFIK PROMETHEUS PROMETHEUS_OPERATOR KUBE_STATE_METRICS, $bin, have
+source scripts/pinned.sh # CONTAINERD RUNC CRICTL COREDNS KUBE_ROUTER TRAEFIK PROMETHEUS PROMETHEUS_OPERATOR KUBE_STATE_METRICS ALERTMANAGER ARGOCD KUSTOMIZE, $bin, have
 
 mkdir -p "$bin"
 # install BIN MODULE@VERSION PACKAGE [GO-BUILD-FLAGS...]: builds PACKAGE at
@@ -53,7 +54,21 @@ fi
 CGO_ENABLED=0 install prometheus-kubernetes "$PROMETHEUS" "${PROMETHEUS%@*}/cmd/prometheus" \
   -tags "remove_all_sd enable_kubernetes_sd" -ldflags "-s -w"
 CGO_ENABLED=0 install kube-state-metrics "$KUBE_STATE_METRICS" "${KUBE_STATE_METRICS%@*}" -ldflags "-s -w"
+CGO_ENABLED=0 install alertmanager "$ALERTMANAGER" "${ALERTMANAGER%@*}/cmd/alertmanager" -ldflags "-s -w"
 # The ServiceMonitor and PrometheusRule CRDs come from prometheus-operator's
 # module; nothing of it is built.
 go mod download "$PROMETHEUS_OPERATOR"
+# Argo CD (one binary; the component is chosen by ARGOCD_BINARY_NAME) repeats
+# its go.mod's replace lines in tools/argocd, whose go directive fetches the
+# Go toolchain it needs (GOTOOLCHAIN=auto) through the module proxy.
+if ! have argocd "$ARGOCD"; then
+  t0=$SECONDS
+  echo "building argocd (${ARGOCD#*@}, tools/argocd; about 7 minutes on two cores) ..."
+  (cd tools/argocd && GOTOOLCHAIN=auto CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-s -w -X github.com/argoproj/argo-cd/v3/common.version=${ARGOCD#*@}" \
+    -o "$bin/argocd" "${ARGOCD%@*}/cmd")
+  echo "built argocd in $((SECONDS - t0)) s"
+fi
+# Argo CD's repo server renders the shop's kustomizations with kustomize.
+CGO_ENABLED=0 install kustomize "$KUSTOMIZE" "${KUSTOMIZE%@*}" -ldflags "-s -w"
 echo "node tools ready in $bin"

@@ -240,8 +240,8 @@ fi
 prefetch=""
 if want k8s cluster; then
   prefetch_log="$(mktemp)"
-  setsid -w bash -c 'for dir in tools/kyverno tools/kubernetes tools/etcd tools/traefik; do
-      (cd "$dir" && go mod download) || exit 1
+  setsid -w bash -c 'for dir in tools/kyverno tools/kubernetes tools/etcd tools/traefik tools/argocd; do
+      (cd "$dir" && GOTOOLCHAIN=auto go mod download) || exit 1
       echo "$dir: modules fetched"
     done' >"$prefetch_log" 2>&1 &
   prefetch=$!
@@ -436,7 +436,7 @@ fi
 # Each area's tests in a step of its own; a failing area does not stop the
 # others (as cargo's --no-fail-fast), and fails the run at the end. The areas
 # that do not use the shipped binaries run first, while those still build.
-declare -A area_share=([services]=420 [browser]=150 [docs]=30 [up]=180 [compose]=150 [bench]=60 [cluster]=600 [release]=480)
+declare -A area_share=([services]=420 [browser]=150 [docs]=30 [up]=180 [compose]=150 [bench]=60 [cluster]=900 [release]=480)
 failed_areas=()
 run_area() {
   local area=$1 name="tests: $1"

@@ -29,6 +29,12 @@ pub const PROMETHEUS_OPERATOR: &str = pinned("PROMETHEUS_OPERATOR");
 /// kube-state-metrics, as `MODULE@VERSION`: `cloudshop cluster up` tags
 /// its image with the version.
 pub const KUBE_STATE_METRICS: &str = pinned("KUBE_STATE_METRICS");
+/// Alertmanager, as `MODULE@VERSION`: `cloudshop cluster up` tags its
+/// image with the version.
+pub const ALERTMANAGER: &str = pinned("ALERTMANAGER");
+/// Argo CD, as `MODULE@VERSION`: `cloudshop cluster gitops` applies its
+/// CRDs from its module.
+pub const ARGOCD: &str = pinned("ARGOCD");
 /// trivy, as `MODULE@VERSION`.
 pub const TRIVY: &str = pinned("TRIVY");
 /// trivy's version as it prints it (`Version: 0.…`, no `v`).
