@@ -3,7 +3,9 @@
 //! local registry; this machine as one real node), the current tree released
 //! into it and deployed by digest; every shop container read from the
 //! runtime; the shopper's journey through Traefik, the NetworkPolicies, a
-//! storefront pod and PostgreSQL's deleted ([`shop`]); every admission case
+//! storefront pod and PostgreSQL's deleted ([`shop`]); Argo CD syncing the
+//! shop, healing, pruning, refusing and rolling back ([`gitops`]); an SLO
+//! alert through Alertmanager to the test's receiver ([`alerts`]); every admission case
 //! of `cloudshop cluster check`, fail closed with Kyverno stopped, then
 //! `cluster down`. A second test runs the node's own checks (probes,
 //! Services, DNS, NetworkPolicy with busybox pods, and what `down` leaves).
@@ -14,6 +16,10 @@
 //! also when it fails: by the guard's `Drop`, and by a watchdog that runs
 //! `cluster down` when this test binary exits in any way.
 
+#[path = "cluster/alerts.rs"]
+mod alerts;
+#[path = "cluster/gitops.rs"]
+mod gitops;
 #[path = "cluster/shop.rs"]
 mod shop;
 #[path = "common/shopper.rs"]
@@ -224,26 +230,33 @@ fn compliant_pod(image: &str, privileged: bool) -> Value {
     })
 }
 
-/// `cluster chaos` without a cluster, or with an experiment that does not
-/// exist: a clear error, nothing run.
+/// `cluster chaos` and `cluster gitops` without a cluster, or chaos with
+/// an experiment that does not exist: a clear error, nothing run or started.
 #[test]
-fn cluster_chaos_names_what_is_missing() {
+fn cluster_chaos_and_gitops_name_what_is_missing() {
     let scratch = tempfile::tempdir().expect("scratch");
     let dir = scratch.path().join("cluster");
     let dir = dir.display().to_string();
-    let output = cloudshop(&["cluster", "chaos", "pod-delete", "--dir", &dir])
-        .output()
-        .expect("cloudshop runs");
-    assert!(!output.status.success());
-    let printed = text(&output);
-    assert!(
-        printed.contains(&format!("no cluster in {dir} (run `cloudshop cluster up` first)")),
-        "{printed}"
-    );
-    assert!(
-        !printed.contains("running the Chaos Toolkit experiment"),
-        "{printed}"
-    );
+    for (command, started) in [
+        (
+            &["chaos", "pod-delete"][..],
+            "running the Chaos Toolkit experiment",
+        ),
+        (&["gitops"][..], "git daemon"),
+    ] {
+        let mut args = vec!["cluster"];
+        args.extend(command);
+        args.extend(["--dir", &dir]);
+        let output = cloudshop(&args).output().expect("cloudshop runs");
+        assert!(!output.status.success());
+        let printed = text(&output);
+        assert!(
+            printed.contains(&format!("no cluster in {dir} (run `cloudshop cluster up` first)")),
+            "{printed}"
+        );
+        assert!(!printed.contains(started), "{printed}");
+    }
+    assert!(!scratch.path().join("cluster/gitops").exists());
     let output = cloudshop(&["cluster", "chaos", "network-loss", "--dir", &dir])
         .output()
         .expect("cloudshop runs");
@@ -262,7 +275,8 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
 
     // Up from nothing: control plane, the real node, Kyverno, policies,
     // release, CloudShop.
-    let output = cluster.up(&[]);
+    let receiver_port = alerts::Receiver::port();
+    let output = cluster.up(&["--alert-webhook", &alerts::Receiver::url(receiver_port)]);
     let printed = text(&output);
     assert!(output.status.success(), "cluster up failed:\n{printed}");
     for line in [
@@ -476,8 +490,14 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     let unhealthy_pods = shop::monitoring(&cluster, &runtime);
     shop::pod_delete_experiment(&cluster);
     shop::orders_pod_delete_experiment(&cluster);
+    // The outage's alert needs minutes (`for: 2m`): it runs while the pod
+    // alerts are awaited.
+    let receiver = alerts::Receiver::start(receiver_port);
+    let outage = alerts::begin_outage(&cluster, &runtime);
     shop::pod_alerts(&cluster, &runtime, unhealthy_pods);
+    alerts::slo_alert(&cluster, &runtime, &receiver, outage);
     shop::postgres_pod_deleted(&cluster, &runtime, &journey);
+    gitops::argo_cd(&cluster, &runtime, &busybox_image(&cluster));
 
     // Every admission case, each refusal by its policy's own message.
     let output = cloudshop(&[
@@ -742,17 +762,22 @@ fn busybox_image(cluster: &Cluster) -> String {
         ],
         vec!["push", "--quiet", "--tls-verify=false", &image],
     ] {
-        let output = Command::new("podman")
-            .args(&args)
-            .env(
-                "CONTAINERS_CONF",
-                root().join("supply-chain/podman/containers.conf"),
-            )
-            .output()
-            .expect("podman runs");
-        assert!(output.status.success(), "podman {args:?}: {}", text(&output));
+        podman(&args);
     }
     image
+}
+
+/// `podman ARGS` with the test command's containers.conf; must succeed.
+fn podman(args: &[&str]) {
+    let output = Command::new("podman")
+        .args(args)
+        .env(
+            "CONTAINERS_CONF",
+            root().join("supply-chain/podman/containers.conf"),
+        )
+        .output()
+        .expect("podman runs");
+    assert!(output.status.success(), "podman {args:?}: {}", text(&output));
 }
 
 /// A restricted container spec (non-root, read-only root, no capabilities,

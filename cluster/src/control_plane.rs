@@ -486,13 +486,13 @@ impl ControlPlane {
     }
 }
 
-fn plain_client() -> anyhow::Result<reqwest::Client> {
+pub(crate) fn plain_client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()?)
 }
 
-async fn http_ok(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+pub(crate) async fn http_ok(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     let response = client.get(url).send().await?;
     anyhow::ensure!(response.status().is_success(), "{url}: {}", response.status());
     Ok(())

@@ -166,6 +166,9 @@ spec:
         - --providers.kubernetesIngress=true
         - --providers.kubernetesIngress.namespaces={shop}
         - --providers.kubernetesIngress.ingressClass=traefik
+        # Written into each Ingress' status (kubectl's ADDRESS; Argo CD counts
+        # an Ingress without it as still progressing).
+        - --providers.kubernetesIngress.ingressEndpoint.ip={ADDRESS}
         - --providers.file.filename=/etc/traefik/dynamic.yaml
         - --log.level=INFO
         - --log.noColor=true
@@ -173,11 +176,7 @@ spec:
         ports:
         - {{name: web, containerPort: 8000}}
         - {{name: ping, containerPort: 8080}}
-        securityContext:
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          capabilities: {{drop: [ALL]}}
-        resources:
+{restricted}        resources:
           requests: {{cpu: 50m, memory: 64Mi}}
           limits: {{cpu: "1", memory: 192Mi}}
         readinessProbe:
@@ -203,6 +202,7 @@ spec:
 "#,
         config = serde_json::to_string(&config)?,
         namespace = crate::kubectl::restricted_namespace(NAMESPACE, &["traefik"]),
+        restricted = crate::kubectl::RESTRICTED_CONTAINER,
         rights = crate::kubectl::role_for_account(
             "traefik",
             shop,
@@ -216,6 +216,9 @@ spec:
 - apiGroups: [networking.k8s.io]
   resources: [ingresses]
   verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses/status]
+  verbs: [update]
 "#
         ),
     ))

@@ -94,6 +94,15 @@ subjects:
     )
 }
 
+/// An add-on container's securityContext under Pod Security `restricted`
+/// (no privilege escalation, read-only root, no capabilities), as the
+/// lines of a container in a Deployment's pod template.
+pub const RESTRICTED_CONTAINER: &str = "        securityContext:
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          capabilities: {drop: [ALL]}
+";
+
 /// An add-on's namespace, under Pod Security `restricted`, with a
 /// ServiceAccount for each of `accounts`.
 pub fn restricted_namespace(namespace: &str, accounts: &[&str]) -> String {

@@ -18,6 +18,7 @@ mod admission;
 pub mod chaos;
 mod control_plane;
 mod deploy;
+pub mod gitops;
 pub mod ingress;
 mod kubectl;
 pub mod monitoring;
@@ -34,6 +35,7 @@ use anyhow::{Context, bail};
 use cloudshop_host::daemon::{Daemons, Stopped};
 use cloudshop_host::files::absolute;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 pub use control_plane::Ports;
 
@@ -58,6 +60,20 @@ enum ClusterCommand {
     /// against the real node's shop; its journal is kept in the cluster's
     /// folder (`chaos/EXPERIMENT.journal.json`).
     Chaos(ChaosArgs),
+    /// Hand the real node's shop to Argo CD: serve this checkout's HEAD and
+    /// a local release commit with `git daemon`, run Argo CD's repo server
+    /// and application controller, apply `gitops/` and wait until the
+    /// Application is Synced and Healthy. Run again to serve a new HEAD.
+    Gitops(GitopsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GitopsArgs {
+    #[command(flatten)]
+    dir: DirArgs,
+    /// The CloudShop checkout (its HEAD is served; its gitops/ applied).
+    #[arg(long, default_value = ".")]
+    workspace: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -125,6 +141,11 @@ struct UpArgs {
     /// Only the cluster and its policies: no release, no CloudShop.
     #[arg(long)]
     no_app: bool,
+    /// Where Alertmanager POSTs every alert notification, resolutions too
+    /// (its webhook receiver; the URL as pods reach it, e.g. a server on the
+    /// node's address 10.244.0.1). Kept for later `up`s; `none` removes it.
+    #[arg(long, value_name = "URL")]
+    alert_webhook: Option<String>,
     /// The release gate's cargo deny reads the advisory database on disk
     /// instead of fetching it.
     #[arg(long)]
@@ -144,6 +165,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
         ClusterCommand::Down(args) => down(&args.dir),
         ClusterCommand::Check(args) => check(&args).await,
         ClusterCommand::Chaos(args) => run_chaos(&args),
+        ClusterCommand::Gitops(args) => run_gitops(&args).await,
     }
 }
 
@@ -169,6 +191,12 @@ struct State {
     /// existed have kwok's).
     #[serde(default = "kwok")]
     node: NodeKind,
+    /// Argo CD's ports, reserved when `cluster gitops` first runs.
+    #[serde(default)]
+    gitops_ports: Option<gitops::Ports>,
+    /// Alertmanager's webhook receiver (`up --alert-webhook`).
+    #[serde(default)]
+    alert_webhook: Option<String>,
 }
 
 fn kwok() -> NodeKind {
@@ -256,6 +284,11 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
     }
     if real && state.node_ports.is_none() {
         state.node_ports = Some(node::Ports::reserve()?);
+        write_state(&dir, &state)?;
+    }
+    if let Some(webhook) = &args.alert_webhook {
+        state.alert_webhook = (webhook != "none").then(|| webhook.clone());
+        monitoring::alertmanager_config(state.alert_webhook.as_deref())?;
         write_state(&dir, &state)?;
     }
     // With a real node, everything that pods must reach listens on the
@@ -387,13 +420,15 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
                 .await?;
             let targets = progress
                 .step(
-                    "Prometheus and kube-state-metrics (monitoring/): every ServiceMonitor's targets up",
+                    "Prometheus, kube-state-metrics and Alertmanager (monitoring/): every ServiceMonitor's targets up",
                     async {
                         let images = monitoring::Images {
                             prometheus: node.prometheus_image()?,
                             kube_state_metrics: node.kube_state_metrics_image()?,
+                            alertmanager: node.alertmanager_image()?,
                         };
-                        node.monitoring(&images, &workspace, &node.tools.monitoring_crds)
+                        let webhook = state.alert_webhook.as_deref();
+                        node.monitoring(&images, &workspace, &node.tools.monitoring_crds, webhook)
                             .await
                     },
                 )
@@ -437,6 +472,15 @@ async fn up(args: &UpArgs) -> anyhow::Result<()> {
                 out,
                 "  Prometheus   {} (the shop's ServiceMonitors and rules)",
                 monitoring::address()
+            )?;
+            writeln!(
+                out,
+                "  Alertmanager {} (alerts to {})",
+                monitoring::alertmanager_address(),
+                state
+                    .alert_webhook
+                    .as_deref()
+                    .unwrap_or("no receiver: --alert-webhook URL")
             )?;
         }
     }
@@ -515,9 +559,128 @@ fn run_chaos(args: &ChaosArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_gitops(args: &GitopsArgs) -> anyhow::Result<()> {
+    let dir = absolute(&args.dir.dir)?;
+    let workspace = absolute(&args.workspace)?;
+    let mut state = existing_state(&dir)?;
+    anyhow::ensure!(
+        state.node == NodeKind::Real,
+        "the cluster in {} has simulated nodes (kwok): Argo CD would sync pods that never run",
+        dir.display()
+    );
+    let deployed = std::fs::read_to_string(dir.join("deploy/kustomization.yaml")).with_context(|| {
+        format!(
+            "no deployed shop in {} (run `cloudshop cluster up` without --no-app first)",
+            dir.display()
+        )
+    })?;
+    let tools = tools::Tools::find()?;
+    let gitops_tools = tools::GitopsTools::find()?;
+    let kubectl = kubectl::Kubectl::new(&tools.kubectl, &dir.join("kubeconfig"));
+    kubectl.run(&["get", "--raw", "/readyz"]).with_context(|| {
+        format!(
+            "the cluster in {} is not running (run `cloudshop cluster up` first)",
+            dir.display()
+        )
+    })?;
+    let ports = match &state.gitops_ports {
+        Some(ports) => ports.clone(),
+        None => {
+            let ports = gitops::Ports::reserve(&recorded_ports(&state)?)?;
+            state.gitops_ports = Some(ports.clone());
+            write_state(&dir, &state)?;
+            ports
+        }
+    };
+    let plane = control_plane::ControlPlane {
+        dir: dir.clone(),
+        ports: state.ports.clone(),
+        tools,
+        daemons: Daemons::new(&dir),
+        apiserver_host: node::ADDRESS.into(),
+        advertise: node::ADDRESS.into(),
+    };
+    let argo = gitops::Gitops {
+        plane: &plane,
+        ports,
+        tools: gitops_tools,
+    };
+    let mut progress = Progress {
+        total: 5,
+        done: 0,
+        started: Instant::now(),
+    };
+    let commit = progress
+        .step(
+            "the served branch: this checkout's HEAD and the local release commit",
+            async {
+                let rendered = kubectl
+                    .run(&[
+                        "kustomize",
+                        &workspace.join("kyverno/policies").display().to_string(),
+                    ])
+                    .context("rendering kyverno/policies")?;
+                let key =
+                    std::fs::read_to_string(dir.join("cosign.pub")).context("the release's public key")?;
+                let policies = policies::fill_in(&rendered, &key, &plane.registry_address())?;
+                gitops::prepare(&dir, &workspace, &deployed, &policies)
+            },
+        )
+        .await?;
+    progress
+        .step(&format!("git daemon: {}", gitops::url(&argo.ports)), argo.serve())
+        .await?;
+    progress
+        .step("Redis and Argo CD's repo server", argo.repo_server())
+        .await?;
+    progress
+        .step(
+            "Argo CD's CRDs, settings and application controller",
+            argo.controller(),
+        )
+        .await?;
+    let took = progress
+        .step(
+            &format!("gitops/: Synced and Healthy at {}", &commit[..12]),
+            async {
+                argo.application(&workspace)?;
+                gitops::wait_settled(&kubectl, &commit, Duration::from_secs(300)).await
+            },
+        )
+        .await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Argo CD syncs CloudShop ({:.1} s to Synced and Healthy).",
+        took.as_secs_f64()
+    )?;
+    writeln!(
+        out,
+        "  repository   {} (branch {})",
+        gitops::url(&argo.ports),
+        gitops::BRANCH
+    )?;
+    writeln!(
+        out,
+        "  work tree    {} (commit there; Argo CD compares every 15 s)",
+        gitops::repository(&dir).display()
+    )?;
+    writeln!(
+        out,
+        "  status       kubectl --kubeconfig {} -n {} get application {}",
+        dir.join("kubeconfig").display(),
+        gitops::NAMESPACE,
+        gitops::APPLICATION
+    )?;
+    Ok(())
+}
+
 fn down(dir: &Path) -> anyhow::Result<()> {
     let dir = absolute(dir)?;
     let daemons = Daemons::new(&dir);
+    // Argo CD first: nothing may put back what the node's stop removes.
+    stop(&daemons, &gitops::PROCESSES)?;
     // The node first: its kubelet must stop before its pods are removed,
     // and nothing of it needs the control plane to be undone.
     let node_result = if node::dir(&dir).exists() {
@@ -526,14 +689,33 @@ fn down(dir: &Path) -> anyhow::Result<()> {
     } else {
         Ok(())
     };
-    for name in PROCESSES.iter().rev() {
+    stop(&daemons, &PROCESSES)?;
+    node_result
+}
+
+/// Every port the folder records for the cluster and its node.
+fn recorded_ports(state: &State) -> anyhow::Result<Vec<u16>> {
+    let recorded = serde_json::to_value((&state.ports, &state.node_ports))?;
+    Ok(recorded
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .flat_map(|ports| ports.values())
+        .filter_map(|port| port.as_u64().and_then(|port| u16::try_from(port).ok()))
+        .collect())
+}
+
+/// Stops `names` in reverse order, each by its pid.
+fn stop(daemons: &Daemons, names: &[&str]) -> anyhow::Result<()> {
+    for name in names.iter().rev() {
         match daemons.stop(name, Duration::from_secs(20))? {
             Stopped::NotRunning => {}
             Stopped::Terminated => say(format_args!("stopped {name}")),
             Stopped::Killed => say(format_args!("killed {name} (it did not stop within 20 s)")),
         }
     }
-    node_result
+    Ok(())
 }
 
 fn say(line: std::fmt::Arguments<'_>) {
@@ -569,6 +751,8 @@ fn create_state(dir: &Path, node: NodeKind) -> anyhow::Result<State> {
         ports: Ports::reserve()?,
         node_ports: None,
         node,
+        gitops_ports: None,
+        alert_webhook: None,
     };
     write_state(dir, &state)?;
     Ok(state)
@@ -577,4 +761,34 @@ fn create_state(dir: &Path, node: NodeKind) -> anyhow::Result<State> {
 fn write_state(dir: &Path, state: &State) -> anyhow::Result<()> {
     std::fs::write(dir.join("state.json"), serde_json::to_string_pretty(state)?)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_recorded_port_is_taken_for_argo_cd() {
+        let state: State = serde_json::from_value(serde_json::json!({
+            "ports": {"registry": 20000, "etcd": 20001, "etcd_peer": 20002, "apiserver": 20003,
+                      "controller_manager": 20004, "scheduler": 20005, "kwok": 20006,
+                      "kyverno_webhook": 20007, "kyverno_metrics": 20008},
+            "node_ports": {"kubelet": 20009, "kubelet_healthz": 20010, "proxy_healthz": 20011, "proxy_metrics": 20012},
+            "node": "real"
+        }))
+        .expect("a state");
+        let mut ports = recorded_ports(&state).expect("ports");
+        ports.sort_unstable();
+        assert_eq!(ports, (20000..=20012).collect::<Vec<u16>>());
+        let ours = gitops::Ports::reserve(&ports).expect("reserved");
+        for port in [
+            ours.git,
+            ours.redis,
+            ours.repo_server,
+            ours.repo_server_metrics,
+            ours.controller_metrics,
+        ] {
+            assert!(!ports.contains(&port), "{port} is the cluster's");
+        }
+    }
 }

@@ -180,7 +180,7 @@ const KUBE_STATE_METRICS: &str = "kube-state-metrics";
 
 /// Prometheus' configuration (JSON, which it reads as YAML): the scrape
 /// configurations, kube-state-metrics', and the rule file, evaluated every
-/// 15 s.
+/// 15 s, its alerts sent to Alertmanager.
 pub fn prometheus_config(monitors: &[Value]) -> anyhow::Result<Value> {
     let mut configs = scrape_configs(monitors)?;
     configs.push(kube_state_metrics_job());
@@ -188,6 +188,47 @@ pub fn prometheus_config(monitors: &[Value]) -> anyhow::Result<Value> {
         "global": {"scrape_interval": "30s", "evaluation_interval": "15s"},
         "rule_files": ["/etc/prometheus/rules.json"],
         "scrape_configs": configs,
+        "alerting": {"alertmanagers": [{"static_configs": [{
+            "targets": [format!("{ALERTMANAGER}.{NAMESPACE}.svc.cluster.local:9093")],
+        }]}]},
+    }))
+}
+
+const ALERTMANAGER: &str = "alertmanager";
+/// Alertmanager's NodePort on the node's address (its API, e.g.
+/// `/api/v2/alerts`).
+pub const ALERTMANAGER_PORT: u16 = 30093;
+
+/// `http://NODE:PORT`, Alertmanager's address from this machine.
+pub fn alertmanager_address() -> String {
+    format!("http://{ADDRESS}:{ALERTMANAGER_PORT}")
+}
+
+/// Alertmanager's configuration: every alert, grouped by name and
+/// namespace, to one receiver: `webhook` (every notification POSTed there,
+/// resolutions too) when `cluster up --alert-webhook URL` named one, else
+/// `none` (alerts listed by its API only). Short waits: a group's first
+/// notification 10 s after its first alert, changes every 10 s.
+pub fn alertmanager_config(webhook: Option<&str>) -> anyhow::Result<Value> {
+    let receiver = match webhook {
+        Some(url) => {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "the alert webhook {url:?} is not an http:// or https:// URL"
+            );
+            json!({"name": "webhook", "webhook_configs": [{"url": url, "send_resolved": true}]})
+        }
+        None => json!({"name": "none"}),
+    };
+    Ok(json!({
+        "route": {
+            "receiver": receiver["name"],
+            "group_by": ["alertname", "namespace"],
+            "group_wait": "10s",
+            "group_interval": "10s",
+            "repeat_interval": "4h",
+        },
+        "receivers": [receiver],
     }))
 }
 
@@ -207,6 +248,12 @@ impl Node<'_> {
         self.addon_image(NAMESPACE, "prometheus", &self.tools.prometheus, pin, 65534)
     }
 
+    /// Alertmanager's image.
+    pub fn alertmanager_image(&self) -> anyhow::Result<String> {
+        let pin = cloudshop_topology::versions::ALERTMANAGER;
+        self.addon_image(NAMESPACE, ALERTMANAGER, &self.tools.alertmanager, pin, 65534)
+    }
+
     /// kube-state-metrics' image.
     pub fn kube_state_metrics_image(&self) -> anyhow::Result<String> {
         let pin = cloudshop_topology::versions::KUBE_STATE_METRICS;
@@ -215,9 +262,16 @@ impl Node<'_> {
     }
 
     /// The CRDs, the committed ServiceMonitors and PrometheusRule, then
-    /// Prometheus configured from them; ready when every target of every
-    /// ServiceMonitor is up.
-    pub async fn monitoring(&self, images: &Images, workspace: &Path, crds: &Path) -> anyhow::Result<usize> {
+    /// Prometheus configured from them and Alertmanager (sending to
+    /// `webhook`); ready when every target of every ServiceMonitor is up and
+    /// Prometheus has found Alertmanager.
+    pub async fn monitoring(
+        &self,
+        images: &Images,
+        workspace: &Path,
+        crds: &Path,
+        webhook: Option<&str>,
+    ) -> anyhow::Result<usize> {
         let kubectl = self.plane.kubectl();
         for crd in CRDS {
             let path = crds.join(crd);
@@ -247,15 +301,22 @@ impl Node<'_> {
         let monitors = items("servicemonitors.monitoring.coreos.com")?;
         let rules = items("prometheusrules.monitoring.coreos.com")?;
         let config = prometheus_config(&monitors)?;
+        let alerting = alertmanager_config(webhook)?;
         let namespaces: std::collections::BTreeSet<String> = monitors
             .iter()
             .flat_map(monitored_namespaces)
             .map(str::to_owned)
             .collect();
         kubectl
-            .apply(&manifest(images, &config, &rule_file(&rules), &namespaces)?)
-            .context("applying Prometheus and kube-state-metrics")?;
-        for deployment in ["prometheus", KUBE_STATE_METRICS] {
+            .apply(&manifest(
+                images,
+                &config,
+                &rule_file(&rules),
+                &alerting,
+                &namespaces,
+            )?)
+            .context("applying Prometheus, kube-state-metrics and Alertmanager")?;
+        for deployment in ["prometheus", KUBE_STATE_METRICS, ALERTMANAGER] {
             kubectl
                 .run(&[
                     "-n",
@@ -273,31 +334,35 @@ impl Node<'_> {
             .timeout(Duration::from_secs(5))
             .build()?;
         let url = format!("{}/api/v1/targets?state=active", address());
+        let alertmanagers = format!("{}/api/v1/alertmanagers", address());
+        let get = async |url: &str| -> anyhow::Result<Value> {
+            Ok(client.get(url).send().await?.error_for_status()?.json().await?)
+        };
         readiness::poll(
             Duration::from_secs(120),
             Duration::from_secs(1),
             async || {
-                let targets: Value = match client.get(&url).send().await {
-                    Ok(response) => match response.json().await {
-                        Ok(value) => value,
-                        Err(error) => return Ok(Probe::NotYet(Some(error.into()))),
-                    },
-                    Err(error) => return Ok(Probe::NotYet(Some(error.into()))),
+                let (targets, found) = match (get(&url).await, get(&alertmanagers).await) {
+                    (Ok(targets), Ok(found)) => (targets, found),
+                    (Err(error), _) | (_, Err(error)) => return Ok(Probe::NotYet(Some(error))),
                 };
                 let up = targets_up(&targets);
-                Ok(if up == expected {
+                let found = found["data"]["activeAlertmanagers"]
+                    .as_array()
+                    .map_or(0, Vec::len);
+                Ok(if up == expected && found == 1 {
                     Probe::Ready
                 } else {
                     Probe::NotYet(Some(anyhow::anyhow!(
-                        "targets up by job: {up:?}, expected {expected:?}"
+                        "targets up by job: {up:?}, expected {expected:?}; Alertmanagers found: {found}"
                     )))
                 })
             },
             |error| {
                 let error = error.map(|error| format!("{error:#}")).unwrap_or_default();
                 anyhow::anyhow!(
-                    "Prometheus has not every ServiceMonitor's target up after 120 s ({error}); \
-                     its targets: {url}"
+                    "Prometheus has not every ServiceMonitor's target up, or has not found \
+                     Alertmanager, after 120 s ({error}); its targets: {url}"
                 )
             },
         )
@@ -364,6 +429,29 @@ pub fn targets_up(targets: &Value) -> std::collections::BTreeMap<String, usize> 
 pub struct Images {
     pub prometheus: String,
     pub kube_state_metrics: String,
+    pub alertmanager: String,
+}
+
+/// The end of a Prometheus-family server's pod template (Prometheus,
+/// Alertmanager): probes on its `web` port, its ConfigMap `name` at
+/// `/etc/NAME`, its data in an emptyDir of `size`.
+fn server_tail(name: &str, size: &str) -> String {
+    format!(
+        "        readinessProbe:
+          httpGet: {{path: /-/ready, port: web}}
+          periodSeconds: 2
+        livenessProbe:
+          httpGet: {{path: /-/healthy, port: web}}
+        volumeMounts:
+        - {{name: config, mountPath: /etc/{name}, readOnly: true}}
+        - {{name: data, mountPath: /data}}
+      volumes:
+      - name: config
+        configMap: {{name: {name}}}
+      - name: data
+        emptyDir: {{sizeLimit: {size}}}
+"
+    )
 }
 
 /// The monitoring objects: the namespace (Pod Security restricted);
@@ -371,11 +459,13 @@ pub struct Images {
 /// list pods, in the monitored namespaces only; Prometheus' configuration
 /// and Deployment (an emptyDir for its data: the cluster's metrics do not
 /// outlive the pod) with its NodePort Service on the node's address;
-/// kube-state-metrics (pods only) with its Service.
+/// kube-state-metrics (pods only) with its Service; Alertmanager (no
+/// cluster peers, its silences in an emptyDir) with its NodePort Service.
 fn manifest(
     images: &Images,
     config: &Value,
     rules: &Value,
+    alerting: &Value,
     namespaces: &std::collections::BTreeSet<String>,
 ) -> anyhow::Result<String> {
     let config_map = json!({
@@ -388,6 +478,12 @@ fn manifest(
         },
     });
     let config_map = serde_json::to_string(&config_map)?;
+    let alerting_map = serde_json::to_string(&json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": ALERTMANAGER, "namespace": NAMESPACE},
+        "data": {"alertmanager.json": serde_json::to_string_pretty(alerting)?},
+    }))?;
     let mut rights = String::new();
     for namespace in namespaces {
         let prometheus = r#"- apiGroups: [""]
@@ -411,7 +507,10 @@ fn manifest(
     }
     let watched = namespaces.iter().cloned().collect::<Vec<_>>().join(",");
     let (prometheus_image, ksm_image) = (&images.prometheus, &images.kube_state_metrics);
-    let namespace = crate::kubectl::restricted_namespace(NAMESPACE, &["prometheus", KUBE_STATE_METRICS]);
+    let alertmanager_image = &images.alertmanager;
+    let namespace =
+        crate::kubectl::restricted_namespace(NAMESPACE, &["prometheus", KUBE_STATE_METRICS, ALERTMANAGER]);
+    let restricted = crate::kubectl::RESTRICTED_CONTAINER;
     Ok(format!(
         r#"{namespace}{rights}---
 {config_map}
@@ -445,27 +544,10 @@ spec:
         - --web.listen-address=:9090
         ports:
         - {{name: web, containerPort: 9090}}
-        securityContext:
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          capabilities: {{drop: [ALL]}}
-        resources:
+{restricted}        resources:
           requests: {{cpu: 50m, memory: 128Mi}}
           limits: {{cpu: "1", memory: 512Mi}}
-        readinessProbe:
-          httpGet: {{path: /-/ready, port: web}}
-          periodSeconds: 2
-        livenessProbe:
-          httpGet: {{path: /-/healthy, port: web}}
-        volumeMounts:
-        - {{name: config, mountPath: /etc/prometheus, readOnly: true}}
-        - {{name: data, mountPath: /data}}
-      volumes:
-      - name: config
-        configMap: {{name: prometheus}}
-      - name: data
-        emptyDir: {{sizeLimit: 1Gi}}
----
+{prometheus_tail}---
 apiVersion: v1
 kind: Service
 metadata: {{name: prometheus, namespace: {NAMESPACE}}}
@@ -501,11 +583,7 @@ spec:
         ports:
         - {{name: http-metrics, containerPort: 8080}}
         - {{name: telemetry, containerPort: 8081}}
-        securityContext:
-          allowPrivilegeEscalation: false
-          readOnlyRootFilesystem: true
-          capabilities: {{drop: [ALL]}}
-        resources:
+{restricted}        resources:
           requests: {{cpu: 20m, memory: 32Mi}}
           limits: {{cpu: 500m, memory: 128Mi}}
         readinessProbe:
@@ -521,8 +599,56 @@ spec:
   selector: {{app.kubernetes.io/name: {KUBE_STATE_METRICS}}}
   ports:
   - {{name: http-metrics, port: 8080, targetPort: http-metrics}}
+---
+{alerting_map}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {ALERTMANAGER}, namespace: {NAMESPACE}, labels: {{app.kubernetes.io/name: {ALERTMANAGER}}}}}
+spec:
+  replicas: 1
+  strategy: {{type: Recreate}}
+  selector: {{matchLabels: {{app.kubernetes.io/name: {ALERTMANAGER}}}}}
+  template:
+    metadata:
+      labels: {{app.kubernetes.io/name: {ALERTMANAGER}}}
+      annotations: {{cloudshop.dev/config: "{alerting_hash}"}}
+    spec:
+      serviceAccountName: {ALERTMANAGER}
+      automountServiceAccountToken: false
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 65534
+        runAsGroup: 65534
+        fsGroup: 65534
+        seccompProfile: {{type: RuntimeDefault}}
+      containers:
+      - name: {ALERTMANAGER}
+        image: {alertmanager_image}
+        args:
+        - --config.file=/etc/alertmanager/alertmanager.json
+        - --storage.path=/data
+        - --web.listen-address=:9093
+        - --cluster.listen-address=
+        ports:
+        - {{name: web, containerPort: 9093}}
+{restricted}        resources:
+          requests: {{cpu: 10m, memory: 32Mi}}
+          limits: {{cpu: 200m, memory: 128Mi}}
+{alertmanager_tail}---
+apiVersion: v1
+kind: Service
+metadata: {{name: {ALERTMANAGER}, namespace: {NAMESPACE}}}
+spec:
+  type: NodePort
+  selector: {{app.kubernetes.io/name: {ALERTMANAGER}}}
+  ports:
+  - {{name: web, port: 9093, targetPort: web, nodePort: {ALERTMANAGER_PORT}}}
 "#,
+        prometheus_tail = server_tail("prometheus", "1Gi"),
+        alertmanager_tail = server_tail(ALERTMANAGER, "64Mi"),
         hash = cloudshop_supply_chain::sha256_digest(config_map.as_bytes()),
+        alerting_hash = cloudshop_supply_chain::sha256_digest(alerting_map.as_bytes()),
     ))
 }
 
@@ -615,16 +741,50 @@ mod tests {
             "kube-state-metrics.monitoring.svc.cluster.local:8080"
         );
         assert_eq!(config["rule_files"][0], "/etc/prometheus/rules.json");
+        assert_eq!(
+            config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0],
+            "alertmanager.monitoring.svc.cluster.local:9093"
+        );
     }
 
     #[test]
-    fn the_manifest_pins_both_images_and_grants_reads_in_the_shop_only() {
+    fn alerts_go_to_the_webhook_with_their_resolutions_or_nowhere() {
+        let config = alertmanager_config(Some("http://10.244.0.1:9/alerts")).expect("config");
+        assert_eq!(config["route"]["receiver"], "webhook");
+        assert_eq!(
+            config["receivers"][0]["webhook_configs"][0]["send_resolved"],
+            true
+        );
+        let config = alertmanager_config(None).expect("config");
+        assert_eq!(config["route"]["receiver"], "none");
+        assert_eq!(config["receivers"], json!([{"name": "none"}]));
+        let error = alertmanager_config(Some("10.244.0.1:9")).expect_err("refused");
+        assert!(
+            error.to_string().contains("not an http:// or https:// URL"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_manifest_pins_every_image_and_grants_reads_in_the_shop_only() {
         let images = Images {
             prometheus: "r/monitoring/prometheus@sha256:aa".into(),
             kube_state_metrics: "r/monitoring/kube-state-metrics@sha256:bb".into(),
+            alertmanager: "r/monitoring/alertmanager@sha256:cc".into(),
         };
         let namespaces = ["cloudshop-prod".to_owned()].into();
-        let text = manifest(&images, &json!({}), &json!({}), &namespaces).expect("manifest");
+        let alerting = alertmanager_config(Some("http://10.244.0.1:1/alerts")).expect("config");
+        let text = manifest(&images, &json!({}), &json!({}), &alerting, &namespaces).expect("manifest");
+        assert!(
+            text.contains("image: r/monitoring/alertmanager@sha256:cc"),
+            "{text}"
+        );
+        assert!(text.contains("nodePort: 30093"), "{text}");
+        assert!(
+            text.contains(r#"\"url\": \"http://10.244.0.1:1/alerts\""#),
+            "{text}"
+        );
+        assert_eq!(text.matches("readOnlyRootFilesystem: true").count(), 3, "{text}");
         assert!(
             text.contains("image: r/monitoring/prometheus@sha256:aa"),
             "{text}"

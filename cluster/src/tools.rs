@@ -131,6 +131,7 @@ pub struct NodeTools {
     /// for `cloudshop up --observe`, has none).
     pub prometheus: PathBuf,
     pub kube_state_metrics: PathBuf,
+    pub alertmanager: PathBuf,
     /// prometheus-operator's module: the ServiceMonitor and PrometheusRule
     /// CRDs (`example/prometheus-operator-crd`).
     pub monitoring_crds: PathBuf,
@@ -152,6 +153,7 @@ impl NodeTools {
             traefik: go_tool("traefik"),
             prometheus: go_tool("prometheus-kubernetes"),
             kube_state_metrics: go_tool("kube-state-metrics"),
+            alertmanager: go_tool("alertmanager"),
             monitoring_crds: go_mod_cache()
                 .join(PROMETHEUS_OPERATOR_MODULE)
                 .join("example/prometheus-operator-crd"),
@@ -166,5 +168,62 @@ impl NodeTools {
             );
         }
         Ok(tools)
+    }
+}
+
+/// Argo CD's programs (`cloudshop cluster gitops`): `argocd` and kustomize,
+/// built by `scripts/node-tools.sh`, Redis and git from the machine's
+/// packages, Argo CD's CRDs from its module.
+#[derive(Debug, Clone)]
+pub struct GitopsTools {
+    pub argocd: PathBuf,
+    /// The folder of the kustomize the repo server runs.
+    pub kustomize_dir: PathBuf,
+    pub redis: PathBuf,
+    pub git: PathBuf,
+    /// `application-crd.yaml` and `appproject-crd.yaml`.
+    pub crds: PathBuf,
+    /// `git-verify-wrapper.sh`, which the repo server runs for every
+    /// revision (its image ships it; here it is copied from the module).
+    pub verify_wrapper: PathBuf,
+}
+
+pub const ARGOCD_MODULE: &str = cloudshop_topology::versions::ARGOCD;
+
+impl GitopsTools {
+    pub fn find() -> anyhow::Result<Self> {
+        let mut missing = Vec::new();
+        let argocd = go_tool("argocd", &mut missing);
+        let kustomize = go_tool("kustomize", &mut missing);
+        let mut on_path_or = |name: &str, package: &str| {
+            on_path(name).unwrap_or_else(|| {
+                missing.push(format!("{name} (on PATH; Debian's {package})"));
+                PathBuf::new()
+            })
+        };
+        let redis = on_path_or("redis-server", "redis-server");
+        let git = on_path_or("git", "git");
+        let module = go_mod_cache().join(ARGOCD_MODULE);
+        let crds = module.join("manifests/crds");
+        let verify_wrapper = module.join("hack/git-verify-wrapper.sh");
+        for path in [&crds, &verify_wrapper] {
+            if !path.exists() {
+                missing.push(path.display().to_string());
+            }
+        }
+        if !missing.is_empty() {
+            bail!(
+                "Argo CD's programs are missing: {}; scripts/cluster-tools.sh installs them",
+                missing.join(", ")
+            );
+        }
+        Ok(Self {
+            argocd,
+            kustomize_dir: kustomize.parent().map(PathBuf::from).unwrap_or_default(),
+            redis,
+            git,
+            crds,
+            verify_wrapper,
+        })
     }
 }

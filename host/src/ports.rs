@@ -35,6 +35,13 @@ fn lock_dir() -> anyhow::Result<PathBuf> {
 
 /// `count` ports that no other caller holds and that are free now.
 pub fn reserve(count: usize) -> anyhow::Result<Vec<u16>> {
+    reserve_except(count, &[])
+}
+
+/// As [`reserve`], never one of `taken`: ports recorded for processes that
+/// listen on another address than 127.0.0.1, where the check that a port is
+/// free cannot see them.
+pub fn reserve_except(count: usize, taken: &[u16]) -> anyhow::Result<Vec<u16>> {
     let dir = lock_dir()?;
     let mut held = HELD
         .lock()
@@ -44,7 +51,7 @@ pub fn reserve(count: usize) -> anyhow::Result<Vec<u16>> {
         if ports.len() == count {
             break;
         }
-        if held.iter().any(|(p, _)| *p == port) {
+        if held.iter().any(|(p, _)| *p == port) || taken.contains(&port) {
             continue;
         }
         let path = dir.join(format!("{port}.lock"));

@@ -20,7 +20,7 @@ const SHOP: &str = "cloudshop-prod";
 
 /// A client that resolves the shop's hosts to the node, as a user's
 /// `--resolve` or `/etc/hosts` line does.
-fn through_ingress() -> reqwest::Client {
+pub fn through_ingress() -> reqwest::Client {
     let node = SocketAddr::from((ADDRESS.parse::<IpAddr>().expect("address"), ingress::PORT));
     reqwest::Client::builder()
         .resolve(ingress::SHOP_HOST, node)
@@ -28,6 +28,24 @@ fn through_ingress() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("a client")
+}
+
+/// shop.local's home page answers 200 with its products.
+pub fn answers(runtime: &tokio::runtime::Runtime) {
+    let http = through_ingress();
+    runtime.block_on(async {
+        let home = http
+            .get(ingress::address(ingress::SHOP_HOST))
+            .send()
+            .await
+            .expect("shop.local answers");
+        assert_eq!(home.status(), 200, "shop.local's home page");
+        let home = home.text().await.expect("html");
+        assert!(
+            home.contains("href=\"/products/1\""),
+            "no product on shop.local: {home}"
+        );
+    });
 }
 
 /// The shopper's token and the order placed on the journey.
