@@ -207,12 +207,19 @@ pub fn argo_cd(cluster: &Cluster, runtime: &tokio::runtime::Runtime, busybox: &s
     let mut after_bad = status(cluster);
     eventually(120, "Argo CD reports the storefront's rollout unhealthy", || {
         after_bad = status(cluster);
+        // Argo CD 3 keeps resources' health out of the Application by
+        // default: the waiting sync's message names the rollout.
+        let waiting = after_bad
+            .operation
+            .as_ref()
+            .is_some_and(|(_, message)| message.contains("Deployment/storefront"));
         let reported = after_bad.revisions.iter().all(|r| r == &bad)
             && after_bad.health != "Healthy"
-            && after_bad
-                .unwell
-                .iter()
-                .any(|r| r.starts_with("Deployment storefront:"));
+            && (waiting
+                || after_bad
+                    .unwell
+                    .iter()
+                    .any(|r| r.starts_with("Deployment storefront:")));
         reported.then_some(()).ok_or_else(|| after_bad.to_string())
     });
     eprintln!(
