@@ -614,15 +614,7 @@ async fn run_gitops(args: &GitopsArgs) -> anyhow::Result<()> {
         .step(
             "the served branch: this checkout's HEAD and the local release commit",
             async {
-                let rendered = kubectl
-                    .run(&[
-                        "kustomize",
-                        &workspace.join("kyverno/policies").display().to_string(),
-                    ])
-                    .context("rendering kyverno/policies")?;
-                let key =
-                    std::fs::read_to_string(dir.join("cosign.pub")).context("the release's public key")?;
-                let policies = policies::fill_in(&rendered, &key, &plane.registry_address())?;
+                let policies = policies::render(&plane, &workspace)?;
                 gitops::prepare(&dir, &workspace, &deployed, &policies)
             },
         )

@@ -47,18 +47,25 @@ pub fn fill_in(manifest: &str, key: &str, registry: &str) -> anyhow::Result<Stri
     Ok(out)
 }
 
-/// Applies the policies and waits until every one is READY.
-pub async fn install(plane: &ControlPlane, workspace: &Path) -> anyhow::Result<()> {
-    let kubectl = plane.kubectl();
-    let rendered = kubectl
+/// `kyverno/policies` rendered for this cluster: its release key and
+/// registry filled in (what `install` applies, and what `cluster gitops`
+/// commits as `kyverno/release`).
+pub fn render(plane: &ControlPlane, workspace: &Path) -> anyhow::Result<String> {
+    let rendered = plane
+        .kubectl()
         .run(&[
             "kustomize",
             &workspace.join("kyverno/policies").display().to_string(),
         ])
         .context("rendering kyverno/policies")?;
     let key = std::fs::read_to_string(plane.dir.join("cosign.pub")).context("the release's public key")?;
-    let registry = plane.registry_address();
-    let manifest = fill_in(&rendered, &key, &registry)?;
+    fill_in(&rendered, &key, &plane.registry_address())
+}
+
+/// Applies the policies and waits until every one is READY.
+pub async fn install(plane: &ControlPlane, workspace: &Path) -> anyhow::Result<()> {
+    let kubectl = plane.kubectl();
+    let manifest = render(plane, workspace)?;
     let expected = manifest.matches("\nkind: ").count() + usize::from(manifest.starts_with("kind: "));
     // The policy webhook may refuse for a moment after Kyverno reports ready.
     plane
