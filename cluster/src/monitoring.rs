@@ -432,6 +432,16 @@ pub struct Images {
     pub alertmanager: String,
 }
 
+/// The pod securityContext of a Prometheus-family server: nobody, owning
+/// its data volume, RuntimeDefault seccomp.
+const NOBODY_POD: &str = "      securityContext:
+        runAsNonRoot: true
+        runAsUser: 65534
+        runAsGroup: 65534
+        fsGroup: 65534
+        seccompProfile: {type: RuntimeDefault}
+";
+
 /// The end of a Prometheus-family server's pod template (Prometheus,
 /// Alertmanager): probes on its `web` port, its ConfigMap `name` at
 /// `/etc/NAME`, its data in an emptyDir of `size`.
@@ -528,13 +538,7 @@ spec:
       annotations: {{cloudshop.dev/config: "{hash}"}}
     spec:
       serviceAccountName: prometheus
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 65534
-        runAsGroup: 65534
-        fsGroup: 65534
-        seccompProfile: {{type: RuntimeDefault}}
-      containers:
+{nobody_pod}      containers:
       - name: prometheus
         image: {prometheus_image}
         args:
@@ -616,13 +620,7 @@ spec:
     spec:
       serviceAccountName: {ALERTMANAGER}
       automountServiceAccountToken: false
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 65534
-        runAsGroup: 65534
-        fsGroup: 65534
-        seccompProfile: {{type: RuntimeDefault}}
-      containers:
+{nobody_pod}      containers:
       - name: {ALERTMANAGER}
         image: {alertmanager_image}
         args:
@@ -645,6 +643,7 @@ spec:
   ports:
   - {{name: web, port: 9093, targetPort: web, nodePort: {ALERTMANAGER_PORT}}}
 "#,
+        nobody_pod = NOBODY_POD,
         prometheus_tail = server_tail("prometheus", "1Gi"),
         alertmanager_tail = server_tail(ALERTMANAGER, "64Mi"),
         hash = cloudshop_supply_chain::sha256_digest(config_map.as_bytes()),
