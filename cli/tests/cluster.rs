@@ -545,7 +545,9 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
         "prod-privileged",
         "deployment-nginx-latest",
         "deployment-privileged",
+        "deployment-compliant",
         "deployment-unsigned",
+        "deployment-no-provenance-attestation",
         "prod-deployment-host-path",
     ] {
         assert!(cases.contains(case), "no admission case {case}: {cases:?}");
@@ -555,9 +557,15 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
         by_case("deployment-privileged")["expected"],
         "refused by disallow-privileged"
     );
+    // The image verification judges a Deployment when it is applied; Pod
+    // Security only its pods.
     assert_eq!(
         by_case("deployment-unsigned")["expected"],
-        "Deployment admitted, its pods refused by verify-cloudshop-images"
+        "refused by verify-cloudshop-images"
+    );
+    assert_eq!(
+        by_case("prod-deployment-host-path")["expected"],
+        "Deployment admitted, its pods refused by PodSecurity"
     );
     // Each signature format alone: bundles admitted; legacy tags refused for
     // the attestation Kyverno 1.19.1 cannot verify offline (kyverno#17109),

@@ -22,11 +22,11 @@
 //! `restricted`, whose refusals come first there (Pod Security runs before the
 //! webhooks).
 //!
-//! Where each refusal happens: every Kyverno ValidatingPolicy matches
-//! Deployments directly (autogen off), so a bad Deployment is itself refused.
-//! The ImageValidatingPolicy matches pods only, and Pod Security enforces on
-//! pods only: such a Deployment is admitted and its ReplicaSet's pods are
-//! refused (asserted from the ReplicaSet's `ReplicaFailure` condition).
+//! Where each refusal happens: every Kyverno policy, the image verification
+//! too, matches Deployments directly (autogen off), so a bad Deployment is
+//! itself refused. Pod Security enforces on pods only: a Deployment it would
+//! refuse is admitted and its ReplicaSet's pods are refused (asserted from
+//! the ReplicaSet's `ReplicaFailure` condition).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -298,14 +298,16 @@ pub const CASES: &[Case] = &[
     case("runs-as-root",                          PROBE_NAMESPACE, Pod, Violation::RunsAsRoot,                   Refused(NONROOT)),
     case("writable-root-filesystem",              PROBE_NAMESPACE, Pod, Violation::WritableRootFilesystem,       Refused(NONROOT)),
     case("host-network",                          PROBE_NAMESPACE, Pod, Violation::HostNetwork,                  Refused(HOST_NAMESPACES)),
-    // The same bad specs inside a Deployment.
+    // The same specs inside a Deployment, judged when it is applied.
     case("deployment-nginx-latest",               PROBE_NAMESPACE, Deployment, Violation::Image(Image::NginxLatest), Refused(LATEST)),
     case("deployment-tag-without-digest",         PROBE_NAMESPACE, Deployment, Violation::Image(Image::TagOnly),     Refused(DIGEST)),
     case("deployment-privileged",                 PROBE_NAMESPACE, Deployment, Violation::Privileged,                Refused(PRIVILEGED)),
     case("deployment-no-limits",                  PROBE_NAMESPACE, Deployment, Violation::NoLimits,                  Refused(LIMITS)),
     case("deployment-secret-in-env",              PROBE_NAMESPACE, Deployment, Violation::SecretInEnv,               Refused(SECRET_ENV)),
     case("deployment-runs-as-root",               PROBE_NAMESPACE, Deployment, Violation::RunsAsRoot,                Refused(NONROOT)),
-    case("deployment-unsigned",                   PROBE_NAMESPACE, Deployment, Violation::Image(Image::Unsigned),    PodsRefused(UNSIGNED)),
+    case("deployment-compliant",                  PROBE_NAMESPACE, Deployment, Violation::None,                      Admitted),
+    case("deployment-unsigned",                   PROBE_NAMESPACE, Deployment, Violation::Image(Image::Unsigned),    Refused(UNSIGNED)),
+    case("deployment-no-provenance-attestation",  PROBE_NAMESPACE, Deployment, Violation::Image(Image::NoProvenance), Refused(NO_PROVENANCE)),
     // cloudshop-prod: Pod Security `restricted` refuses first.
     case("prod-compliant",                        PROD, Pod, Violation::None,        Admitted),
     case("prod-privileged",                       PROD, Pod, Violation::Privileged,  Refused(PSS_PRIVILEGED)),

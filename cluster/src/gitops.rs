@@ -467,6 +467,9 @@ pub struct AppStatus {
     pub operation: Option<(String, String)>,
     /// The resources that are not Synced or not Healthy, with their messages.
     pub unwell: Vec<String>,
+    /// The resources the last operation failed to sync (an apply an
+    /// admission webhook refused, say), with the API server's message.
+    pub failed: Vec<String>,
 }
 
 impl AppStatus {
@@ -504,13 +507,37 @@ impl AppStatus {
                 .to_owned()
             })
             .collect();
+        let failed = status["operationState"]["syncResult"]["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["status"].as_str() == Some("SyncFailed"))
+            .map(|r| {
+                format!(
+                    "{} {}: {}",
+                    text(&r["kind"]),
+                    text(&r["name"]),
+                    text(&r["message"])
+                )
+            })
+            .collect();
         Self {
             sync: text(&status["sync"]["status"]),
             health: text(&status["health"]["status"]),
             revisions,
             operation,
             unwell,
+            failed,
         }
+    }
+
+    /// What the last operation reported as refused: its own message and
+    /// each failed resource's.
+    pub fn refusals(&self) -> impl Iterator<Item = &str> {
+        self.operation
+            .iter()
+            .map(|(_, message)| message.as_str())
+            .chain(self.failed.iter().map(String::as_str))
     }
 
     /// Synced and Healthy at `commit` on every source.
@@ -533,6 +560,9 @@ impl std::fmt::Display for AppStatus {
         }
         for resource in &self.unwell {
             write!(f, "\n  {resource}")?;
+        }
+        for resource in &self.failed {
+            write!(f, "\n  failed to sync: {resource}")?;
         }
         Ok(())
     }
@@ -631,7 +661,11 @@ mod tests {
         let application = serde_json::json!({"status": {
             "sync": {"status": "OutOfSync", "revisions": ["abc", "abc"]},
             "health": {"status": "Progressing"},
-            "operationState": {"phase": "Failed", "message": "one or more objects failed to apply"},
+            "operationState": {"phase": "Failed", "message": "one or more objects failed to apply",
+                "syncResult": {"resources": [
+                    {"kind": "Deployment", "name": "storefront", "status": "SyncFailed", "message": "admission webhook denied the request"},
+                    {"kind": "Service", "name": "storefront", "status": "Synced", "message": "service/storefront serverside-applied"}
+                ]}},
             "resources": [
                 {"kind": "Deployment", "name": "storefront", "status": "Synced", "health": {"status": "Progressing", "message": "Waiting for rollout"}},
                 {"kind": "Service", "name": "storefront", "status": "Synced", "health": {"status": "Healthy"}},
@@ -644,9 +678,17 @@ mod tests {
             status.unwell,
             ["Deployment storefront: Synced Progressing Waiting for rollout"]
         );
+        assert_eq!(
+            status.refusals().collect::<Vec<_>>(),
+            [
+                "one or more objects failed to apply",
+                "Deployment storefront: admission webhook denied the request"
+            ]
+        );
         let text = status.to_string();
         assert!(
-            text.contains("last operation Failed: one or more objects failed to apply"),
+            text.contains("last operation Failed: one or more objects failed to apply")
+                && text.contains("failed to sync: Deployment storefront: admission webhook denied"),
             "{text}"
         );
         let settled = serde_json::json!({"status": {
