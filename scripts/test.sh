@@ -32,7 +32,7 @@ each step's time against the run's budget.
                       named in the output)
   -h, --help          this text
 
-areas (the default is all of them, in this order; CI runs the default):
+areas (the default is all of them; CI runs the default):
   lint      cargo fmt, cargo clippy -D warnings (with and without the release
             tool), cargo deny, actionlint
   k8s       scripts/test-k8s.sh: manifests, policies (Kyverno CLI), Falco and
@@ -312,12 +312,9 @@ if [ -n "$prefetch" ]; then
     echo "warning: the builds below fetch what they need" >&2
 fi
 
-if want k8s; then
-  step 330 "kubernetes, policies, rules (scripts/test-k8s.sh)"
-  locked k8s-tools scripts/test-k8s.sh --install
-  scripts/test-k8s.sh
-elif want up; then
-  step 60 "Prometheus for the alerts test (scripts/test-k8s.sh --install)"
+# The checks themselves run later, beside the static build (below).
+if want k8s up; then
+  step 60 "the Kubernetes checks' tools and Prometheus (scripts/test-k8s.sh --install)"
   locked k8s-tools scripts/test-k8s.sh --install
 fi
 
@@ -359,7 +356,10 @@ area_tests() {
       ;;
     browser) cargo test --workspace --locked --test browser "$@" ;;
     docs) cargo test --workspace --locked --test docs --test release_policy "$@" ;;
-    up | compose | bench | cluster) cargo test --workspace --locked --test "$area" "$@" ;;
+    up | compose | bench) cargo test --workspace --locked --test "$area" "$@" ;;
+    # The cluster tests print their figures (sync, self-heal, alert and
+    # availability times): shown in the log of every run.
+    cluster) cargo test --workspace --locked --test cluster "$@" -- --nocapture ;;
     # Only the release test sees the sample: the services other tests start
     # read every CLOUDSHOP_* variable as a setting, hence the name.
     release) REPRO_SERVICES="${repro:-all}" cargo test --workspace --locked --test release "$@" ;;
@@ -375,6 +375,7 @@ for area in services browser docs up compose bench cluster release; do
   if want "$area"; then test_areas+=("$area"); fi
 done
 
+dist_build=""
 if [ ${#test_areas[@]} -gt 0 ]; then
   step 20 "every test target belongs to an area"
   unassigned="$(cargo metadata --no-deps --format-version 1 --locked | python3 -c '
@@ -390,25 +391,27 @@ for p in json.load(sys.stdin)["packages"]:
     exit 1
   fi
 
-  step 300 "test binaries (cargo test --no-run: ${test_areas[*]})"
-  for area in "${test_areas[@]}"; do area_tests "$area" --no-run; done
-fi
-
-# The shipped static binaries (fat LTO, one codegen unit, one service after
-# another, for linux/amd64 and then linux/arm64) for the release, compose,
-# bench and cluster tests, built once into cargo's cache in target/, where
-# those tests find them; their own `cloudshop release build` then only copies. They
-# build in the background while the fuzz targets build and run and the areas
-# that do not need them are tested. A failure here fails the run.
-dist_build=""
-if want release compose bench cluster; then
-  if ! want docs up compose bench cluster; then
-    cargo build --locked -p cloudshop # the release tool: no test target of its crate built it
+  # The shipped static binaries (fat LTO, one codegen unit, one service after
+  # another, for linux/amd64 and then linux/arm64) for the release, compose,
+  # bench and cluster tests, built once into cargo's cache in target/, where
+  # those tests find them; their own `cloudshop release build` then only
+  # copies. They build in the background from here on, beside the test
+  # binaries, the fuzz targets and the areas that do not need them (each
+  # binary's link-time optimisation keeps one core busy, the rest of the
+  # run takes the other). A failure here fails the run. First the release
+  # tool itself, as a test build (the same features as every test build
+  # here, so nothing is compiled twice).
+  if want release compose bench cluster; then
+    step 240 "the release tool (target/debug/cloudshop)"
+    cargo test --workspace --locked --no-run --test docs
+    dist_dir="$(mktemp -d)" dist_log="$dist_dir/build.log"
+    setsid -w "${CARGO_TARGET_DIR:-target}/debug/cloudshop" release build --workspace . --dist "$dist_dir/dist" >"$dist_log" 2>&1 &
+    dist_build=$!
+    background+=("$dist_build")
   fi
-  dist_dir="$(mktemp -d)" dist_log="$dist_dir/build.log"
-  setsid -w "${CARGO_TARGET_DIR:-target}/debug/cloudshop" release build --workspace . --dist "$dist_dir/dist" >"$dist_log" 2>&1 &
-  dist_build=$!
-  background+=("$dist_build")
+
+  step 240 "test binaries (cargo test --no-run: ${test_areas[*]})${dist_build:+, the shipped binaries building meanwhile}"
+  for area in "${test_areas[@]}"; do area_tests "$area" --no-run; done
 fi
 
 if want fuzz; then
@@ -453,6 +456,20 @@ run_area() {
 for area in "${test_areas[@]}"; do
   case "$area" in services | browser | docs | up) run_area "$area" ;; esac
 done
+
+# The offline Kubernetes checks: mostly one process at a time (the Kyverno
+# CLI, checkov), so they take the core the static build's link-time
+# optimisation (one codegen unit: one core per binary) leaves free.
+if want k8s; then
+  name="kubernetes, policies, rules (scripts/test-k8s.sh)"
+  [ -z "$dist_build" ] || ! kill -0 "$dist_build" 2>/dev/null || name="$name, the shipped binaries building meanwhile"
+  step 330 "$name"
+  if ! scripts/test-k8s.sh; then
+    failed_areas+=(k8s)
+    record 1
+    current=""
+  fi
+fi
 
 if [ -n "$dist_build" ]; then
   step 120 "the shipped binaries (cloudshop release build, in the background since the test binaries)"

@@ -491,25 +491,42 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
     shop::pod_delete_experiment(&cluster);
     shop::orders_pod_delete_experiment(&cluster);
     // The outage's alert needs minutes (`for: 2m`): it runs while the pod
-    // alerts are awaited.
+    // alerts are awaited and every admission case of `cluster check` is
+    // tried (server-side dry runs and Deployments whose pods are refused:
+    // nothing there needs the shop to answer).
     let receiver = alerts::Receiver::start(receiver_port);
+    let check_started = Instant::now();
+    let check_out = cluster.dir.join("check.json");
+    let mut check = ChildGuard(
+        cloudshop(&[
+            "cluster",
+            "check",
+            "--dir",
+            &cluster.dir.display().to_string(),
+            "--json",
+        ])
+        .stdout(std::fs::File::create(&check_out).expect("check.json"))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("cluster check runs"),
+    );
     let outage = alerts::begin_outage(&cluster, &runtime);
     shop::pod_alerts(&cluster, &runtime, unhealthy_pods);
     alerts::slo_alert(&cluster, &runtime, &receiver, outage);
+    let status = check.0.wait().expect("cluster check ends");
+    eprintln!(
+        "cluster check took {:.0} s (beside the alerts)",
+        check_started.elapsed().as_secs_f64()
+    );
+    let output = Output {
+        status,
+        stdout: std::fs::read(&check_out).expect("its outcomes"),
+        stderr: Vec::new(),
+    };
     shop::postgres_pod_deleted(&cluster, &runtime, &journey);
     gitops::argo_cd(&cluster, &runtime, &busybox_image(&cluster));
 
     // Every admission case, each refusal by its policy's own message.
-    let output = cloudshop(&[
-        "cluster",
-        "check",
-        "--dir",
-        &cluster.dir.display().to_string(),
-        "--json",
-    ])
-    .stderr(Stdio::inherit())
-    .output()
-    .expect("cluster check runs");
     let outcomes: Vec<Value> = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("cluster check printed no outcomes ({e}):\n{}", text(&output)));
     let failed: Vec<&Value> = outcomes.iter().filter(|o| o["passed"] != true).collect();
@@ -632,6 +649,17 @@ fn the_policed_cluster_admits_the_signed_release_and_refuses_every_bad_pod() {
         .chain(&cloudshop_cluster::node::PROCESSES)
     {
         assert!(cluster.pid(name).is_none(), "{name} still runs after down");
+    }
+}
+
+/// A child process, killed (and reaped) when this goes out of scope: also
+/// when the test fails while it runs.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
