@@ -126,7 +126,7 @@ report() {
   if grep -q '^test result:' "$log"; then
     awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
   fi
-  rm -rf "$times" "$log" "${prefetch_log:-}" "${scan_log:-}" "${dist_dir:-}"
+  rm -rf "$times" "$log" "${go_chain_log:-}" "${scan_log:-}" "${dist_dir:-}"
   exit "$status"
 }
 trap report EXIT
@@ -234,18 +234,28 @@ if want cluster; then
   locked chaos-tools chaos_tools
 fi
 
-# The Go modules of the cluster's programs and the Kyverno CLI, fetched in the
-# background while clippy compiles (network, not CPU); waited for before the
-# first Go build. Already fetched modules cost nothing.
-prefetch=""
-if want k8s cluster; then
-  prefetch_log="$(mktemp)"
-  setsid -w bash -c 'for dir in tools/kyverno tools/kubernetes tools/etcd tools/traefik tools/argocd; do
-      (cd "$dir" && GOTOOLCHAIN=auto go mod download) || exit 1
+# The Go tools of the Kubernetes checks and of the local cluster, built in
+# the background beside the Rust work (nice 10: the tests come first): their
+# modules fetched, then scripts/test-k8s.sh --install (the Kyverno CLI, and
+# Prometheus for the up area), then scripts/cluster-tools.sh (Kyverno's
+# controller shares most of its packages with the CLI, so it builds next,
+# from the same build cache). Each under its install lock: the step that
+# needs the tools takes the same lock, so it waits for them, or installs them
+# itself if this job has not reached them yet. On a machine that has them
+# all, a few seconds of version checks.
+go_chain=""
+if want k8s up cluster; then
+  go_chain_log="$(mktemp)"
+  setsid -w nice -n 10 bash -c 'set -e
+    for dir in tools/kyverno tools/kubernetes tools/etcd tools/traefik tools/argocd; do
+      (cd "$dir" && GOTOOLCHAIN=auto go mod download)
       echo "$dir: modules fetched"
-    done' >"$prefetch_log" 2>&1 &
-  prefetch=$!
-  background+=("$prefetch")
+    done
+    flock "$1/locks/k8s-tools" scripts/test-k8s.sh --install
+    if [ "$2" = yes ]; then flock "$1/locks/cluster-tools" scripts/cluster-tools.sh; fi' \
+    _ "$tools" "$(want cluster && echo yes || echo no)" >"$go_chain_log" 2>&1 &
+  go_chain=$!
+  background+=("$go_chain")
 fi
 
 step 10 "every program the tests run is here (scripts/programs.txt)"
@@ -264,12 +274,8 @@ wait_for() { # wait_for PID LOG WHAT: a background job's end, its output, its fa
 }
 
 if $install_only; then
-  step 60 "Go modules fetched in the background (since the tools step)"
-  wait_for "$prefetch" "$prefetch_log" "fetching the Go modules"
-  step 120 "the Kubernetes checks' tools (scripts/test-k8s.sh --install)"
-  locked k8s-tools scripts/test-k8s.sh --install
-  step 600 "the local cluster's programs (scripts/cluster-tools.sh)"
-  locked cluster-tools scripts/cluster-tools.sh
+  step 1800 "the Kubernetes checks' tools and the local cluster's programs (since the tools step)"
+  wait_for "$go_chain" "$go_chain_log" "the Go tools' build (test-k8s.sh --install, cluster-tools.sh)"
   step 600 "trivy and cloudshop-trivy-db (scripts/scan-tools.sh, since the tools step)"
   wait_for "$scan_tools" "$scan_log" "scripts/scan-tools.sh"
   scripts/check-programs.sh cluster scan
@@ -306,35 +312,12 @@ if [ ! -d ../shared/advisory-db ]; then
   export CLOUDSHOP_GATE_ONLINE=1 # no offline snapshot: the release tests' gate fetches
 fi
 
-if [ -n "$prefetch" ]; then
-  step 30 "Go modules fetched in the background (since the tools step)"
-  wait_for "$prefetch" "$prefetch_log" "fetching the Go modules" ||
-    echo "warning: the builds below fetch what they need" >&2
-fi
-
-# The checks themselves run later, beside the static build (below).
-if want k8s up; then
-  step 60 "the Kubernetes checks' tools and Prometheus (scripts/test-k8s.sh --install)"
+k8s_tools() { # the Kubernetes checks' tools and Prometheus, waited for (or installed) once
+  [ -z "${k8s_tools_ready:-}" ] || return 0
+  step 60 "the Kubernetes checks' tools and Prometheus (scripts/test-k8s.sh --install, building since the tools step)"
   locked k8s-tools scripts/test-k8s.sh --install
-fi
-
-# Before the build cache is cleaned: Kyverno's controller shares most of its
-# packages with the Kyverno CLI test-k8s built.
-if want cluster; then
-  step 60 "the local cluster's programs (scripts/cluster-tools.sh)"
-  locked cluster-tools scripts/cluster-tools.sh
-  scripts/check-programs.sh cluster
-fi
-
-if [ -n "$scan_tools" ]; then
-  step 60 "trivy and cloudshop-trivy-db (scripts/scan-tools.sh, since the tools step)"
-  wait_for "$scan_tools" "$scan_log" "scripts/scan-tools.sh"
-  scripts/check-programs.sh scan
-fi
-
-if [ "${CI:-}" = true ]; then
-  go clean -cache # the Go tools are installed; their build cache is not needed
-fi
+  k8s_tools_ready=1
+}
 
 # What each test area runs: `area_tests AREA [CARGO TEST FLAGS]`. Every test
 # target belongs to one area (checked below), so the default runs them all.
@@ -454,13 +437,17 @@ run_area() {
   fi
 }
 for area in "${test_areas[@]}"; do
-  case "$area" in services | browser | docs | up) run_area "$area" ;; esac
+  case "$area" in
+    services | browser | docs) run_area "$area" ;;
+    up) k8s_tools; run_area up ;; # Prometheus for the alerts test
+  esac
 done
 
 # The offline Kubernetes checks: mostly one process at a time (the Kyverno
 # CLI, checkov), so they take the core the static build's link-time
 # optimisation (one codegen unit: one core per binary) leaves free.
 if want k8s; then
+  k8s_tools
   name="kubernetes, policies, rules (scripts/test-k8s.sh)"
   [ -z "$dist_build" ] || ! kill -0 "$dist_build" 2>/dev/null || name="$name, the shipped binaries building meanwhile"
   step 330 "$name"
@@ -484,6 +471,23 @@ if [ -n "$dist_build" ]; then
   step 20 "sbom/ matches the shipped binaries (cloudshop release sbom --check)"
   "${CARGO_TARGET_DIR:-target}/debug/cloudshop" release sbom --check --workspace . --dist "$dist_dir/dist"
   rm -rf "$dist_dir"
+fi
+
+if [ -n "$go_chain" ]; then
+  step 60 "the local cluster's programs (scripts/cluster-tools.sh, building since the tools step)"
+  wait_for "$go_chain" "$go_chain_log" "the Go tools' build (test-k8s.sh --install, cluster-tools.sh)"
+  if want cluster; then
+    locked cluster-tools scripts/cluster-tools.sh
+    scripts/check-programs.sh cluster
+  fi
+fi
+if [ -n "$scan_tools" ]; then
+  step 60 "trivy and cloudshop-trivy-db (scripts/scan-tools.sh, since the tools step)"
+  wait_for "$scan_tools" "$scan_log" "scripts/scan-tools.sh"
+  scripts/check-programs.sh scan
+fi
+if [ "${CI:-}" = true ]; then
+  go clean -cache # the Go tools are installed; their build cache is not needed
 fi
 
 for area in "${test_areas[@]}"; do
