@@ -60,6 +60,18 @@ fn rewrite(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replacen(from, to, 1)).expect("rewritten");
 }
 
+/// The image the storefront's Deployment names.
+fn storefront_image(cluster: &Cluster) -> String {
+    cluster.kubectl_ok(&[
+        "get",
+        "deployment/storefront",
+        "-n",
+        SHOP,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ])
+}
+
 /// Uids and readiness of the pods of `app`.
 fn ready_pods(cluster: &Cluster, app: &str) -> Vec<String> {
     cluster
@@ -199,14 +211,7 @@ pub fn argo_cd(cluster: &Cluster, runtime: &tokio::runtime::Runtime, busybox: &s
         refused.as_secs_f64()
     );
     assert_ne!(after_bad.sync, "Synced", "{after_bad}");
-    let image = cluster.kubectl_ok(&[
-        "get",
-        "deployment/storefront",
-        "-n",
-        SHOP,
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ]);
+    let image = storefront_image(cluster);
     assert!(
         image.ends_with(&signed),
         "the refused image reached the Deployment: {image}"
@@ -246,14 +251,7 @@ pub fn argo_cd(cluster: &Cluster, runtime: &tokio::runtime::Runtime, busybox: &s
         );
     }
     let rolled_back = settled(cluster, &pruning, 180);
-    let image = cluster.kubectl_ok(&[
-        "get",
-        "deployment/storefront",
-        "-n",
-        SHOP,
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ]);
+    let image = storefront_image(cluster);
     assert!(image.ends_with(&signed), "the signed storefront is back: {image}");
     assert_eq!(
         ready_pods(cluster, "storefront"),
