@@ -923,12 +923,17 @@ fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> Result<(), St
     }
 }
 
+/// The user-defined chains of every iptables table, as `iptables-save`
+/// lists them. Built-in chains are left out: a table the node was the first
+/// to use (mangle, on a new machine) keeps them once loaded, empty.
 fn iptables_chains() -> String {
+    const BUILT_IN: [&str; 5] = [":PREROUTING", ":INPUT", ":FORWARD", ":OUTPUT", ":POSTROUTING"];
     let output = Command::new("iptables-save").output().expect("iptables-save");
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter(|line| line.starts_with(':'))
-        .map(|line| line.split_whitespace().next().unwrap_or_default().to_owned())
+        .map(|line| line.split_whitespace().next().unwrap_or_default())
+        .filter(|chain| !BUILT_IN.contains(chain))
         .collect::<Vec<_>>()
         .join("\n")
 }
