@@ -470,6 +470,10 @@ pub struct AppStatus {
     /// The resources the last operation failed to sync (an apply an
     /// admission webhook refused, say), with the API server's message.
     pub failed: Vec<String>,
+    /// The Application's conditions (`ComparisonError: ...`): with
+    /// server-side diff, an object the API server refuses even to dry-run
+    /// fails the comparison, and no sync starts.
+    pub conditions: Vec<String>,
 }
 
 impl AppStatus {
@@ -521,6 +525,12 @@ impl AppStatus {
                 )
             })
             .collect();
+        let conditions = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| format!("{}: {}", text(&c["type"]), text(&c["message"])))
+            .collect();
         Self {
             sync: text(&status["sync"]["status"]),
             health: text(&status["health"]["status"]),
@@ -528,15 +538,18 @@ impl AppStatus {
             operation,
             unwell,
             failed,
+            conditions,
         }
     }
 
-    /// What the last operation reported as refused: its own message and
-    /// each failed resource's.
+    /// What Argo CD reports as refused: the conditions (a comparison the
+    /// API server refused), the last operation's message and each resource
+    /// it failed to sync.
     pub fn refusals(&self) -> impl Iterator<Item = &str> {
-        self.operation
+        self.conditions
             .iter()
-            .map(|(_, message)| message.as_str())
+            .map(String::as_str)
+            .chain(self.operation.iter().map(|(_, message)| message.as_str()))
             .chain(self.failed.iter().map(String::as_str))
     }
 
@@ -557,6 +570,9 @@ impl std::fmt::Display for AppStatus {
         }
         if let Some((phase, message)) = &self.operation {
             write!(f, "; last operation {phase}: {message}")?;
+        }
+        for condition in &self.conditions {
+            write!(f, "\n  condition {condition}")?;
         }
         for resource in &self.unwell {
             write!(f, "\n  {resource}")?;
@@ -672,6 +688,10 @@ mod tests {
                 {"kind": "ConfigMap", "name": "x", "status": "Synced"}
             ]
         }});
+        let mut application = application;
+        application["status"]["conditions"] = serde_json::json!([
+            {"type": "ComparisonError", "message": "admission webhook denied the dry run"}
+        ]);
         let status = AppStatus::from_json(&application);
         assert!(!status.settled_at("abc"));
         assert_eq!(
@@ -681,6 +701,7 @@ mod tests {
         assert_eq!(
             status.refusals().collect::<Vec<_>>(),
             [
+                "ComparisonError: admission webhook denied the dry run",
                 "one or more objects failed to apply",
                 "Deployment storefront: admission webhook denied the request"
             ]
