@@ -478,7 +478,7 @@ if [ -n "$dist_build" ]; then
 fi
 
 if [ -n "$go_chain" ]; then
-  step 60 "the local cluster's programs (scripts/cluster-tools.sh, building since the tools step)"
+  step 60 "the Go tools built in the background since the tools step (test-k8s.sh --install$(want cluster && echo ", cluster-tools.sh"))"
   wait_for "$go_chain" "$go_chain_log" "the Go tools' build (test-k8s.sh --install, cluster-tools.sh)"
   if want cluster; then
     locked cluster-tools scripts/cluster-tools.sh
