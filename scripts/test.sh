@@ -350,6 +350,7 @@ area_tests() {
     # Only the release test sees the sample: the services other tests start
     # read every CLOUDSHOP_* variable as a setting, hence the name.
     release) REPRO_SERVICES="${repro:-all}" cargo test --workspace --locked --test release "$@" ;;
+    k8s) scripts/test-k8s.sh ;; # no cargo: the offline checks with their own tools
   esac
 }
 # The integration tests of the services area (the libraries' and binaries'
@@ -426,11 +427,12 @@ fi
 # Each area's tests in a step of its own; a failing area does not stop the
 # others (as cargo's --no-fail-fast), and fails the run at the end. The areas
 # that do not use the shipped binaries run first, while those still build.
-declare -A area_share=([services]=420 [browser]=150 [docs]=30 [up]=180 [compose]=150 [bench]=60 [cluster]=900 [release]=480)
+declare -A area_share=([services]=420 [browser]=150 [docs]=30 [up]=180 [k8s]=330 [compose]=150 [bench]=60 [cluster]=900 [release]=480)
 failed_areas=()
 run_area() {
   local area=$1 name="tests: $1"
   [ "$area" != release ] || name="$name (reproducibility rebuild: ${repro//,/ })"
+  [ "$area" != k8s ] || name="$name (scripts/test-k8s.sh: manifests, policies, rules)"
   [ "$area" = release ] || [ -z "$dist_build" ] || ! kill -0 "$dist_build" 2>/dev/null ||
     name="$name, the shipped binaries building meanwhile"
   step "${area_share[$area]}" "$name"
@@ -452,14 +454,7 @@ done
 # optimisation (one codegen unit: one core per binary) leaves free.
 if want k8s; then
   k8s_tools
-  name="kubernetes, policies, rules (scripts/test-k8s.sh)"
-  [ -z "$dist_build" ] || ! kill -0 "$dist_build" 2>/dev/null || name="$name, the shipped binaries building meanwhile"
-  step 330 "$name"
-  if ! scripts/test-k8s.sh; then
-    failed_areas+=(k8s)
-    record 1
-    current=""
-  fi
+  run_area k8s
 fi
 
 if [ -n "$dist_build" ]; then
@@ -481,8 +476,7 @@ if [ -n "$go_chain" ]; then
   step 60 "the Go tools built in the background since the tools step (test-k8s.sh --install$(want cluster && echo ", cluster-tools.sh"))"
   wait_for "$go_chain" "$go_chain_log" "the Go tools' build (test-k8s.sh --install, cluster-tools.sh)"
   if want cluster; then
-    locked cluster-tools scripts/cluster-tools.sh
-    scripts/check-programs.sh cluster
+    scripts/check-programs.sh cluster # the job above ran cluster-tools.sh
   fi
 fi
 if [ -n "$scan_tools" ]; then

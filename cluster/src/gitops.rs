@@ -677,6 +677,7 @@ mod tests {
         let application = serde_json::json!({"status": {
             "sync": {"status": "OutOfSync", "revisions": ["abc", "abc"]},
             "health": {"status": "Progressing"},
+            "conditions": [{"type": "ComparisonError", "message": "admission webhook denied the dry run"}],
             "operationState": {"phase": "Failed", "message": "one or more objects failed to apply",
                 "syncResult": {"resources": [
                     {"kind": "Deployment", "name": "storefront", "status": "SyncFailed", "message": "admission webhook denied the request"},
@@ -688,10 +689,6 @@ mod tests {
                 {"kind": "ConfigMap", "name": "x", "status": "Synced"}
             ]
         }});
-        let mut application = application;
-        application["status"]["conditions"] = serde_json::json!([
-            {"type": "ComparisonError", "message": "admission webhook denied the dry run"}
-        ]);
         let status = AppStatus::from_json(&application);
         assert!(!status.settled_at("abc"));
         assert_eq!(
