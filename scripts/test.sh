@@ -28,7 +28,7 @@ each step's time against the run's budget.
   --skip AREA[,AREA]  run every area but these
   --full              the slow proofs in full: the reproducibility rebuild of
                       all five services for both platforms (by default one
-                      service per platform, rotating from run to run and
+                      service for one platform, rotating from run to run and
                       named in the output)
   -h, --help          this text
 
@@ -126,7 +126,7 @@ report() {
   if grep -q '^test result:' "$log"; then
     awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
   fi
-  rm -rf "$times" "$log" "${go_chain_log:-}" "${scan_log:-}" "${dist_dir:-}"
+  rm -rf "$times" "$log" "${go_chain_log:-}" "${scan_log:-}" "${fuzz_log:-}" "${dist_dir:-}"
   exit "$status"
 }
 trap report EXIT
@@ -385,11 +385,11 @@ for p in json.load(sys.stdin)["packages"]:
   # bench and cluster tests, built once into cargo's cache in target/, where
   # those tests find them; their own `cloudshop release build` then only
   # copies. They build in the background from here on, beside the test
-  # binaries, the fuzz targets and the areas that do not need them (each
-  # binary's link-time optimisation keeps one core busy, the rest of the
-  # run takes the other). A failure here fails the run. First the release
-  # tool itself, as a test build (the same features as every test build
-  # here, so nothing is compiled twice).
+  # binaries and the areas that do not need them (each binary's link-time
+  # optimisation keeps one core busy, the rest of the run takes the other).
+  # A failure here fails the run. First the release tool itself, as a test
+  # build (the same features as every test build here, so nothing is
+  # compiled twice).
   if want release compose bench cluster; then
     step 240 "the release tool (target/debug/cloudshop)"
     cargo test --workspace --locked --no-run --test docs
@@ -403,25 +403,36 @@ for p in json.load(sys.stdin)["packages"]:
   for area in "${test_areas[@]}"; do area_tests "$area" --no-run; done
 fi
 
-if want fuzz; then
+# The fuzz step: its build and its runs take both cores for minutes and
+# touch nothing the other tests use (its own target/, no ports, no
+# containers), so when the cluster tests run it runs beside them, in the
+# background at the lowest priority: the cluster's processes mostly wait
+# (for pods, syncs, alerts) and take the cores first when they need them.
+# Otherwise it runs here, in its own step.
+fuzz_done() { # after the fuzz step: its instrumented builds are gigabytes, built again on each run anyway
+  if [ "${CI:-}" = true ]; then rm -rf fuzz/target; fi
+}
+fuzz_job=""
+if want fuzz && ! want cluster; then
   step 480 "fuzz (short run)${dist_build:+, the shipped binaries building meanwhile}"
   scripts/fuzz.sh
-  if [ "${CI:-}" = true ]; then
-    rm -rf fuzz/target # instrumented builds of every target: gigabytes, built again on each run anyway
-  fi
+  fuzz_done
 fi
 
 if want release; then
-  # The reproducibility rebuild: by default one service per platform,
-  # rotating over the runs on this machine; --full (and the release
-  # workflow's own rebuild) takes all five for both platforms.
+  # The reproducibility rebuild: by default one service for one platform,
+  # rotating over the runs on this machine: the platform alternates and the
+  # service moves on each run, so five runs rebuild every service and ten
+  # every pair (5 and 2 share no factor). --full (and the release workflow's
+  # own rebuild) takes all five for both platforms.
   if $full; then
     repro=all
   else
     services=(auth api-gateway products orders storefront) # the topology's five
-    turn=$(( $(cat "$tools/repro-turn" 2>/dev/null || echo 0) % ${#services[@]} ))
+    platforms=(amd64 arm64)
+    turn=$(( $(cat "$tools/repro-turn" 2>/dev/null || echo 0) % 10 ))
     echo $((turn + 1)) >"$tools/repro-turn"
-    repro="${services[turn]}@amd64,${services[(turn + 2) % ${#services[@]}]}@arm64"
+    repro="${services[turn % 5]}@${platforms[turn % 2]}"
   fi
 fi
 
@@ -490,7 +501,28 @@ if [ "${CI:-}" = true ]; then
 fi
 
 for area in "${test_areas[@]}"; do
-  case "$area" in services | browser | docs | up) ;; *) run_area "$area" ;; esac
+  case "$area" in
+    services | browser | docs | up) ;;
+    cluster)
+      if want fuzz; then
+        fuzz_log="$(mktemp)"
+        setsid -w nice -n 19 scripts/fuzz.sh >"$fuzz_log" 2>&1 &
+        fuzz_job=$!
+        background+=("$fuzz_job")
+      fi
+      run_area cluster
+      if [ -n "$fuzz_job" ]; then
+        step 60 "fuzz (short run, beside the cluster tests since their start)"
+        if ! wait_for "$fuzz_job" "$fuzz_log" "scripts/fuzz.sh"; then
+          failed_areas+=(fuzz)
+          record 1
+          current=""
+        fi
+        fuzz_done
+      fi
+      ;;
+    *) run_area "$area" ;;
+  esac
 done
 if [ ${#failed_areas[@]} -gt 0 ]; then
   # The last area's line is written now, as it ended: the exit below is the

@@ -1509,8 +1509,8 @@ async fn a_second_clean_build_elsewhere_gives_identical_binaries_and_images() {
 /// Which builds the reproducibility test repeats from nothing: every
 /// service for both platforms (unset or `all`: `scripts/test.sh --full` and
 /// the release workflow), or a list of `service` (both platforms) and
-/// `service@architecture` entries, such as the one service per platform
-/// `scripts/test.sh` samples by default (`orders@amd64,auth@arm64`).
+/// `service@architecture` entries, such as the one service for one platform
+/// `scripts/test.sh` samples by default (`orders@amd64`).
 /// Not a `CLOUDSHOP_*` name: the services read every such variable as a
 /// setting and refuse an unknown one.
 fn reproducibility_builds() -> Vec<(Service, Platform)> {
