@@ -289,12 +289,34 @@ if $install_only; then
   exit 0
 fi
 echo "areas: ${selected//,/ }"
-
 if want lint; then
   step 10 "format"
   cargo fmt --all --check
+fi
 
-  step 600 "clippy"
+dist_build=""
+# The shipped static binaries (fat LTO, one codegen unit, one service after
+# another, for linux/amd64 and then linux/arm64) for the release, compose,
+# bench and cluster tests, built once into cargo's cache in target/, where
+# those tests find them; their own `cloudshop release build` then only
+# copies. Their build is the run's longest chain (about 25 minutes on two
+# cores, most of it each binary's link-time optimisation on one core), so
+# it starts first and runs in the background beside clippy, the test
+# binaries and the areas that do not need them, which take the other core.
+# A failure here fails the run. First the release tool itself, as a test
+# build (the same features as every test build here, so nothing is
+# compiled twice).
+if want release compose bench cluster; then
+  step 240 "the release tool (target/debug/cloudshop)"
+  cargo test --workspace --locked --no-run --test docs
+  dist_dir="$(mktemp -d)" dist_log="$dist_dir/build.log"
+  setsid -w "${CARGO_TARGET_DIR:-target}/debug/cloudshop" release build --workspace . --dist "$dist_dir/dist" >"$dist_log" 2>&1 &
+  dist_build=$!
+  background+=("$dist_build")
+fi
+
+if want lint; then
+  step 600 "clippy${dist_build:+, the shipped binaries building meanwhile}"
   cargo clippy --workspace --all-targets --locked -- -D warnings
   # The first command's build: the local shop without the release tool. Only
   # the cloudshop crate has features, so only it is checked again; with the whole
@@ -364,7 +386,6 @@ for area in services browser docs up compose bench cluster release; do
   if want "$area"; then test_areas+=("$area"); fi
 done
 
-dist_build=""
 if [ ${#test_areas[@]} -gt 0 ]; then
   step 20 "every test target belongs to an area"
   unassigned="$(cargo metadata --no-deps --format-version 1 --locked | python3 -c '
@@ -378,25 +399,6 @@ for p in json.load(sys.stdin)["packages"]:
   if [ -n "$unassigned" ]; then
     echo "test targets that no area of scripts/test.sh runs: $unassigned" >&2
     exit 1
-  fi
-
-  # The shipped static binaries (fat LTO, one codegen unit, one service after
-  # another, for linux/amd64 and then linux/arm64) for the release, compose,
-  # bench and cluster tests, built once into cargo's cache in target/, where
-  # those tests find them; their own `cloudshop release build` then only
-  # copies. They build in the background from here on, beside the test
-  # binaries and the areas that do not need them (each binary's link-time
-  # optimisation keeps one core busy, the rest of the run takes the other).
-  # A failure here fails the run. First the release tool itself, as a test
-  # build (the same features as every test build here, so nothing is
-  # compiled twice).
-  if want release compose bench cluster; then
-    step 240 "the release tool (target/debug/cloudshop)"
-    cargo test --workspace --locked --no-run --test docs
-    dist_dir="$(mktemp -d)" dist_log="$dist_dir/build.log"
-    setsid -w "${CARGO_TARGET_DIR:-target}/debug/cloudshop" release build --workspace . --dist "$dist_dir/dist" >"$dist_log" 2>&1 &
-    dist_build=$!
-    background+=("$dist_build")
   fi
 
   step 240 "test binaries (cargo test --no-run: ${test_areas[*]})${dist_build:+, the shipped binaries building meanwhile}"
