@@ -432,9 +432,9 @@ if want release; then
   else
     services=(auth api-gateway products orders storefront) # the topology's five
     platforms=(amd64 arm64)
-    turn=$(( $(cat "$tools/repro-turn" 2>/dev/null || echo 0) % 10 ))
+    turn=$(( $(cat "$tools/repro-turn" 2>/dev/null || echo 0) % (${#services[@]} * ${#platforms[@]}) ))
     echo $((turn + 1)) >"$tools/repro-turn"
-    repro="${services[turn % 5]}@${platforms[turn % 2]}"
+    repro="${services[turn % ${#services[@]}]}@${platforms[turn % ${#platforms[@]}]}"
   fi
 fi
 
@@ -451,10 +451,13 @@ run_area() {
     name="$name, the shipped binaries building meanwhile"
   step "${area_share[$area]}" "$name"
   if ! area_tests "$area" --no-fail-fast 2>&1 | tee -a "$log"; then
-    failed_areas+=("$area")
-    record 1
-    current=""
+    area_failed "$area"
   fi
+}
+area_failed() { # area_failed AREA: the current step's line, failed; the run goes on and fails at the end
+  failed_areas+=("$1")
+  record 1
+  current=""
 }
 for area in "${test_areas[@]}"; do
   case "$area" in
@@ -515,11 +518,7 @@ for area in "${test_areas[@]}"; do
       run_area cluster
       if [ -n "$fuzz_job" ]; then
         step 60 "fuzz (short run, beside the cluster tests since their start)"
-        if ! wait_for "$fuzz_job" "$fuzz_log" "scripts/fuzz.sh"; then
-          failed_areas+=(fuzz)
-          record 1
-          current=""
-        fi
+        wait_for "$fuzz_job" "$fuzz_log" "scripts/fuzz.sh" || area_failed fuzz
         fuzz_done
       fi
       ;;
