@@ -296,13 +296,13 @@ fi
 
 dist_build=""
 # The shipped static binaries (fat LTO, one codegen unit, one service after
-# another, for linux/amd64 and then linux/arm64) for the release, compose,
-# bench and cluster tests, built once into cargo's cache in target/, where
-# those tests find them; their own `cloudshop release build` then only
-# copies. Their build is the run's longest chain (about 25 minutes on two
-# cores, most of it each binary's link-time optimisation on one core), so
-# it starts first and runs in the background beside clippy, the test
-# binaries and the areas that do not need them, which take the other core.
+# another, linux/amd64 and linux/arm64 side by side) for the release,
+# compose, bench and cluster tests, built once into cargo's cache in target/
+# (arm64: target/arm64/), where those tests find them; their own `cloudshop
+# release build` then only copies. Their build is the run's longest chain
+# (most of it each binary's link-time optimisation on one core), so it
+# starts first and runs in the background beside clippy, the test binaries
+# and the areas that do not need them.
 # A failure here fails the run. First the release tool itself, as a test
 # build (the same features as every test build here, so nothing is
 # compiled twice).
@@ -475,7 +475,7 @@ if want k8s; then
 fi
 
 if [ -n "$dist_build" ]; then
-  step 120 "the shipped binaries (cloudshop release build, in the background since the test binaries)"
+  step 120 "the shipped binaries (cloudshop release build, in the background since the release tool)"
   if ! wait "$dist_build"; then
     tail -n 80 "$dist_log"
     echo "cloudshop release build failed (the log's end is above)" >&2

@@ -15,6 +15,13 @@
 //!   `panic = "abort"` (the `release` profile, which `cargo run --release`
 //!   uses for the local shop and this tool, has neither LTO nor one unit).
 //!
+//! The two platforms build at the same time, each in its own cargo target
+//! directory ([`target_dir`]: `target/` for amd64, `target/arm64/` for
+//! arm64): one target directory is locked by the cargo invocation using it,
+//! and most of a build's time is each binary's link-time optimisation on one
+//! core, so two chains side by side keep two cores busy. The price is the
+//! host's build scripts and proc-macros compiled once per directory.
+//!
 //! The C compiler: for amd64 Debian's `musl-gcc` (`musl-tools`). For arm64,
 //! zig (`cargo auditable zigbuild`, with `cargo-zigbuild` and the `ziglang`
 //! package from PyPI): one pip install brings a clang that targets
@@ -27,6 +34,7 @@
 //! arm64 images.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, bail};
 
@@ -70,7 +78,7 @@ pub fn reproducible_env(
         ("SOURCE_DATE_EPOCH".into(), epoch.to_string()),
         (
             "CARGO_TARGET_DIR".into(),
-            workspace.root.join("target").display().to_string(),
+            target_dir(workspace, platform).display().to_string(),
         ),
     ];
     if platform != AMD64 {
@@ -79,6 +87,20 @@ pub fn reproducible_env(
         environment.push(("ZIG_LOCAL_CACHE_DIR".into(), cache));
     }
     Ok(environment)
+}
+
+/// Cargo's target directory for `platform`'s release builds: `target/` for
+/// amd64 (where `cargo build --target x86_64-unknown-linux-musl` puts them
+/// too), `target/<architecture>/` for the others, so each platform's chain
+/// has a directory of its own and the two can build at once. A binary ends
+/// in `<target_dir>/<rust target>/dist/<service>`.
+pub fn target_dir(workspace: &Workspace, platform: Platform) -> PathBuf {
+    let target = workspace.root.join("target");
+    if platform == AMD64 {
+        target
+    } else {
+        target.join(platform.architecture)
+    }
 }
 
 /// zig's cache for builds at `epoch`: `~/.cache/cloudshop-zig/<epoch>`.
@@ -140,74 +162,75 @@ pub fn build(
     services: &[Service],
     platforms: &[Platform],
 ) -> anyhow::Result<Vec<Built>> {
+    let pairs: Vec<(Service, Platform)> = platforms
+        .iter()
+        .flat_map(|&platform| services.iter().map(move |&service| (service, platform)))
+        .collect();
+    build_pairs(workspace, &pairs)
+}
+
+/// Builds each (service, platform) of `pairs` as [`build`] does: the
+/// platforms' chains side by side (a thread each, in its own target
+/// directory), the services of one platform one after another, in the
+/// order given. A failure stops every chain before its next binary and is
+/// reported once they have all stopped. With more than one chain, cargo's
+/// progress bar is off (two would overwrite each other on a terminal); its
+/// `Compiling` lines and this function's own `[n/total]` lines remain.
+pub fn build_pairs(workspace: &Workspace, pairs: &[(Service, Platform)]) -> anyhow::Result<Vec<Built>> {
     let commit = workspace.commit()?;
-    let total = services.len() * platforms.len();
-    let mut done = 0;
-    for &platform in platforms {
-        let environment = reproducible_env(workspace, platform, commit.epoch)?;
-        for service in services {
-            done += 1;
-            cloudshop_host::progress::line(format_args!(
-                "    [{done}/{total}] {} for {}",
-                service.package,
-                platform.name()
-            ));
-            let mut cargo =
-                cloudshop_topology::tools::command(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            cargo.current_dir(&workspace.root).arg("auditable");
-            if platform == AMD64 {
-                // The musl target's C compiler for crates with C code.
-                cargo
-                    .arg("build")
-                    .env(format!("CC_{}", platform.env_suffix()), "musl-gcc");
-            } else {
-                cargo.arg("zigbuild");
-            }
-            cargo
-                .args(["--profile", PROFILE, "--locked", "--target", platform.target])
-                .args(["-p", service.package])
-                // RUSTFLAGS would also reach host build scripts and override the
-                // target-scoped flags set below.
-                .env_remove("RUSTFLAGS")
-                .env_remove("CARGO_ENCODED_RUSTFLAGS")
-                .envs(environment.iter().map(|(k, v)| (k, v)));
-            let status = cargo.status().with_context(|| {
-                format!(
-                    "cannot run cargo for {} (is cargo-auditable installed? `cargo install --locked cargo-auditable`{})",
-                    platform.name(),
-                    if platform == AMD64 {
-                        ""
-                    } else {
-                        "; and cargo-zigbuild with zig? `pip install cargo-zigbuild ziglang`"
-                    }
-                )
-            })?;
-            if !status.success() {
-                bail!(
-                    "cargo auditable {} of {} for {} failed ({status})",
-                    if platform == AMD64 { "build" } else { "zigbuild" },
-                    service.package,
-                    platform.target
-                );
-            }
+    let mut chains: Vec<(Platform, Vec<Service>)> = Vec::new();
+    for &(service, platform) in pairs {
+        match chains.iter_mut().find(|(p, _)| *p == platform) {
+            Some((_, services)) => services.push(service),
+            None => chains.push((platform, vec![service])),
         }
     }
+    let progress = Progress {
+        total: pairs.len(),
+        started: AtomicUsize::new(0),
+        failed: AtomicBool::new(false),
+        several: chains.len() > 1,
+    };
+    let results: Vec<anyhow::Result<()>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chains
+            .iter()
+            .map(|(platform, services)| {
+                let progress = &progress;
+                scope.spawn(move || {
+                    let result = build_chain(workspace, *platform, services, commit.epoch, progress);
+                    if result.is_err() {
+                        progress.failed.store(true, Ordering::SeqCst);
+                    }
+                    result
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a build thread panicked")))
+            })
+            .collect()
+    });
+    for result in results {
+        result?;
+    }
     let mut built = Vec::new();
-    for &platform in platforms {
+    for (platform, services) in &chains {
         for service in services {
-            let from = workspace
-                .root
-                .join("target")
+            let from = target_dir(workspace, *platform)
                 .join(platform.target)
                 .join(PROFILE)
                 .join(service.name);
-            let path = workspace.binary(service, platform);
+            let path = workspace.binary(service, *platform);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
             std::fs::copy(&from, &path)
                 .with_context(|| format!("cannot copy {} to {}", from.display(), path.display()))?;
-            elf::check_static(&path, platform)?;
+            elf::check_static(&path, *platform)?;
             built.push(Built {
                 service: service.id,
                 platform: platform.name(),
@@ -218,4 +241,98 @@ pub fn build(
         }
     }
     Ok(built)
+}
+
+/// What the chains of one [`build_pairs`] share.
+struct Progress {
+    total: usize,
+    /// Binaries started so far, across chains: the `n` of `[n/total]`.
+    started: AtomicUsize,
+    /// Set by the first chain that fails; the others stop before their next binary.
+    failed: AtomicBool,
+    /// More than one chain at once.
+    several: bool,
+}
+
+/// One platform's services, one after another, in its own target directory.
+fn build_chain(
+    workspace: &Workspace,
+    platform: Platform,
+    services: &[Service],
+    epoch: i64,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let mut environment = reproducible_env(workspace, platform, epoch)?;
+    if progress.several {
+        environment.push(("CARGO_TERM_PROGRESS_WHEN".into(), "never".into()));
+    }
+    for service in services {
+        if progress.failed.load(Ordering::SeqCst) {
+            // Another chain failed: its error is the one reported.
+            break;
+        }
+        let n = progress.started.fetch_add(1, Ordering::SeqCst) + 1;
+        let label = format!(
+            "[{n}/{}] {} for {}",
+            progress.total,
+            service.package,
+            platform.name()
+        );
+        cloudshop_host::progress::line(format_args!("    {label}"));
+        let clock = std::time::Instant::now();
+        cargo_build(workspace, service, platform, &environment)?;
+        cloudshop_host::progress::line(format_args!(
+            "    {label}: built in {} s",
+            clock.elapsed().as_secs()
+        ));
+    }
+    Ok(())
+}
+
+/// One `cargo auditable build` (amd64) or `zigbuild` (the others) of `service`.
+fn cargo_build(
+    workspace: &Workspace,
+    service: &Service,
+    platform: Platform,
+    environment: &[(String, String)],
+) -> anyhow::Result<()> {
+    let mut cargo =
+        cloudshop_topology::tools::command(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo.current_dir(&workspace.root).arg("auditable");
+    if platform == AMD64 {
+        // The musl target's C compiler for crates with C code.
+        cargo
+            .arg("build")
+            .env(format!("CC_{}", platform.env_suffix()), "musl-gcc");
+    } else {
+        cargo.arg("zigbuild");
+    }
+    cargo
+        .args(["--profile", PROFILE, "--locked", "--target", platform.target])
+        .args(["-p", service.package])
+        // RUSTFLAGS would also reach host build scripts and override the
+        // target-scoped flags set below.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .envs(environment.iter().map(|(k, v)| (k, v)));
+    let status = cargo.status().with_context(|| {
+        format!(
+            "cannot run cargo for {} (is cargo-auditable installed? `cargo install --locked cargo-auditable`{})",
+            platform.name(),
+            if platform == AMD64 {
+                ""
+            } else {
+                "; and cargo-zigbuild with zig? `pip install cargo-zigbuild ziglang`"
+            }
+        )
+    })?;
+    if !status.success() {
+        bail!(
+            "cargo auditable {} of {} for {} failed ({status})",
+            if platform == AMD64 { "build" } else { "zigbuild" },
+            service.package,
+            platform.target
+        );
+    }
+    Ok(())
 }

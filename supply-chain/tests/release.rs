@@ -1395,17 +1395,8 @@ async fn a_second_clean_build_elsewhere_gives_identical_binaries_and_images() {
         .expect("workspace")
         .with_dist(copy.join("dist"));
     let builds = reproducibility_builds();
-    let mut built = Vec::new();
-    for platform in PLATFORMS {
-        let services: Vec<Service> = builds
-            .iter()
-            .filter(|(_, p)| *p == platform)
-            .map(|(service, _)| *service)
-            .collect();
-        if !services.is_empty() {
-            built.extend(build::build(&second, &services, &[platform]).expect("second build"));
-        }
-    }
+    // The platforms' chains side by side, as the first build ran them.
+    let built = build::build_pairs(&second, &builds).expect("second build");
     let first: cloudshop_supply_chain::provenance::BuildRecord = serde_json::from_str(
         &std::fs::read_to_string(fixture.workspace.dist.join("build.json")).expect("build.json"),
     )
