@@ -307,7 +307,7 @@ dist_build=""
 # build (the same features as every test build here, so nothing is
 # compiled twice).
 if want release compose bench cluster; then
-  step 240 "the release tool (target/debug/cloudshop)"
+  step 660 "the release tool (target/debug/cloudshop)"
   cargo test --workspace --locked --no-run --test docs
   dist_dir="$(mktemp -d)" dist_log="$dist_dir/build.log"
   setsid -w "${CARGO_TARGET_DIR:-target}/debug/cloudshop" release build --workspace . --dist "$dist_dir/dist" >"$dist_log" 2>&1 &
@@ -316,7 +316,7 @@ if want release compose bench cluster; then
 fi
 
 if want lint; then
-  step 600 "clippy${dist_build:+, the shipped binaries building meanwhile}"
+  step 300 "clippy${dist_build:+, the shipped binaries building meanwhile}"
   cargo clippy --workspace --all-targets --locked -- -D warnings
   # The first command's build: the local shop without the release tool. Only
   # the cloudshop crate has features, so only it is checked again; with the whole
@@ -441,7 +441,7 @@ fi
 # Each area's tests in a step of its own; a failing area does not stop the
 # others (as cargo's --no-fail-fast), and fails the run at the end. The areas
 # that do not use the shipped binaries run first, while those still build.
-declare -A area_share=([services]=420 [browser]=150 [docs]=30 [up]=180 [k8s]=330 [compose]=150 [bench]=60 [cluster]=900 [release]=480)
+declare -A area_share=([services]=420 [browser]=150 [docs]=30 [up]=180 [k8s]=330 [compose]=70 [bench]=60 [cluster]=900 [release]=440)
 failed_areas=()
 run_area() {
   local area=$1 name="tests: $1"
